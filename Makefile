@@ -1,0 +1,61 @@
+# zmq-auth — `make demo` and `make test` work on a fresh Debian 12 / Ubuntu machine:
+# each first installs the missing system packages (scripts/install-deps.sh), then runs.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+CARGO ?= cargo
+# Seconds one example may run before it counts as hung (a failed handshake can hang).
+EXAMPLE_TIMEOUT ?= 300
+
+# rustup puts cargo in ~/.cargo/bin; a shell that has not sourced ~/.cargo/env lacks it.
+ifneq ($(wildcard $(HOME)/.cargo/bin/cargo),)
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+endif
+
+.PHONY: help deps demo test lint doc clean
+
+help:
+	@echo "make demo   install system packages if missing, run the ironhouse example"
+	@echo "make test   install system packages if missing, run cargo test and every example"
+	@echo "make lint   cargo fmt --check and cargo clippy --all-targets -D warnings"
+	@echo "make doc    cargo doc --no-deps with warnings as errors"
+	@echo "make deps   only install the missing system packages"
+
+deps:
+	@bash scripts/install-deps.sh
+
+demo: deps
+	$(CARGO) run --example ironhouse
+
+# `cargo test` (plain, so doctests run too), then every examples/*.rs except bench*.
+test: deps
+	$(CARGO) test
+	@pass=0; fail=0; failed=""; \
+	for f in examples/*.rs; do \
+	    [ -e "$$f" ] || continue; \
+	    name=$$(basename "$$f" .rs); \
+	    case "$$name" in bench*) echo "skipping example $$name (benchmark)"; continue;; esac; \
+	    echo "==> $(CARGO) run --quiet --example $$name"; \
+	    if timeout -k 10 $(EXAMPLE_TIMEOUT) $(CARGO) run --quiet --example "$$name"; then \
+	        pass=$$((pass + 1)); \
+	    else \
+	        rc=$$?; fail=$$((fail + 1)); failed="$$failed $$name"; \
+	        if [ "$$rc" -eq 124 ]; then echo "example $$name timed out after $(EXAMPLE_TIMEOUT) s"; \
+	        else echo "example $$name FAILED (exit $$rc)"; fi; \
+	    fi; \
+	done; \
+	if [ "$$fail" -ne 0 ]; then echo "failed examples:$$failed"; fi; \
+	if [ $$((pass + fail)) -eq 0 ]; then echo "no examples to run"; \
+	else echo "examples: $$pass passed, $$fail failed"; fi; \
+	[ "$$fail" -eq 0 ]
+
+lint: deps
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+doc: deps
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+
+clean:
+	$(CARGO) clean

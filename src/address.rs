@@ -1,0 +1,238 @@
+//! Allow/deny list entries: IPv4 and IPv6 addresses and CIDR ranges.
+//!
+//! Every address is normalised before it is stored or compared: an IPv4-mapped IPv6
+//! address (`::ffff:a.b.c.d`) becomes the IPv4 address, so a dual-stack server that sees
+//! `::ffff:127.0.0.1` matches a `127.0.0.1` entry and vice versa.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::error::{Error, Result};
+
+/// One network: an address with a prefix length (32/128 for a single host).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Net {
+    V4 { bits: u32, prefix: u8 },
+    V6 { bits: u128, prefix: u8 },
+}
+
+fn mask32(prefix: u8) -> u32 {
+    if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix))
+    }
+}
+
+fn mask128(prefix: u8) -> u128 {
+    if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(prefix))
+    }
+}
+
+/// Maps `::ffff:a.b.c.d` to `a.b.c.d`; other addresses are returned unchanged.
+fn normalise(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        v4 => v4,
+    }
+}
+
+/// Parses an IP address as a peer or entry may spell it: optional `[...]` brackets and
+/// an optional IPv6 zone (`%eth0`), which is ignored.
+fn parse_ip(text: &str) -> Option<IpAddr> {
+    let t = text.trim();
+    let t = t
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .unwrap_or(t);
+    let t = match t.find('%') {
+        Some(i) if t.contains(':') => &t[..i],
+        _ => t,
+    };
+    t.parse::<IpAddr>().ok().map(normalise)
+}
+
+fn parse_entry(entry: &str) -> Result<Net> {
+    let bad = || Error::InvalidAddress(entry.to_string());
+    let (addr, prefix) = match entry.trim().split_once('/') {
+        Some((a, p)) => {
+            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.len() > 3 {
+                return Err(bad());
+            }
+            (a, Some(p.parse::<u8>().map_err(|_| bad())?))
+        }
+        None => (entry, None),
+    };
+    // A v4-mapped network such as ::ffff:10.0.0.0/104 is the IPv4 network 10.0.0.0/8.
+    let raw = addr
+        .trim()
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| parse_ip(addr))
+        .ok_or_else(bad)?;
+    let net = match (raw, normalise(raw)) {
+        (_, IpAddr::V4(v4)) => {
+            let mapped = raw.is_ipv6();
+            let prefix = match prefix {
+                None => 32,
+                Some(p) if mapped && (96..=128).contains(&p) => p - 96,
+                Some(p) if !mapped && p <= 32 => p,
+                Some(_) => return Err(bad()),
+            };
+            let bits = u32::from(v4);
+            if bits & !mask32(prefix) != 0 {
+                // Host bits set (10.1.2.3/8) is almost always a typo: refuse it.
+                return Err(bad());
+            }
+            Net::V4 { bits, prefix }
+        }
+        (_, IpAddr::V6(v6)) => {
+            let prefix = match prefix {
+                None => 128,
+                Some(p) if p <= 128 => p,
+                Some(_) => return Err(bad()),
+            };
+            let bits = u128::from(v6);
+            if bits & !mask128(prefix) != 0 {
+                return Err(bad());
+            }
+            Net::V6 { bits, prefix }
+        }
+    };
+    Ok(net)
+}
+
+/// A set of addresses and networks with O(1) lookup for single hosts.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct AddressList {
+    hosts: HashSet<IpAddr>,
+    nets: Vec<Net>,
+}
+
+impl AddressList {
+    /// Validates every entry first, then adds them all; on error nothing is added.
+    pub(crate) fn extend<I, S>(&mut self, entries: I) -> Result<usize>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let parsed = entries
+            .into_iter()
+            .map(|e| parse_entry(e.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        let n = parsed.len();
+        for net in parsed {
+            match net {
+                Net::V4 { bits, prefix: 32 } => {
+                    self.hosts.insert(IpAddr::V4(Ipv4Addr::from(bits)));
+                }
+                Net::V6 { bits, prefix: 128 } => {
+                    self.hosts.insert(IpAddr::V6(Ipv6Addr::from(bits)));
+                }
+                other => {
+                    if !self.nets.contains(&other) {
+                        self.nets.push(other);
+                    }
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.hosts.is_empty() && self.nets.is_empty()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.hosts.clear();
+        self.nets.clear();
+    }
+
+    /// Does the peer address (as libzmq reports it) fall in this list? An address that
+    /// does not parse (IPC peers send an empty string or `:uid:gid:pid`) matches nothing.
+    pub(crate) fn contains(&self, peer: &[u8]) -> bool {
+        let Some(ip) = std::str::from_utf8(peer).ok().and_then(parse_ip) else {
+            return false;
+        };
+        if self.hosts.contains(&ip) {
+            return true;
+        }
+        self.nets.iter().any(|net| match (net, ip) {
+            (Net::V4 { bits, prefix }, IpAddr::V4(v4)) => u32::from(v4) & mask32(*prefix) == *bits,
+            (Net::V6 { bits, prefix }, IpAddr::V6(v6)) => {
+                u128::from(v6) & mask128(*prefix) == *bits
+            }
+            _ => false,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(entries: &[&str]) -> AddressList {
+        let mut l = AddressList::default();
+        l.extend(entries).unwrap();
+        l
+    }
+
+    #[test]
+    fn hosts_and_mapping() {
+        let l = list(&["127.0.0.1", "::1"]);
+        assert!(l.contains(b"127.0.0.1"));
+        assert!(l.contains(b"::ffff:127.0.0.1"));
+        assert!(l.contains(b"::1"));
+        assert!(l.contains(b"[::1]"));
+        assert!(!l.contains(b"127.0.0.2"));
+        assert!(!l.contains(b""));
+        assert!(!l.contains(b":1000:1000:42"));
+        assert!(!l.contains(b"\xff\xfe"));
+        let mapped = list(&["::ffff:10.1.2.3"]);
+        assert!(mapped.contains(b"10.1.2.3"));
+    }
+
+    #[test]
+    fn cidr() {
+        let l = list(&[
+            "10.0.0.0/8",
+            "fd00::/8",
+            "::ffff:192.168.0.0/112",
+            "0.0.0.0/0",
+        ]);
+        assert!(l.contains(b"10.255.0.1"));
+        assert!(l.contains(b"fdab::1"));
+        assert!(l.contains(b"192.168.4.4"));
+        assert!(l.contains(b"8.8.8.8"), "0.0.0.0/0 covers all IPv4");
+        assert!(!l.contains(b"fe80::1"));
+        let l = list(&["10.0.0.0/8"]);
+        assert!(l.contains(b"::ffff:10.9.9.9"));
+        assert!(!l.contains(b"11.0.0.1"));
+    }
+
+    #[test]
+    fn invalid_entries_change_nothing() {
+        let mut l = AddressList::default();
+        for bad in [
+            "",
+            "localhost",
+            "10.0.0.0/33",
+            "10.1.2.3/8",
+            "::/129",
+            "1.2.3.4/",
+            "1.2.3.4/x",
+            "1.2.3",
+            "::ffff:10.0.0.0/95",
+        ] {
+            let err = l.extend(["192.168.1.1", bad]).unwrap_err();
+            assert!(matches!(err, Error::InvalidAddress(_)), "{bad}");
+        }
+        assert!(l.is_empty());
+    }
+}

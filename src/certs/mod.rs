@@ -1,0 +1,260 @@
+//! CURVE certificate files: the ZPL reader and writer, and the certificate type.
+//!
+//! Nothing outside this module parses a certificate.
+
+mod store;
+mod write;
+mod zpl;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+pub(crate) use store::{CertDir, Problem};
+pub use write::create_certificates;
+
+use crate::error::{Error, Result};
+use crate::keys::{decode_z85_key, derive_public, encode_z85_key};
+
+/// Certificate files are a few hundred bytes; refusing anything huge keeps a stray
+/// multi-gigabyte file in a key directory from exhausting memory.
+const MAX_CERT_FILE: u64 = 1 << 20;
+
+/// A CURVE certificate read from a ZPL file.
+///
+/// `Debug` never prints the secret key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Certificate {
+    public: [u8; 32],
+    public_z85: String,
+    secret: Option<([u8; 32], String)>,
+    metadata: Vec<(String, String)>,
+}
+
+impl Certificate {
+    /// The public key as 40 Z85 characters.
+    pub fn public_key(&self) -> &str {
+        &self.public_z85
+    }
+
+    /// The public key's 32 bytes.
+    pub fn public_key_bytes(&self) -> &[u8; 32] {
+        &self.public
+    }
+
+    /// The secret key as 40 Z85 characters, when the file holds one.
+    pub fn secret_key(&self) -> Option<&str> {
+        self.secret.as_ref().map(|(_, z)| z.as_str())
+    }
+
+    /// The secret key's 32 bytes, when the file holds one.
+    pub fn secret_key_bytes(&self) -> Option<&[u8; 32]> {
+        self.secret.as_ref().map(|(b, _)| b)
+    }
+
+    /// The `metadata` section's properties, in file order.
+    pub fn metadata(&self) -> &[(String, String)] {
+        &self.metadata
+    }
+
+    /// The value of one metadata property.
+    pub fn metadata_value(&self, name: &str) -> Option<&str> {
+        self.metadata
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Parses certificate text; `path` is only used in error messages.
+    pub fn from_zpl(path: impl AsRef<Path>, text: &str) -> Result<Certificate> {
+        parse_certificate(path.as_ref(), text, true)
+    }
+}
+
+impl fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Certificate")
+            .field("public_key", &self.public_z85)
+            .field("secret_key", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("metadata", &self.metadata)
+            .finish()
+    }
+}
+
+impl Drop for Certificate {
+    fn drop(&mut self) {
+        // Best effort: do not leave secret key bytes behind in freed memory.
+        if let Some((bytes, text)) = self.secret.as_mut() {
+            bytes.iter_mut().for_each(|b| *b = 0);
+            // SAFETY: zero bytes are valid UTF-8.
+            unsafe { text.as_bytes_mut() }
+                .iter_mut()
+                .for_each(|b| *b = 0);
+        }
+    }
+}
+
+/// Reads a file of at most [`MAX_CERT_FILE`] bytes as UTF-8.
+pub(crate) fn read_text(path: &Path) -> Result<String> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut buf = Vec::new();
+    file.take(MAX_CERT_FILE + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(path, e))?;
+    if buf.len() as u64 > MAX_CERT_FILE {
+        return Err(Error::parse(path, 0, "file larger than 1 MiB"));
+    }
+    String::from_utf8(buf).map_err(|e| {
+        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        Error::parse(path, line, "not valid UTF-8")
+    })
+}
+
+/// Parses a certificate. `verify_secret` derives the public key from the secret key and
+/// compares (needs CURVE in libzmq).
+pub(crate) fn parse_certificate(
+    path: &Path,
+    text: &str,
+    verify_secret: bool,
+) -> Result<Certificate> {
+    let entries = zpl::parse(text).map_err(|e| Error::parse(path, e.line, e.message))?;
+    let mut section = "";
+    let mut public: Option<([u8; 32], String)> = None;
+    let mut secret: Option<([u8; 32], String)> = None;
+    let mut metadata: Vec<(String, String)> = Vec::new();
+    let mut seen_sections: Vec<&str> = Vec::new();
+    let key_err = |line: usize, message: String| Error::InvalidKey {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    for e in &entries {
+        if e.depth == 0 {
+            section = e.name.as_str();
+            if matches!(section, "curve" | "metadata") {
+                if seen_sections.contains(&section) {
+                    return Err(Error::parse(
+                        path,
+                        e.line,
+                        format!("second `{section}` section"),
+                    ));
+                }
+                seen_sections.push(section);
+            }
+            continue;
+        }
+        if e.depth != 1 {
+            continue; // deeper levels carry nothing a certificate uses
+        }
+        let value = e.value.clone().unwrap_or_default();
+        match (section, e.name.as_str()) {
+            ("curve", which @ ("public-key" | "secret-key")) => {
+                let slot = if which == "public-key" {
+                    &mut public
+                } else {
+                    &mut secret
+                };
+                if slot.is_some() {
+                    return Err(Error::parse(path, e.line, format!("second {which}")));
+                }
+                let key =
+                    decode_z85_key(&value).map_err(|m| key_err(e.line, format!("{which}: {m}")))?;
+                *slot = Some((key, value));
+            }
+            ("metadata", name) => {
+                if metadata.iter().any(|(n, _)| n == name) {
+                    return Err(Error::parse(
+                        path,
+                        e.line,
+                        format!("duplicate metadata `{name}`"),
+                    ));
+                }
+                metadata.push((name.to_string(), value));
+            }
+            _ => {}
+        }
+    }
+    let (public, public_z85) = public.ok_or_else(|| Error::MissingPublicKey {
+        path: path.to_path_buf(),
+    })?;
+    if verify_secret {
+        if let Some((s, _)) = &secret {
+            if derive_public(s)? != public {
+                return Err(Error::KeyMismatch {
+                    path: path.to_path_buf(),
+                });
+            }
+        }
+    }
+    Ok(Certificate {
+        public,
+        public_z85,
+        secret,
+        metadata,
+    })
+}
+
+/// Loads one certificate file (public `NAME.key` or secret `NAME.key_secret`).
+///
+/// When the file holds a secret key, it is checked to derive the public key beside it.
+///
+/// ```
+/// # fn main() -> zmq_auth::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let (public, secret) = zmq_auth::create_certificates(dir.path(), "server", &[("name", "srv")])?;
+/// let cert = zmq_auth::load_certificate(&secret)?;
+/// assert_eq!(cert.public_key(), zmq_auth::load_certificate(&public)?.public_key());
+/// assert!(cert.secret_key().is_some());
+/// assert_eq!(cert.metadata_value("name"), Some("srv"));
+/// # Ok(()) }
+/// ```
+pub fn load_certificate(path: impl AsRef<Path>) -> Result<Certificate> {
+    let path = path.as_ref();
+    let text = read_text(path)?;
+    parse_certificate(path, &text, true)
+}
+
+/// Lists the `*.key` files (not `*.key_secret`) directly inside `dir`, sorted.
+pub(crate) fn list_key_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        if path.extension().is_some_and(|x| x == "key") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Loads every public certificate (`*.key`) in `dir` into a map from Z85 public key to
+/// `true` (pyzmq's shape). Any unreadable or malformed file is an error naming it.
+///
+/// ```
+/// # fn main() -> zmq_auth::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let (public, _) = zmq_auth::create_certificates(dir.path(), "client", &[])?;
+/// let keys = zmq_auth::load_certificates(dir.path())?;
+/// let cert = zmq_auth::load_certificate(public)?;
+/// assert_eq!(keys.len(), 1);
+/// assert_eq!(keys.get(cert.public_key()), Some(&true));
+/// # Ok(()) }
+/// ```
+pub fn load_certificates(dir: impl AsRef<Path>) -> Result<HashMap<String, bool>> {
+    let dir = dir.as_ref();
+    let files = list_key_files(dir)?;
+    let certs = store::read_many(&files);
+    let mut out = HashMap::with_capacity(certs.len());
+    for (path, cert) in files.iter().zip(certs) {
+        let cert = cert?;
+        debug_assert!(!path.as_os_str().is_empty());
+        out.insert(encode_z85_key(&cert.public), true);
+    }
+    Ok(out)
+}

@@ -1,0 +1,293 @@
+//! A directory of trusted public certificates, kept in step with the disk cheaply.
+//!
+//! Lookups are one hash probe. A refresh stats the directory; only when it changed (or
+//! a periodic full pass is due) are the files listed and stat'ed, and only new or
+//! changed files are read again.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::{list_key_files, parse_certificate, read_text, Certificate};
+use crate::error::{Error, Result};
+use crate::zap::{encode_metadata, is_reserved_property};
+
+/// Filesystem timestamps are taken from a coarse clock: a file rewritten with the same
+/// size within this window of our last read may keep its (size, mtime), so such a file
+/// is read again on the next pass.
+const GRANULARITY: Duration = Duration::from_millis(100);
+
+/// Even with an unchanged directory mtime, list and stat every file this often, to catch
+/// certificates edited in place.
+const FULL_PASS_EVERY: u32 = 5;
+
+/// Reads and parses certificate files, spreading the work over the machine's cores:
+/// parsing hides behind I/O.
+pub(crate) fn read_many(paths: &[PathBuf]) -> Vec<Result<Certificate>> {
+    let load = |p: &PathBuf| read_text(p).and_then(|t| parse_certificate(p, &t, true));
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8);
+    if paths.len() < 64 || workers < 2 {
+        return paths.iter().map(load).collect();
+    }
+    let chunk = paths.len().div_ceil(workers);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = paths
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().map(load).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(v) => v,
+                // Parsing never panics by design; should it, report it rather than abort.
+                Err(_) => vec![Err(Error::parse(
+                    PathBuf::new(),
+                    0,
+                    "certificate reader panicked",
+                ))],
+            })
+            .collect()
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    mtime_ns: u128,
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            len: meta.len(),
+            mtime_ns: meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos()),
+        }
+    }
+
+    /// Could this file have changed, unseen, after a read that started at `read_ns`?
+    fn suspect_after(&self, read_ns: u128) -> bool {
+        self.mtime_ns + GRANULARITY.as_nanos() >= read_ns
+    }
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+struct FileState {
+    stamp: Stamp,
+    /// `None` when the file did not load (reported once, kept so it is not re-read
+    /// until it changes).
+    key: Option<[u8; 32]>,
+}
+
+/// Something wrong with one file of a certificate directory; never fatal.
+#[derive(Debug)]
+pub(crate) enum Problem {
+    /// The file was skipped.
+    Skipped(Error),
+    /// The key was already provided by another file.
+    Duplicate { file: PathBuf, other: PathBuf },
+}
+
+/// The trusted keys of one directory.
+pub(crate) struct CertDir {
+    dir: PathBuf,
+    dir_stamp: Option<Stamp>,
+    passes: u32,
+    /// When the last full pass started, and whether any file looked suspect then.
+    last_scan_ns: u128,
+    any_suspect: bool,
+    files: HashMap<OsString, FileState>,
+    /// Key → number of files providing it (duplicates are allowed, see [`Problem`]).
+    keys: HashMap<[u8; 32], u32>,
+    /// ZMTP-encoded metadata, only for keys whose certificate has some.
+    metadata: HashMap<[u8; 32], Arc<[u8]>>,
+}
+
+impl CertDir {
+    /// Loads `dir`; a missing or unreadable directory is an error.
+    pub(crate) fn load(dir: &Path) -> Result<(CertDir, Vec<Problem>)> {
+        let mut store = CertDir {
+            dir: dir.to_path_buf(),
+            dir_stamp: None,
+            passes: 0,
+            last_scan_ns: 0,
+            any_suspect: false,
+            files: HashMap::new(),
+            keys: HashMap::new(),
+            metadata: HashMap::new(),
+        };
+        let problems = store.rescan()?;
+        Ok((store, problems))
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub(crate) fn contains(&self, key: &[u8; 32]) -> bool {
+        self.keys.contains_key(key)
+    }
+
+    pub(crate) fn metadata(&self, key: &[u8; 32]) -> Option<&Arc<[u8]>> {
+        self.metadata.get(key)
+    }
+
+    /// The cheap check: stat the directory, rescan only when it changed (or a periodic
+    /// full pass is due). An error means the directory is gone or unreadable.
+    pub(crate) fn refresh(&mut self) -> Result<Vec<Problem>> {
+        let meta = std::fs::metadata(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        let stamp = Stamp::of(&meta);
+        self.passes += 1;
+        let due = self.passes >= FULL_PASS_EVERY
+            || self.any_suspect
+            || stamp.suspect_after(self.last_scan_ns);
+        if Some(stamp) == self.dir_stamp && !due {
+            return Ok(Vec::new());
+        }
+        self.rescan()
+    }
+
+    /// Lists and stats every `*.key` file; reads only new, changed or recent ones.
+    fn rescan(&mut self) -> Result<Vec<Problem>> {
+        self.passes = 0;
+        let scan_ns = now_ns();
+        let dir_meta = std::fs::metadata(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        if !dir_meta.is_dir() {
+            return Err(Error::io(
+                &self.dir,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
+            ));
+        }
+        let stamp = Stamp::of(&dir_meta);
+        let listed = list_key_files(&self.dir)?;
+        let mut problems = Vec::new();
+        let mut seen: HashMap<OsString, Stamp> = HashMap::with_capacity(listed.len());
+        let mut to_read = Vec::new();
+        let mut reread: HashSet<OsString> = HashSet::new();
+        let mut any_suspect = false;
+        for path in listed {
+            let Some(name) = path.file_name().map(|n| n.to_os_string()) else {
+                continue;
+            };
+            // Follows symlinks; a dangling link or loop is reported, never followed forever.
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => {
+                    let st = Stamp::of(&m);
+                    let unchanged = self
+                        .files
+                        .get(&name)
+                        .is_some_and(|f| f.stamp == st && !st.suspect_after(self.last_scan_ns));
+                    any_suspect |= st.suspect_after(scan_ns);
+                    if !unchanged {
+                        reread.insert(name.clone());
+                        to_read.push(path);
+                    }
+                    seen.insert(name, st);
+                }
+                Ok(_) => {}
+                Err(e) => problems.push(Problem::Skipped(Error::io(&path, e))),
+            }
+        }
+        // Forget files that vanished or will be re-read.
+        let stale: Vec<OsString> = self
+            .files
+            .keys()
+            .filter(|n| !seen.contains_key(*n) || reread.contains(*n))
+            .cloned()
+            .collect();
+        for name in stale {
+            if let Some(old) = self.files.remove(&name) {
+                if let Some(key) = old.key {
+                    self.release(&key);
+                }
+            }
+        }
+        let loaded = read_many(&to_read);
+        for (path, cert) in to_read.iter().zip(loaded) {
+            let Some(name) = path.file_name().map(|n| n.to_os_string()) else {
+                continue;
+            };
+            let Some(st) = seen.get(&name).copied() else {
+                continue;
+            };
+            let key = match cert {
+                Ok(cert) => {
+                    let key = cert.public;
+                    let count = self.keys.entry(key).or_insert(0);
+                    *count += 1;
+                    if *count > 1 {
+                        let other = self
+                            .files
+                            .iter()
+                            .find(|(_, f)| f.key == Some(key))
+                            .map(|(n, _)| self.dir.join(n))
+                            .unwrap_or_default();
+                        problems.push(Problem::Duplicate {
+                            file: path.clone(),
+                            other,
+                        });
+                    }
+                    match encode_cert_metadata(&cert) {
+                        Ok(Some(m)) => {
+                            self.metadata.insert(key, m);
+                        }
+                        Ok(None) => {}
+                        Err(e) => problems.push(Problem::Skipped(e)),
+                    }
+                    Some(key)
+                }
+                Err(e) => {
+                    problems.push(Problem::Skipped(e));
+                    None
+                }
+            };
+            self.files.insert(name, FileState { stamp: st, key });
+        }
+        self.dir_stamp = Some(stamp);
+        self.last_scan_ns = scan_ns;
+        self.any_suspect = any_suspect || stamp.suspect_after(scan_ns);
+        Ok(problems)
+    }
+
+    /// One file providing `key` went away.
+    fn release(&mut self, key: &[u8; 32]) {
+        if let Some(count) = self.keys.get_mut(key) {
+            *count -= 1;
+            if *count == 0 {
+                self.keys.remove(key);
+                self.metadata.remove(key);
+            }
+        }
+    }
+}
+
+/// ZMTP metadata for a certificate, without names a certificate must not set.
+fn encode_cert_metadata(cert: &Certificate) -> Result<Option<Arc<[u8]>>> {
+    let props: Vec<(&str, &str)> = cert
+        .metadata()
+        .iter()
+        .filter(|(n, _)| !is_reserved_property(n))
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    if props.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Arc::from(encode_metadata(&props)?)))
+}

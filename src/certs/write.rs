@@ -1,0 +1,184 @@
+//! The certificate writer: `NAME.key` and `NAME.key_secret`, written atomically, the
+//! secret one private (0600) from its first byte.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, Result};
+use crate::keys::{encode_z85_key, require_curve};
+use crate::zap::is_valid_property_name;
+
+const PUBLIC_BANNER: &str = "#   ZeroMQ CURVE Public Certificate\n\
+#   Exchange securely, or use a secure mechanism to verify the contents\n\
+#   of this file after exchange. Store public certificates in your home\n\
+#   directory, in the .curve subdirectory.\n";
+
+const SECRET_BANNER: &str = "#   ZeroMQ CURVE **Secret** Certificate\n\
+#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions.\n";
+
+/// Creates a new CURVE key pair and writes it as `<name>.key` (public) and
+/// `<name>.key_secret` (secret, mode 0600) in `key_dir`, with `metadata` in both.
+/// Returns `(public_path, secret_path)`.
+///
+/// Existing files of the same name are replaced atomically; on any error neither file
+/// is left behind half-written. Metadata names must be ZPL names (`A-Za-z0-9-_.+`) and
+/// values may not contain `"` or a line break.
+///
+/// ```
+/// # fn main() -> zmq_auth::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let (public, secret) = zmq_auth::create_certificates(dir.path(), "alice", &[("email", "a@example.org")])?;
+/// assert!(public.ends_with("alice.key"));
+/// assert!(secret.ends_with("alice.key_secret"));
+/// assert!(zmq_auth::create_certificates(dir.path(), "bob", &[("bad name", "x")]).is_err());
+/// # Ok(()) }
+/// ```
+pub fn create_certificates(
+    key_dir: impl AsRef<Path>,
+    name: &str,
+    metadata: &[(&str, &str)],
+) -> Result<(PathBuf, PathBuf)> {
+    let dir = key_dir.as_ref();
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']) {
+        return Err(Error::InvalidName(name.to_string()));
+    }
+    for (k, v) in metadata {
+        // The ZAP metadata encoder has the stricter rule; apply it here so a certificate
+        // we write can always be sent as ZMTP properties.
+        if !is_valid_property_name(k) {
+            return Err(Error::InvalidMetadata {
+                name: (*k).to_string(),
+                reason: "names are 1-255 characters of A-Za-z0-9-_.+".into(),
+            });
+        }
+        if v.contains(['"', '\n', '\r']) {
+            return Err(Error::InvalidMetadata {
+                name: (*k).to_string(),
+                reason: "values may not contain `\"` or a line break".into(),
+            });
+        }
+    }
+    require_curve()?;
+    let pair = zmq::CurveKeyPair::new().map_err(|_| Error::CurveUnavailable)?;
+    let public = encode_z85_key(&pair.public_key);
+    let mut secret = encode_z85_key(&pair.secret_key);
+
+    let stamp = format!(
+        "#   ****  Generated on {} by zmq-auth  ****\n",
+        utc_timestamp()
+    );
+    let mut body = String::from("\nmetadata\n");
+    for (k, v) in metadata {
+        body.push_str(&format!("    {k} = \"{v}\"\n"));
+    }
+    body.push_str(&format!("curve\n    public-key = \"{public}\"\n"));
+    let public_text = format!("{stamp}{PUBLIC_BANNER}{body}");
+    let mut secret_text = format!("{stamp}{SECRET_BANNER}{body}    secret-key = \"{secret}\"\n");
+
+    let public_path = dir.join(format!("{name}.key"));
+    let secret_path = dir.join(format!("{name}.key_secret"));
+    let result = write_pair(
+        (&public_path, public_text.as_bytes(), 0o644),
+        (&secret_path, secret_text.as_bytes(), 0o600),
+    );
+    // Do not leave the secret in freed memory.
+    // SAFETY: zero bytes are valid UTF-8.
+    unsafe { secret_text.as_bytes_mut() }.fill(0);
+    unsafe { secret.as_bytes_mut() }.fill(0);
+    result.map(|()| (public_path, secret_path))
+}
+
+/// Writes both files through temporary siblings, then renames them into place; on
+/// failure nothing new stays on disk.
+fn write_pair(a: (&Path, &[u8], u32), b: (&Path, &[u8], u32)) -> Result<()> {
+    let tmp_a = write_temp(a.0, a.1, a.2)?;
+    let tmp_b = match write_temp(b.0, b.1, b.2) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp_a);
+            return Err(e);
+        }
+    };
+    if let Err(e) = fs::rename(&tmp_b, b.0) {
+        let _ = fs::remove_file(&tmp_a);
+        let _ = fs::remove_file(&tmp_b);
+        return Err(Error::io(b.0, e));
+    }
+    if let Err(e) = fs::rename(&tmp_a, a.0) {
+        let _ = fs::remove_file(&tmp_a);
+        // The secret without its public half is useless and would confuse; remove it.
+        let _ = fs::remove_file(b.0);
+        return Err(Error::io(a.0, e));
+    }
+    Ok(())
+}
+
+fn write_temp(target: &Path, content: &[u8], mode: u32) -> Result<PathBuf> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let file_name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        ".{file_name}.tmp{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let mut opts = OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // The mode applies at creation, so the secret is never readable by others.
+        opts.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut f = opts.open(&tmp).map_err(|e| Error::io(target, e))?;
+    let written = f.write_all(content).and_then(|()| f.sync_all());
+    if let Err(e) = written {
+        drop(f);
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io(target, e));
+    }
+    Ok(tmp)
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in UTC, without a date crate.
+fn utc_timestamp() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamp_shape() {
+        let t = super::utc_timestamp();
+        assert_eq!(t.len(), 19, "{t}");
+        assert!(t.starts_with("20"), "{t}");
+    }
+}

@@ -1,0 +1,143 @@
+//! A ZPL (ZeroMQ Property Language, rfc.zeromq.org/spec:4) reader, as much of it as
+//! certificate files use: nested sections by 4-space indentation, `name = value` with
+//! double, single or no quotes, `#` comments (whole-line and trailing), CRLF endings.
+
+/// One `name [= value]` line, with its depth and line number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// 0 for a top-level section, 1 for its children, …
+    pub(crate) depth: usize,
+    pub(crate) name: String,
+    pub(crate) value: Option<String>,
+    /// 1-based.
+    pub(crate) line: usize,
+}
+
+/// A parse error: 1-based line and what is wrong (never the line's text, which may
+/// hold a secret key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ZplError {
+    pub(crate) line: usize,
+    pub(crate) message: String,
+}
+
+fn err(line: usize, message: impl Into<String>) -> ZplError {
+    ZplError {
+        line,
+        message: message.into(),
+    }
+}
+
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"$-_@.&+/".contains(&b)
+}
+
+/// Parses the whole text into a flat list of entries in file order.
+pub(crate) fn parse(text: &str) -> Result<Vec<Entry>, ZplError> {
+    let mut entries = Vec::new();
+    let mut last_depth: Option<usize> = None;
+    for (i, raw) in text.split('\n').enumerate() {
+        let n = i + 1;
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let body = line.trim_start_matches(' ');
+        if body.trim().is_empty() || body.starts_with('#') {
+            continue;
+        }
+        if body.starts_with('\t') {
+            return Err(err(n, "tab in indentation (ZPL indents with 4 spaces)"));
+        }
+        let indent = line.len() - body.len();
+        if indent % 4 != 0 {
+            return Err(err(n, "indentation is not a multiple of 4 spaces"));
+        }
+        let depth = indent / 4;
+        if depth > last_depth.map_or(0, |d| d + 1) {
+            return Err(err(n, "indented deeper than one level below its parent"));
+        }
+        let name_len = body.bytes().take_while(|&b| is_name_byte(b)).count();
+        if name_len == 0 {
+            return Err(err(n, "expected a name"));
+        }
+        let (name, rest) = body.split_at(name_len);
+        let rest = rest.trim_start_matches([' ', '\t']);
+        let value = if let Some(v) = rest.strip_prefix('=') {
+            Some(parse_value(v.trim_start_matches([' ', '\t']), n)?)
+        } else {
+            check_eol(rest, n)?;
+            None
+        };
+        entries.push(Entry {
+            depth,
+            name: name.to_string(),
+            value,
+            line: n,
+        });
+        last_depth = Some(depth);
+    }
+    Ok(entries)
+}
+
+/// Only whitespace and a `#` comment may follow a value.
+fn check_eol(rest: &str, n: usize) -> Result<(), ZplError> {
+    let rest = rest.trim_start_matches([' ', '\t']);
+    if rest.is_empty() || rest.starts_with('#') {
+        Ok(())
+    } else {
+        Err(err(n, "unexpected text after the value"))
+    }
+}
+
+fn parse_value(v: &str, n: usize) -> Result<String, ZplError> {
+    match v.chars().next() {
+        Some(q @ ('"' | '\'')) => {
+            let inner = &v[1..];
+            let end = inner
+                .find(q)
+                .ok_or_else(|| err(n, "unterminated quoted value"))?;
+            check_eol(&inner[end + 1..], n)?;
+            Ok(inner[..end].to_string())
+        }
+        // Unquoted: up to a comment, trimmed. pyzmq writes values with spaces unquoted,
+        // so spaces are kept; `Alice # Liddell` reads as `Alice`, as in CZMQ.
+        _ => {
+            let end = v.find('#').unwrap_or(v.len());
+            Ok(v[..end].trim_end_matches([' ', '\t']).to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_and_values() {
+        let t = "# banner\r\n\r\nmetadata\r\n    a = \"x # y\"   # c\r\n    b = 'q'\r\n    c = plain words # cut\r\ncurve\r\n    public-key = \"k\"\r\n";
+        let e = parse(t).unwrap();
+        let v: Vec<_> = e
+            .iter()
+            .map(|e| (e.depth, e.name.as_str(), e.value.as_deref()))
+            .collect();
+        assert_eq!(
+            v,
+            vec![
+                (0, "metadata", None),
+                (1, "a", Some("x # y")),
+                (1, "b", Some("q")),
+                (1, "c", Some("plain words")),
+                (0, "curve", None),
+                (1, "public-key", Some("k")),
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_have_lines() {
+        assert_eq!(parse("curve\n    k = \"abc\n").unwrap_err().line, 2);
+        assert_eq!(parse("curve\n  k = 1\n").unwrap_err().line, 2);
+        assert_eq!(parse("curve\n        k = 1\n").unwrap_err().line, 2);
+        assert_eq!(parse("curve\n    k = \"a\" junk\n").unwrap_err().line, 2);
+        assert_eq!(parse("curve\n\tk = 1\n").unwrap_err().line, 2);
+        assert_eq!(parse("=x\n").unwrap_err().line, 1);
+    }
+}

@@ -1,0 +1,165 @@
+//! The crate's error type.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can go wrong in zmq-auth, as a typed value.
+///
+/// Errors about files always carry the path, and parse errors the 1-based line number,
+/// so a message like `bad.key:9: ...` points at the culprit. No variant ever holds a
+/// password or a secret key.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file or directory could not be read, written or listed.
+    Io {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The operating-system error.
+        source: io::Error,
+    },
+    /// A certificate (ZPL) or password file is malformed.
+    Parse {
+        /// The file concerned.
+        path: PathBuf,
+        /// 1-based line number (0 when the problem concerns the whole file).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A key is not 40 valid Z85 characters decoding to 32 bytes.
+    InvalidKey {
+        /// The file concerned (empty when the key did not come from a file).
+        path: PathBuf,
+        /// 1-based line number (0 when not from a file).
+        line: usize,
+        /// What is wrong; never contains the key itself when it may be secret.
+        message: String,
+    },
+    /// A certificate file has no `curve` / `public-key`.
+    MissingPublicKey {
+        /// The file concerned.
+        path: PathBuf,
+    },
+    /// A certificate's secret key does not derive the public key stored beside it.
+    KeyMismatch {
+        /// The file concerned.
+        path: PathBuf,
+    },
+    /// A metadata name or value cannot be written (or encoded) safely.
+    InvalidMetadata {
+        /// The offending property name.
+        name: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A certificate name is empty or would escape the target directory.
+    InvalidName(String),
+    /// An allow/deny entry is not an IPv4/IPv6 address or CIDR range.
+    InvalidAddress(String),
+    /// `allow` and `deny` were both used; they are mutually exclusive.
+    AllowDenyConflict,
+    /// The linked libzmq was built without CURVE support.
+    CurveUnavailable,
+    /// The linked libzmq was built without GSSAPI support.
+    GssapiUnavailable,
+    /// A libzmq call failed.
+    Zmq(zmq::Error),
+    /// A ZAP handler is already bound on this context (`inproc://zeromq.zap.01` in use).
+    AlreadyRunning,
+    /// The authenticator thread is not running (stopped, or it died).
+    NotRunning,
+    /// Code run on the authenticator thread (a configuration closure) panicked; the
+    /// thread keeps running.
+    Panicked(&'static str),
+    /// The authenticator thread did not answer in time.
+    Timeout(&'static str),
+}
+
+/// `Result` with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn parse(path: impl Into<PathBuf>, line: usize, message: impl Into<String>) -> Self {
+        Error::Parse {
+            path: path.into(),
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Parse {
+                path,
+                line,
+                message,
+            } => write!(f, "{}:{line}: {message}", path.display()),
+            Error::InvalidKey {
+                path,
+                line,
+                message,
+            } => {
+                if path.as_os_str().is_empty() {
+                    write!(f, "invalid key: {message}")
+                } else {
+                    write!(f, "{}:{line}: invalid key: {message}", path.display())
+                }
+            }
+            Error::MissingPublicKey { path } => {
+                write!(f, "{}: no curve public-key", path.display())
+            }
+            Error::KeyMismatch { path } => write!(
+                f,
+                "{}: secret-key does not match public-key",
+                path.display()
+            ),
+            Error::InvalidMetadata { name, reason } => {
+                write!(f, "invalid metadata {name:?}: {reason}")
+            }
+            Error::InvalidName(name) => write!(f, "invalid certificate name {name:?}"),
+            Error::InvalidAddress(a) => {
+                write!(f, "{a:?} is not an IPv4/IPv6 address or CIDR range")
+            }
+            Error::AllowDenyConflict => f.write_str("allow and deny lists are mutually exclusive"),
+            Error::CurveUnavailable => f.write_str("the linked libzmq has no CURVE support"),
+            Error::GssapiUnavailable => f.write_str("the linked libzmq has no GSSAPI support"),
+            Error::Zmq(e) => write!(f, "libzmq: {e}"),
+            Error::AlreadyRunning => write!(
+                f,
+                "a ZAP handler is already bound to {} on this context",
+                crate::ZAP_ENDPOINT
+            ),
+            Error::NotRunning => f.write_str("the authenticator thread is not running"),
+            Error::Panicked(what) => write!(f, "{what} panicked"),
+            Error::Timeout(what) => write!(f, "timed out waiting for the authenticator: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::Zmq(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<zmq::Error> for Error {
+    fn from(e: zmq::Error) -> Self {
+        Error::Zmq(e)
+    }
+}

@@ -1,0 +1,89 @@
+//! CURVE key helpers: strict Z85 for 32-byte keys, and libzmq's key functions.
+
+use std::ffi::c_char;
+
+use crate::error::{Error, Result};
+
+extern "C" {
+    // zmq 0.9 does not wrap it; zmq-sys links the system libzmq that defines it.
+    fn zmq_curve_public(z85_public_key: *mut c_char, z85_secret_key: *const c_char) -> i32;
+}
+
+/// Does the linked libzmq support CURVE?
+pub fn curve_available() -> bool {
+    zmq::has("curve").unwrap_or(false)
+}
+
+pub(crate) fn require_curve() -> Result<()> {
+    if curve_available() {
+        Ok(())
+    } else {
+        Err(Error::CurveUnavailable)
+    }
+}
+
+/// Decodes 40 Z85 characters into a 32-byte key. The error message never repeats the
+/// input, which may be a secret key.
+pub fn decode_z85_key(text: &str) -> std::result::Result<[u8; 32], String> {
+    if text.len() != 40 {
+        return Err(format!(
+            "a key is 40 Z85 characters, this one has {}",
+            text.chars().count()
+        ));
+    }
+    let bytes = z85::decode(text).map_err(|_| "not valid Z85".to_string())?;
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| "does not decode to 32 bytes".to_string())
+}
+
+/// Encodes a 32-byte key as 40 Z85 characters.
+pub fn encode_z85_key(key: &[u8; 32]) -> String {
+    z85::encode(key)
+}
+
+/// Derives the public key for a secret key with libzmq's `zmq_curve_public`.
+pub(crate) fn derive_public(secret: &[u8; 32]) -> Result<[u8; 32]> {
+    require_curve()?;
+    let mut secret_z85 = encode_z85_key(secret).into_bytes();
+    secret_z85.push(0);
+    let mut public_z85 = [0u8; 41];
+    // SAFETY: both buffers are 41 bytes (40 Z85 characters and a NUL), as the call
+    // requires; libzmq writes at most 41 bytes into the first.
+    let rc = unsafe {
+        zmq_curve_public(
+            public_z85.as_mut_ptr().cast::<c_char>(),
+            secret_z85.as_ptr().cast::<c_char>(),
+        )
+    };
+    // The Z85 copy of the secret is wiped before the buffer is freed.
+    secret_z85.iter_mut().for_each(|b| *b = 0);
+    if rc != 0 {
+        return Err(Error::CurveUnavailable);
+    }
+    let text = std::str::from_utf8(&public_z85[..40]).map_err(|_| Error::CurveUnavailable)?;
+    decode_z85_key(text).map_err(|_| Error::CurveUnavailable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_decoding() {
+        let k = [7u8; 32];
+        let t = encode_z85_key(&k);
+        assert_eq!(t.len(), 40);
+        assert_eq!(decode_z85_key(&t).unwrap(), k);
+        assert!(decode_z85_key(&t[..39]).is_err());
+        assert!(decode_z85_key(&format!("{t}0")).is_err());
+        let mut bad = t.clone();
+        bad.replace_range(0..1, "~");
+        assert!(decode_z85_key(&bad).is_err());
+        assert!(decode_z85_key(&"é".repeat(20)).is_err());
+    }
+
+    #[test]
+    fn derive_matches_keypair() {
+        let kp = zmq::CurveKeyPair::new().unwrap();
+        assert_eq!(derive_public(&kp.secret_key).unwrap(), kp.public_key);
+    }
+}

@@ -1,0 +1,139 @@
+//! PLAIN passwords for one domain: a map given by the caller, or a password file that
+//! is read again when it changes.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::ct;
+use crate::error::{Error, Result};
+
+/// Compared against when the user does not exist, so a missing user costs about as much
+/// as a wrong password and never matches (not even an empty password).
+const DUMMY: &[u8] = b"\x00zmq-auth: no such user, never equal to any password\x00";
+
+/// Outcome of a password check, mapped to a status text by the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PlainCheck {
+    Ok,
+    UnknownUser,
+    WrongPassword,
+}
+
+/// What identifies a version of a password file: its size and mtime.
+type FileStamp = (u64, Option<SystemTime>);
+
+struct FileSource {
+    path: PathBuf,
+    stamp: Option<FileStamp>,
+    last_check: Instant,
+}
+
+/// The passwords of one domain.
+pub(crate) struct Passwords {
+    users: HashMap<String, String>,
+    file: Option<FileSource>,
+}
+
+impl Passwords {
+    pub(crate) fn from_map(users: HashMap<String, String>) -> Passwords {
+        Passwords { users, file: None }
+    }
+
+    /// Loads a `name=password` file; any malformed line is an error and nothing loads.
+    pub(crate) fn from_file(path: &Path) -> Result<Passwords> {
+        let (users, stamp) = read_password_file(path)?;
+        Ok(Passwords {
+            users,
+            file: Some(FileSource {
+                path: path.to_path_buf(),
+                stamp: Some(stamp),
+                last_check: Instant::now(),
+            }),
+        })
+    }
+
+    /// Re-reads the file when it changed, at most once per `interval`. A file that
+    /// became unreadable or malformed keeps the previous passwords (and says so).
+    pub(crate) fn refresh(&mut self, interval: Duration) {
+        let Some(src) = self.file.as_mut() else {
+            return;
+        };
+        if src.last_check.elapsed() < interval {
+            return;
+        }
+        src.last_check = Instant::now();
+        let stamp = std::fs::metadata(&src.path)
+            .ok()
+            .map(|m| (m.len(), m.modified().ok()));
+        if stamp == src.stamp || stamp.is_none() {
+            if stamp.is_none() && src.stamp.is_some() {
+                log::warn!(target: "zmq_auth", "password file {} is gone; keeping its last passwords", src.path.display());
+                src.stamp = None;
+            }
+            return;
+        }
+        match read_password_file(&src.path) {
+            Ok((users, stamp)) => {
+                log::info!(target: "zmq_auth", "reloaded password file {} ({} users)", src.path.display(), users.len());
+                self.users = users;
+                src.stamp = Some(stamp);
+            }
+            Err(e) => {
+                log::warn!(target: "zmq_auth", "keeping previous passwords: {e}");
+                src.stamp = stamp;
+            }
+        }
+    }
+
+    pub(crate) fn check(&self, username: &[u8], password: &[u8]) -> PlainCheck {
+        let user = std::str::from_utf8(username)
+            .ok()
+            .and_then(|u| self.users.get(u));
+        match user {
+            Some(expected) if ct::eq(password, expected.as_bytes()) => PlainCheck::Ok,
+            Some(_) => PlainCheck::WrongPassword,
+            None => {
+                let _ = ct::eq(password, DUMMY);
+                PlainCheck::UnknownUser
+            }
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.users.len()
+    }
+}
+
+/// Parses `name=password` lines; `#` starts a comment line; blank lines are skipped.
+/// Names and passwords are trimmed of surrounding whitespace. Error messages carry the
+/// line number, never the line (it holds a password).
+fn read_password_file(path: &Path) -> Result<(HashMap<String, String>, FileStamp)> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut users = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((name, password)) = line.split_once('=') else {
+            return Err(Error::parse(path, i + 1, "expected name=password"));
+        };
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(Error::parse(path, i + 1, "empty user name"));
+        }
+        if users
+            .insert(name.to_string(), password.trim().to_string())
+            .is_some()
+        {
+            return Err(Error::parse(
+                path,
+                i + 1,
+                format!("user {name:?} listed twice"),
+            ));
+        }
+    }
+    Ok((users, (meta.len(), meta.modified().ok())))
+}

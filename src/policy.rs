@@ -1,0 +1,566 @@
+//! The sans-IO [`Authenticator`]: every ZAP decision, with no sockets and no threads.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::address::AddressList;
+use crate::certs::CertDir;
+use crate::error::{Error, Result};
+use crate::keys::{encode_z85_key, require_curve};
+use crate::plain::{Passwords, PlainCheck};
+use crate::zap::{parse_request, Mechanism, StatusCode, ZapParseError, ZapReply, ZapRequest};
+use crate::CURVE_ALLOW_ANY;
+
+/// What a [`CredentialsProvider`] decides about a CURVE client key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CurveDecision {
+    /// Admit the client (200).
+    Allow,
+    /// Refuse the client (400 `Unknown key`).
+    Deny,
+    /// The provider cannot decide now (its backing store is down): 300, and libzmq
+    /// lets the client retry.
+    TryLater,
+}
+
+/// Decides CURVE client keys for [`Authenticator::configure_curve_callback`].
+///
+/// Implemented for every `FnMut(&str, &str) -> bool + Send` closure, which receives the
+/// ZAP domain and the client's public key as 40 Z85 characters. A panic inside the
+/// provider becomes a 500 reply; the authenticator keeps serving.
+pub trait CredentialsProvider: Send {
+    /// Is the client with this public key (Z85) allowed in this domain?
+    fn callback(&mut self, domain: &str, client_key_z85: &str) -> bool;
+
+    /// Like [`callback`](Self::callback), but may also answer [`CurveDecision::TryLater`].
+    /// The default calls `callback`.
+    fn decide(&mut self, domain: &str, client_key_z85: &str) -> CurveDecision {
+        if self.callback(domain, client_key_z85) {
+            CurveDecision::Allow
+        } else {
+            CurveDecision::Deny
+        }
+    }
+}
+
+impl<F: FnMut(&str, &str) -> bool + Send> CredentialsProvider for F {
+    fn callback(&mut self, domain: &str, client_key_z85: &str) -> bool {
+        self(domain, client_key_z85)
+    }
+}
+
+/// One decision, as reported by [`crate::ThreadAuthenticator::events`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthEvent {
+    /// The ZAP domain (lossy UTF-8).
+    pub domain: String,
+    /// The peer address as libzmq reported it (lossy UTF-8).
+    pub address: String,
+    /// The mechanism.
+    pub mechanism: Mechanism,
+    /// The reply's status.
+    pub status: StatusCode,
+    /// The user id granted (empty unless 200).
+    pub user_id: String,
+    /// The status text, e.g. `Address denied`.
+    pub reason: String,
+}
+
+type UserIdFn = Box<dyn Fn(&[u8; 32]) -> String + Send>;
+
+enum CurvePolicy {
+    AllowAny,
+    Certs {
+        store: Box<CertDir>,
+        last_check: Instant,
+        broken: bool,
+    },
+    Callback(Box<dyn CredentialsProvider>),
+}
+
+/// The ZAP decision engine (RFC 27), free of I/O on the request path except the
+/// periodic change checks of configured certificate directories and password files.
+///
+/// Feed it the frames of a ZAP request (after any ROUTER envelope) and send back the
+/// frames of the reply. [`crate::ThreadAuthenticator`] does exactly that on a thread;
+/// you may also drive it from your own poll loop.
+///
+/// ```
+/// use zmq_auth::Authenticator;
+/// let mut auth = Authenticator::new();
+/// auth.configure_plain("*", [("admin", "secret")]).unwrap();
+/// let req: [&[u8]; 8] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"PLAIN", b"admin", b"secret"];
+/// let reply = auth.handle_zap_message(&req);
+/// assert_eq!(reply.status_code(), 200);
+/// assert_eq!(reply.user_id(), "admin");
+/// let req: [&[u8]; 8] = [b"1.0", b"2", b"", b"127.0.0.1", b"", b"PLAIN", b"admin", b"guess"];
+/// assert_eq!(auth.handle_zap_message(&req).status_text(), "Invalid password");
+/// ```
+pub struct Authenticator {
+    allow: AddressList,
+    deny: AddressList,
+    passwords: HashMap<String, Passwords>,
+    curve: HashMap<String, CurvePolicy>,
+    gssapi: HashSet<String>,
+    curve_user_id: Option<UserIdFn>,
+    reload_interval: Duration,
+}
+
+impl Default for Authenticator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `""` means "every domain", spelled `"*"`.
+fn domain_key(domain: &str) -> String {
+    if domain.is_empty() {
+        "*".to_string()
+    } else {
+        domain.to_string()
+    }
+}
+
+/// The key under which a request's domain is configured: exact, else `"*"`.
+fn find_domain<T>(map: &HashMap<String, T>, domain: &[u8]) -> Option<String> {
+    std::str::from_utf8(domain)
+        .ok()
+        .filter(|d| !d.is_empty() && map.contains_key(*d))
+        .map(str::to_string)
+        .or_else(|| map.contains_key("*").then(|| "*".to_string()))
+}
+
+type Verdict = (StatusCode, Cow<'static, str>, String, Option<Arc<[u8]>>);
+
+fn deny(text: &'static str) -> Verdict {
+    (
+        StatusCode::AuthenticationFailure,
+        Cow::Borrowed(text),
+        String::new(),
+        None,
+    )
+}
+
+fn internal() -> Verdict {
+    (
+        StatusCode::InternalError,
+        Cow::Borrowed("Internal error"),
+        String::new(),
+        None,
+    )
+}
+
+impl Authenticator {
+    /// An authenticator with no policy: NULL is allowed, every other mechanism refused
+    /// until configured.
+    pub fn new() -> Self {
+        Authenticator {
+            allow: AddressList::default(),
+            deny: AddressList::default(),
+            passwords: HashMap::new(),
+            curve: HashMap::new(),
+            gssapi: HashSet::new(),
+            curve_user_id: None,
+            reload_interval: Duration::from_secs(1),
+        }
+    }
+
+    /// Adds addresses or CIDR ranges (`"10.0.0.0/8"`, `"::1"`) to the allow list: from
+    /// then on only those addresses are admitted. Every entry is validated first; on
+    /// error nothing is added. An error too if a deny list exists.
+    ///
+    /// ```
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// auth.allow(["127.0.0.1", "10.0.0.0/8"]).unwrap();
+    /// assert!(auth.deny(["192.168.0.1"]).is_err());
+    /// assert!(auth.allow(["not-an-ip"]).is_err());
+    /// ```
+    pub fn allow<I: IntoIterator<Item = S>, S: AsRef<str>>(&mut self, addrs: I) -> Result<()> {
+        if !self.deny.is_empty() {
+            return Err(Error::AllowDenyConflict);
+        }
+        let n = self.allow.extend(addrs)?;
+        log::debug!(target: "zmq_auth", "allow list: +{n} entries");
+        Ok(())
+    }
+
+    /// Adds addresses or CIDR ranges to the deny list: those are refused, all others
+    /// admitted. Validated first; an error if an allow list exists.
+    ///
+    /// ```
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// auth.deny(["192.0.2.0/24"]).unwrap();
+    /// let req: [&[u8]; 6] = [b"1.0", b"1", b"", b"192.0.2.7", b"", b"NULL"];
+    /// assert_eq!(auth.handle_zap_message(&req).status_text(), "Address denied");
+    /// ```
+    pub fn deny<I: IntoIterator<Item = S>, S: AsRef<str>>(&mut self, addrs: I) -> Result<()> {
+        if !self.allow.is_empty() {
+            return Err(Error::AllowDenyConflict);
+        }
+        let n = self.deny.extend(addrs)?;
+        log::debug!(target: "zmq_auth", "deny list: +{n} entries");
+        Ok(())
+    }
+
+    /// Empties both address lists.
+    pub fn clear_address_lists(&mut self) {
+        self.allow.clear();
+        self.deny.clear();
+    }
+
+    /// Sets the PLAIN passwords (`username → password`) of `domain` (`"*"` or `""`:
+    /// every domain without its own), replacing that domain's previous ones.
+    ///
+    /// ```
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// auth.configure_plain("global", [("admin", "secret")]).unwrap();
+    /// ```
+    pub fn configure_plain<I, K, V>(&mut self, domain: &str, passwords: I) -> Result<()>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let users: HashMap<String, String> = passwords
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        log::debug!(target: "zmq_auth", "PLAIN domain {domain:?}: {} users", users.len());
+        self.passwords
+            .insert(domain_key(domain), Passwords::from_map(users));
+        Ok(())
+    }
+
+    /// Sets `domain`'s PLAIN passwords from a file of `name=password` lines (`#`
+    /// comments, blank lines allowed), read again whenever it changes. A missing or
+    /// malformed file is an error and the previous passwords stay.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("passwords");
+    /// std::fs::write(&path, "# users\nadmin=secret\n").unwrap();
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// auth.configure_plain_file("*", &path).unwrap();
+    /// assert!(auth.configure_plain_file("*", dir.path().join("missing")).is_err());
+    /// ```
+    pub fn configure_plain_file(&mut self, domain: &str, path: impl AsRef<Path>) -> Result<()> {
+        let p = Passwords::from_file(path.as_ref())?;
+        log::debug!(target: "zmq_auth", "PLAIN domain {domain:?}: {} users from {}", p.len(), path.as_ref().display());
+        self.passwords.insert(domain_key(domain), p);
+        Ok(())
+    }
+
+    /// Sets `domain`'s CURVE policy: [`CURVE_ALLOW_ANY`] (`"*"`) admits any client that
+    /// completes the handshake; a directory admits the clients whose public
+    /// certificates (`*.key`) are in it, re-checked about once a second for added or
+    /// removed files. Replaces the domain's previous CURVE policy; a missing or
+    /// unreadable directory is an error and the previous policy stays. Files that do
+    /// not load are skipped with a warning naming them.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// zmq_auth::create_certificates(dir.path(), "client", &[]).unwrap();
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// auth.configure_curve("*", dir.path()).unwrap();
+    /// assert!(auth.configure_curve("*", dir.path().join("nope")).is_err());
+    /// auth.configure_curve("public", zmq_auth::CURVE_ALLOW_ANY).unwrap();
+    /// ```
+    pub fn configure_curve(&mut self, domain: &str, location: impl AsRef<Path>) -> Result<()> {
+        require_curve()?;
+        let location = location.as_ref();
+        let policy = if location.as_os_str() == CURVE_ALLOW_ANY {
+            log::debug!(target: "zmq_auth", "CURVE domain {domain:?}: allow any");
+            CurvePolicy::AllowAny
+        } else {
+            let (store, problems) = CertDir::load(location)?;
+            report(&problems);
+            log::debug!(target: "zmq_auth", "CURVE domain {domain:?}: {} keys from {}", store.len(), location.display());
+            CurvePolicy::Certs {
+                store: Box::new(store),
+                last_check: Instant::now(),
+                broken: false,
+            }
+        };
+        self.curve.insert(domain_key(domain), policy);
+        Ok(())
+    }
+
+    /// Sets `domain`'s CURVE policy to a provider (often a closure) that decides each
+    /// client key, replacing the domain's previous CURVE policy.
+    ///
+    /// ```
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// auth.configure_curve_callback("*", |_domain: &str, key: &str| key.starts_with('a')).unwrap();
+    /// ```
+    pub fn configure_curve_callback(
+        &mut self,
+        domain: &str,
+        provider: impl CredentialsProvider + 'static,
+    ) -> Result<()> {
+        require_curve()?;
+        log::debug!(target: "zmq_auth", "CURVE domain {domain:?}: callback");
+        self.curve.insert(
+            domain_key(domain),
+            CurvePolicy::Callback(Box::new(provider)),
+        );
+        Ok(())
+    }
+
+    /// Admits GSSAPI clients (authenticated by Kerberos) in `domain`; their user id is
+    /// their principal. Unlike pyzmq, GSSAPI peers are refused in domains where this was
+    /// not called.
+    ///
+    /// ```
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// auth.configure_gssapi("*").unwrap();
+    /// ```
+    pub fn configure_gssapi(&mut self, domain: &str) -> Result<()> {
+        if !zmq::has("gssapi").unwrap_or(false) {
+            return Err(Error::GssapiUnavailable);
+        }
+        self.gssapi.insert(domain_key(domain));
+        Ok(())
+    }
+
+    /// Sets how a CURVE client's key becomes its user id (default: the key's 40 Z85
+    /// characters). A panic inside `f` becomes a 500 reply.
+    ///
+    /// ```
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// auth.set_curve_user_id(|key: &[u8; 32]| format!("client-{:02x}", key[0]));
+    /// ```
+    pub fn set_curve_user_id(&mut self, f: impl Fn(&[u8; 32]) -> String + Send + 'static) {
+        self.curve_user_id = Some(Box::new(f));
+    }
+
+    /// How often configured certificate directories and password files are checked
+    /// for changes (default one second; `Duration::ZERO` checks on every request).
+    pub fn set_reload_interval(&mut self, interval: Duration) {
+        self.reload_interval = interval;
+    }
+
+    /// Decides one ZAP request: `request` is the list of frames after any ROUTER
+    /// envelope. Every input, however malformed, gets a well-formed reply.
+    pub fn handle_zap_message(&mut self, request: &[&[u8]]) -> ZapReply {
+        self.handle(request, false).0
+    }
+
+    /// [`handle_zap_message`](Self::handle_zap_message), plus an [`AuthEvent`] when
+    /// `want_event` (kept optional so the fast path allocates nothing extra).
+    pub(crate) fn handle(
+        &mut self,
+        request: &[&[u8]],
+        want_event: bool,
+    ) -> (ZapReply, Option<AuthEvent>) {
+        let req = match parse_request(request) {
+            Ok(r) => r,
+            Err(ZapParseError::NotEnoughFrames { request_id }) => {
+                log::debug!(target: "zmq_auth", "ZAP request with {} frames refused", request.len());
+                let reply = ZapReply::new(
+                    request_id,
+                    StatusCode::AuthenticationFailure,
+                    "Not enough frames",
+                    String::new(),
+                    None,
+                );
+                return (reply, None);
+            }
+            Err(ZapParseError::InvalidVersion { request_id }) => {
+                log::debug!(target: "zmq_auth", "ZAP request with a wrong version refused");
+                let reply = ZapReply::new(
+                    request_id,
+                    StatusCode::AuthenticationFailure,
+                    "Invalid version",
+                    String::new(),
+                    None,
+                );
+                return (reply, None);
+            }
+        };
+        let mechanism = Mechanism::from_bytes(req.mechanism);
+        let (status, text, user_id, metadata) = self.decide(&req, mechanism);
+        log::debug!(
+            target: "zmq_auth",
+            "ZAP {} from {:?} domain {:?}: {} {}",
+            mechanism.as_str(),
+            String::from_utf8_lossy(req.address),
+            String::from_utf8_lossy(req.domain),
+            status.as_u16(),
+            text
+        );
+        let reply = ZapReply::new(req.request_id, status, text, user_id, metadata);
+        let event = want_event.then(|| AuthEvent {
+            domain: String::from_utf8_lossy(req.domain).into_owned(),
+            address: String::from_utf8_lossy(req.address).into_owned(),
+            mechanism,
+            status,
+            user_id: reply.user_id().to_string(),
+            reason: reply.status_text().to_string(),
+        });
+        (reply, event)
+    }
+
+    fn decide(&mut self, req: &ZapRequest<'_>, mechanism: Mechanism) -> Verdict {
+        if !self.allow.is_empty() && !self.allow.contains(req.address) {
+            return deny("Address not allowed");
+        }
+        if !self.deny.is_empty() && self.deny.contains(req.address) {
+            return deny("Address denied");
+        }
+        match mechanism {
+            Mechanism::Null => (
+                StatusCode::Success,
+                Cow::Borrowed("OK"),
+                "anonymous".into(),
+                None,
+            ),
+            Mechanism::Plain => self.decide_plain(req),
+            Mechanism::Curve => self.decide_curve(req),
+            Mechanism::Gssapi => match req.credentials {
+                [principal] => {
+                    if find_domain_set(&self.gssapi, req.domain) {
+                        let user = String::from_utf8_lossy(principal).into_owned();
+                        (StatusCode::Success, Cow::Borrowed("OK"), user, None)
+                    } else {
+                        deny("Unknown domain")
+                    }
+                }
+                _ => deny("Invalid credentials"),
+            },
+            Mechanism::Other => deny("Unsupported mechanism"),
+        }
+    }
+
+    fn decide_plain(&mut self, req: &ZapRequest<'_>) -> Verdict {
+        let [username, password] = req.credentials else {
+            return deny("Invalid credentials");
+        };
+        if self.passwords.is_empty() {
+            return deny("No passwords defined");
+        }
+        let Some(key) = find_domain(&self.passwords, req.domain) else {
+            return deny("Invalid domain");
+        };
+        let Some(users) = self.passwords.get_mut(&key) else {
+            return internal();
+        };
+        users.refresh(self.reload_interval);
+        match users.check(username, password) {
+            PlainCheck::Ok => {
+                let user = String::from_utf8_lossy(username).into_owned();
+                (StatusCode::Success, Cow::Borrowed("OK"), user, None)
+            }
+            PlainCheck::UnknownUser => deny("Invalid username"),
+            PlainCheck::WrongPassword => deny("Invalid password"),
+        }
+    }
+
+    fn decide_curve(&mut self, req: &ZapRequest<'_>) -> Verdict {
+        let key: [u8; 32] = match req.credentials {
+            [k] => match <[u8; 32]>::try_from(*k) {
+                Ok(k) => k,
+                Err(_) => return deny("Invalid credentials"),
+            },
+            _ => return deny("Invalid credentials"),
+        };
+        let Some(domain) = find_domain(&self.curve, req.domain) else {
+            return deny("Unknown domain");
+        };
+        let interval = self.reload_interval;
+        let Some(policy) = self.curve.get_mut(&domain) else {
+            return internal();
+        };
+        let metadata = match policy {
+            CurvePolicy::AllowAny => None,
+            CurvePolicy::Certs {
+                store,
+                last_check,
+                broken,
+            } => {
+                if last_check.elapsed() >= interval {
+                    *last_check = Instant::now();
+                    match store.refresh() {
+                        Ok(problems) => {
+                            if *broken {
+                                log::warn!(target: "zmq_auth", "certificate directory {} readable again", store.dir().display());
+                            }
+                            *broken = false;
+                            report(&problems);
+                        }
+                        Err(e) => {
+                            if !*broken {
+                                log::error!(target: "zmq_auth", "certificate directory unreadable, refusing CURVE clients with 500: {e}");
+                            }
+                            *broken = true;
+                        }
+                    }
+                }
+                if *broken {
+                    return internal();
+                }
+                if !store.contains(&key) {
+                    return deny("Unknown key");
+                }
+                store.metadata(&key).cloned()
+            }
+            CurvePolicy::Callback(provider) => {
+                let dom = String::from_utf8_lossy(req.domain);
+                let z85 = encode_z85_key(&key);
+                match catch_unwind(AssertUnwindSafe(|| provider.decide(&dom, &z85))) {
+                    Ok(CurveDecision::Allow) => None,
+                    Ok(CurveDecision::Deny) => return deny("Unknown key"),
+                    Ok(CurveDecision::TryLater) => {
+                        return (
+                            StatusCode::TemporaryError,
+                            Cow::Borrowed("Temporary failure"),
+                            String::new(),
+                            None,
+                        )
+                    }
+                    Err(_) => {
+                        log::error!(target: "zmq_auth", "CURVE credentials callback panicked; replying 500");
+                        return internal();
+                    }
+                }
+            }
+        };
+        let user_id = match &self.curve_user_id {
+            None => encode_z85_key(&key),
+            Some(f) => match catch_unwind(AssertUnwindSafe(|| f(&key))) {
+                Ok(id) => id,
+                Err(_) => {
+                    log::error!(target: "zmq_auth", "CURVE user-id function panicked; replying 500");
+                    return internal();
+                }
+            },
+        };
+        (StatusCode::Success, Cow::Borrowed("OK"), user_id, metadata)
+    }
+}
+
+fn find_domain_set(set: &HashSet<String>, domain: &[u8]) -> bool {
+    std::str::from_utf8(domain)
+        .ok()
+        .is_some_and(|d| !d.is_empty() && set.contains(d))
+        || set.contains("*")
+}
+
+fn report(problems: &[crate::certs::Problem]) {
+    for p in problems {
+        match p {
+            crate::certs::Problem::Skipped(e) => {
+                log::warn!(target: "zmq_auth", "skipping certificate: {e}")
+            }
+            crate::certs::Problem::Duplicate { file, other } => log::warn!(
+                target: "zmq_auth",
+                "{}: same public key as {}; keeping both",
+                file.display(),
+                other.display()
+            ),
+        }
+    }
+}
