@@ -14,6 +14,7 @@ use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
 use crate::policy::{AuthEvent, Authenticator, CredentialsProvider};
+use crate::zap::split_envelope;
 use crate::ZAP_ENDPOINT;
 
 /// How long `start` waits for the thread to report that it serves.
@@ -409,11 +410,8 @@ impl Worker {
                 break;
             }
         }
-        // Envelope: the ROUTER's routing id, then the REQ-style empty delimiter when the
-        // sender used one (libzmq does). The body is what the policy sees.
-        let delimited = frames.len() > 1 && frames[1].is_empty();
-        let body_start = if delimited { 2 } else { 1 };
-        let body: Vec<&[u8]> = frames.iter().skip(body_start).map(|m| &m[..]).collect();
+        let all: Vec<&[u8]> = frames.iter().map(|m| &m[..]).collect();
+        let (envelope, body) = split_envelope(&all);
         let want_event = !self.events.is_full();
         let (reply, event) = self.auth.handle(&body, want_event);
         if let Some(ev) = event {
@@ -424,10 +422,7 @@ impl Worker {
             self.events_dropped.fetch_add(1, Ordering::Relaxed);
         }
         let mut out: Vec<&[u8]> = Vec::with_capacity(8);
-        out.push(&frames[0]);
-        if delimited {
-            out.push(b"");
-        }
+        out.extend_from_slice(envelope);
         out.extend_from_slice(&reply.frames());
         if let Err(e) = self.zap.send_multipart(out, zmq::DONTWAIT) {
             log::warn!(target: "zmq_auth", "ZAP reply not sent: {e}");

@@ -123,16 +123,13 @@ pub enum ZapParseError<'a> {
 }
 
 /// Splits a message received on a ROUTER socket into `(envelope, body)`: the envelope
-/// is everything up to and including the first empty delimiter frame. A message whose
-/// first frame is the ZAP version has no envelope.
+/// is the routing id plus, when the sender used one (libzmq's ZAP client does), the empty
+/// delimiter frame after it. Send the reply as envelope + reply frames.
 pub fn split_envelope<'a, 'b>(frames: &'a [&'b [u8]]) -> (&'a [&'b [u8]], &'a [&'b [u8]]) {
-    if frames.first().is_some_and(|f| *f == ZAP_VERSION) {
-        return (&[], frames);
-    }
-    match frames.iter().position(|f| f.is_empty()) {
-        Some(i) => frames.split_at(i + 1),
-        None => (&[], frames),
-    }
+    // The body starts with the version, never empty, so an empty second frame can only
+    // be a delimiter.
+    let delimited = frames.len() > 1 && frames[1].is_empty();
+    frames.split_at(frames.len().min(if delimited { 2 } else { 1 }))
 }
 
 /// Parses the body of a ZAP request (the frames after any envelope).
@@ -247,10 +244,16 @@ mod tests {
         let (env, body) = split_envelope(&frames);
         assert_eq!(env.len(), 2);
         assert_eq!(body[0], b"1.0");
-        let frames: Vec<&[u8]> = vec![b"1.0", b"1", b"", b"x"];
+        // A DEALER without a delimiter, and an empty domain later on.
+        let frames: Vec<&[u8]> = vec![b"id", b"1.0", b"1", b"", b"x"];
         let (env, body) = split_envelope(&frames);
-        assert!(env.is_empty());
+        assert_eq!(env, &[b"id" as &[u8]]);
         assert_eq!(body.len(), 4);
+        let frames: Vec<&[u8]> = vec![b"id"];
+        let (env, body) = split_envelope(&frames);
+        assert_eq!(env.len(), 1);
+        assert!(body.is_empty());
+        assert_eq!(split_envelope(&[]).0.len(), 0);
     }
 
     #[test]

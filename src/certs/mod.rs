@@ -98,6 +98,14 @@ impl Drop for Certificate {
 
 /// Reads a file of at most [`MAX_CERT_FILE`] bytes as UTF-8.
 pub(crate) fn read_text(path: &Path) -> Result<String> {
+    // Opening a FIFO or device would block or never end: only regular files are read.
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
+        ));
+    }
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut buf = Vec::new();
     file.take(MAX_CERT_FILE + 1)

@@ -45,7 +45,13 @@ pub fn create_certificates(
     if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']) {
         return Err(Error::InvalidName(name.to_string()));
     }
-    for (k, v) in metadata {
+    for (i, (k, v)) in metadata.iter().enumerate() {
+        if metadata[..i].iter().any(|(other, _)| other == k) {
+            return Err(Error::InvalidMetadata {
+                name: (*k).to_string(),
+                reason: "listed twice".into(),
+            });
+        }
         // The ZAP metadata encoder has the stricter rule; apply it here so a certificate
         // we write can always be sent as ZMTP properties.
         if !is_valid_property_name(k) {
@@ -91,8 +97,9 @@ pub fn create_certificates(
     result.map(|()| (public_path, secret_path))
 }
 
-/// Writes both files through temporary siblings, then renames them into place; on
-/// failure nothing new stays on disk.
+/// Writes both files through temporary siblings, then renames them into place. On
+/// failure nothing new stays on disk, and a secret file being replaced is restored (it
+/// is the only copy of that secret key).
 fn write_pair(a: (&Path, &[u8], u32), b: (&Path, &[u8], u32)) -> Result<()> {
     let tmp_a = write_temp(a.0, a.1, a.2)?;
     let tmp_b = match write_temp(b.0, b.1, b.2) {
@@ -102,17 +109,29 @@ fn write_pair(a: (&Path, &[u8], u32), b: (&Path, &[u8], u32)) -> Result<()> {
             return Err(e);
         }
     };
+    // A hard link keeps the old secret (same inode, same 0600 mode) until we succeed.
+    let backup = tmp_b.with_extension("old");
+    let backed_up = b.0.is_file() && fs::hard_link(b.0, &backup).is_ok();
+    let cleanup = |paths: &[&Path]| {
+        for p in paths {
+            let _ = fs::remove_file(p);
+        }
+    };
     if let Err(e) = fs::rename(&tmp_b, b.0) {
-        let _ = fs::remove_file(&tmp_a);
-        let _ = fs::remove_file(&tmp_b);
+        cleanup(&[&tmp_a, &tmp_b, &backup]);
         return Err(Error::io(b.0, e));
     }
     if let Err(e) = fs::rename(&tmp_a, a.0) {
-        let _ = fs::remove_file(&tmp_a);
-        // The secret without its public half is useless and would confuse; remove it.
-        let _ = fs::remove_file(b.0);
+        if backed_up {
+            let _ = fs::rename(&backup, b.0);
+        } else {
+            // A new secret without its public half would only confuse.
+            let _ = fs::remove_file(b.0);
+        }
+        cleanup(&[&tmp_a, &backup]);
         return Err(Error::io(a.0, e));
     }
+    cleanup(&[&backup]);
     Ok(())
 }
 

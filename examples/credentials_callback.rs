@@ -1,0 +1,193 @@
+//! CURVE client keys decided by your own code: `configure_curve_callback`.
+//!
+//! Instead of a certificate directory, the authenticator asks a closure (or any
+//! `CredentialsProvider`) about each client's public key, given as 40 Z85 characters,
+//! together with the server's ZAP domain. Here the closure looks keys up in a `HashSet`;
+//! a real one might ask a database. A panic inside the closure would become a 500 reply
+//! and the authenticator would keep serving.
+//!
+//! ```text
+//! cargo run --example credentials_callback
+//! RUST_LOG=zmq_auth=debug cargo run --example credentials_callback   # every decision
+//! ```
+
+use std::collections::HashSet;
+use std::error::Error;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use zmq_auth::{
+    create_certificates, load_certificate, zmq, AuthEvent, Certificate, Mechanism, StatusCode,
+    ThreadAuthenticator,
+};
+
+type Result<T = ()> = std::result::Result<T, Box<dyn Error>>;
+
+/// How long a client that should get in may take (it normally takes milliseconds).
+const ADMIT_TIMEOUT_MS: i64 = 5_000;
+/// How long we watch for a message from a client that must be refused.
+const REFUSE_WINDOW_MS: i64 = 500;
+/// How long we wait for the authenticator to report a decision.
+const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn main() -> Result {
+    env_logger::init();
+    if !zmq_auth::curve_available() {
+        return Err("this libzmq was built without CURVE (libsodium)".into());
+    }
+    let dir = tempfile::tempdir()?;
+    let server_cert = load_certificate(create_certificates(dir.path(), "server", &[])?.1)?;
+    let friend_cert = load_certificate(create_certificates(dir.path(), "friend", &[])?.1)?;
+    let stranger_cert = load_certificate(create_certificates(dir.path(), "stranger", &[])?.1)?;
+
+    let ctx = zmq::Context::new();
+    // The ZAP handler must run in the same context as the server socket.
+    let auth = ThreadAuthenticator::start(&ctx)?;
+    auth.allow(["127.0.0.1"])?;
+
+    // The policy: only the friend's key, and only in the "orders" domain.
+    let allowed: HashSet<String> = [friend_cert.public_key().to_owned()].into();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let calls_in_callback = Arc::clone(&calls);
+    auth.configure_curve_callback("*", move |domain: &str, client_key: &str| {
+        calls_in_callback.fetch_add(1, Ordering::Relaxed);
+        domain == "orders" && allowed.contains(client_key)
+    })?;
+    println!("authenticator: CURVE keys decided by a closure (1 allowed key, domain \"orders\")");
+
+    let server = ctx.socket(zmq::PULL)?;
+    server.set_linger(0)?;
+    server.set_curve_server(true)?;
+    server.set_curve_secretkey(secret_key(&server_cert)?)?;
+    server.set_zap_domain("orders")?;
+    server.bind("tcp://127.0.0.1:*")?;
+    let endpoint = last_endpoint(&server)?;
+    println!("server: PULL bound to {endpoint}, CURVE server, ZAP domain \"orders\"");
+
+    // The friend: its key is in the set.
+    let client = curve_client(&ctx, &endpoint, &friend_cert, server_cert.public_key())?;
+    client.send("Hello", zmq::DONTWAIT)?;
+    let mut msg = recv_within(&server, ADMIT_TIMEOUT_MS)?
+        .ok_or("the friend's message did not arrive within 5 s")?;
+    let user_id = msg.gets("User-Id").unwrap_or("<none>").to_owned();
+    ensure(
+        &msg[..] == b"Hello" && user_id == friend_cert.public_key(),
+        &format!("client whose key the callback accepts admitted, User-Id={user_id:?}"),
+    )?;
+    let ev = expect_event(&auth, "a 200 for the friend", |e| {
+        e.mechanism == Mechanism::Curve && e.status == StatusCode::Success
+    })?;
+    ensure(
+        ev.user_id == friend_cert.public_key() && ev.domain == "orders",
+        &format!(
+            "authenticator reported 200 {:?} for {} in domain {:?}",
+            ev.reason, ev.address, ev.domain
+        ),
+    )?;
+    drain_events(&auth);
+
+    // The stranger: a valid key pair and the right server key, but not in the set.
+    let refused = curve_client(&ctx, &endpoint, &stranger_cert, server_cert.public_key())?;
+    refused.send("Let me in", zmq::DONTWAIT)?;
+    let got = recv_within(&server, REFUSE_WINDOW_MS)?;
+    ensure(
+        got.is_none(),
+        "client whose key the callback rejects refused: no message within 500 ms",
+    )?;
+    let ev = expect_event(&auth, "a refusal of the stranger", |e| {
+        e.mechanism == Mechanism::Curve && e.status != StatusCode::Success
+    })?;
+    ensure(
+        ev.status == StatusCode::AuthenticationFailure
+            && ev.reason == "Unknown key"
+            && ev.user_id.is_empty(),
+        &format!(
+            "authenticator reported {} {:?} for {}",
+            ev.status.as_u16(),
+            ev.reason,
+            ev.address
+        ),
+    )?;
+    let n = calls.load(Ordering::Relaxed);
+    ensure(
+        n >= 2,
+        &format!("the callback was consulted {n} times (once per handshake)"),
+    )?;
+
+    println!("credentials_callback: all checks passed");
+    // Sockets (linger 0) and the authenticator go before the context.
+    drop((refused, client, server));
+    drop(auth);
+    drop(ctx);
+    Ok(())
+}
+
+fn secret_key(cert: &Certificate) -> Result<&[u8]> {
+    Ok(cert
+        .secret_key_bytes()
+        .ok_or("the certificate has no secret key")?)
+}
+
+/// A PUSH socket connecting with CURVE, using `cert`'s key pair and `server_key` (Z85).
+fn curve_client(
+    ctx: &zmq::Context,
+    endpoint: &str,
+    cert: &Certificate,
+    server_key: &str,
+) -> Result<zmq::Socket> {
+    let client = ctx.socket(zmq::PUSH)?;
+    client.set_linger(0)?;
+    client.set_curve_publickey(cert.public_key_bytes())?;
+    client.set_curve_secretkey(secret_key(cert)?)?;
+    client.set_curve_serverkey(&zmq_auth::decode_z85_key(server_key)?)?;
+    client.connect(endpoint)?;
+    Ok(client)
+}
+
+fn last_endpoint(socket: &zmq::Socket) -> Result<String> {
+    socket
+        .get_last_endpoint()?
+        .map_err(|_| "the bound endpoint is not UTF-8".into())
+}
+
+/// Waits at most `timeout_ms` for a message.
+fn recv_within(socket: &zmq::Socket, timeout_ms: i64) -> Result<Option<zmq::Message>> {
+    if socket.poll(zmq::POLLIN, timeout_ms)? == 0 {
+        return Ok(None);
+    }
+    Ok(Some(socket.recv_msg(zmq::DONTWAIT)?))
+}
+
+/// Waits for the first decision matching `wanted`, skipping others.
+fn expect_event(
+    auth: &ThreadAuthenticator,
+    what: &str,
+    wanted: impl Fn(&AuthEvent) -> bool,
+) -> Result<AuthEvent> {
+    let events = auth.events();
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(left) {
+            Ok(ev) if wanted(&ev) => return Ok(ev),
+            Ok(_) => {}
+            Err(_) => return Err(format!("FAILED: no authenticator event: {what}").into()),
+        }
+    }
+}
+
+/// Forgets the decisions reported so far.
+fn drain_events(auth: &ThreadAuthenticator) {
+    auth.events().try_iter().for_each(drop);
+}
+
+/// Prints `ok: what` when the check holds, fails the example otherwise.
+fn ensure(holds: bool, what: &str) -> Result {
+    if holds {
+        println!("ok: {what}");
+        Ok(())
+    } else {
+        Err(format!("FAILED: {what}").into())
+    }
+}
