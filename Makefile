@@ -13,7 +13,7 @@ ifneq ($(wildcard $(HOME)/.cargo/bin/cargo),)
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 endif
 
-.PHONY: help deps demo test lint doc clean
+.PHONY: help deps venv demo test lint doc clean
 
 help:
 	@echo "make demo   install system packages if missing, run the ironhouse example"
@@ -21,15 +21,20 @@ help:
 	@echo "make lint   cargo fmt --check and cargo clippy --all-targets -D warnings"
 	@echo "make doc    cargo doc --no-deps with warnings as errors"
 	@echo "make deps   only install the missing system packages"
+	@echo "make venv   create .venv with the pinned pyzmq (for the pyzmq interop tests)"
 
 deps:
 	@bash scripts/install-deps.sh
+
+# The Python virtualenv (.venv, pinned pyzmq from PyPI) for tests/interop_pyzmq.rs.
+venv: deps
+	@bash scripts/setup-pyzmq-venv.sh
 
 demo: deps
 	$(CARGO) run --example ironhouse
 
 # `cargo test` (plain, so doctests run too), then every examples/*.rs except bench*.
-test: deps
+test: deps venv
 	$(CARGO) test
 	@pass=0; fail=0; failed=""; \
 	for f in examples/*.rs; do \

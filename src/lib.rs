@@ -55,9 +55,9 @@ mod policy;
 mod thread;
 mod zap;
 
-pub use zmq;
 /// Re-exported: [`ThreadAuthenticator::events`] returns a `crossbeam_channel::Receiver`.
 pub use crossbeam_channel;
+pub use zmq;
 
 pub use certs::{create_certificates, load_certificate, load_certificates, Certificate};
 pub use error::{Error, Result};

@@ -22,8 +22,10 @@ pub enum CurveDecision {
     Allow,
     /// Refuse the client (400 `Unknown key`).
     Deny,
-    /// The provider cannot decide now (its backing store is down): 300, and libzmq
-    /// lets the client retry.
+    /// The provider cannot decide now (its backing store is down): 300. libzmq (4.3)
+    /// then neither admits nor refuses: the connection is dropped when the server's
+    /// handshake timer (`ZMQ_HANDSHAKE_IVL`, 30 s by default) fires, and the client
+    /// reconnects and asks again.
     TryLater,
 }
 

@@ -413,7 +413,7 @@ impl Worker {
         let all: Vec<&[u8]> = frames.iter().map(|m| &m[..]).collect();
         let (envelope, body) = split_envelope(&all);
         let want_event = !self.events.is_full();
-        let (reply, event) = self.auth.handle(&body, want_event);
+        let (reply, event) = self.auth.handle(body, want_event);
         if let Some(ev) = event {
             if let Err(TrySendError::Full(_)) = self.events.try_send(ev) {
                 self.events_dropped.fetch_add(1, Ordering::Relaxed);

@@ -24,8 +24,10 @@ const SECRET_BANNER: &str = "#   ZeroMQ CURVE **Secret** Certificate\n\
 /// Returns `(public_path, secret_path)`.
 ///
 /// Existing files of the same name are replaced atomically; on any error neither file
-/// is left behind half-written. Metadata names must be ZPL names (`A-Za-z0-9-_.+`) and
-/// values may not contain `"` or a line break.
+/// is left behind half-written (a secret file being replaced is kept). Metadata names
+/// must be ZMTP property names (`A-Za-z0-9-_.+`), unique, and not begin with
+/// `secret-key`/`public-key` (pyzmq's reader would take them for keys); values may not
+/// contain `"` or a line break.
 ///
 /// ```
 /// # fn main() -> zmq_auth::Result<()> {
@@ -58,6 +60,13 @@ pub fn create_certificates(
             return Err(Error::InvalidMetadata {
                 name: (*k).to_string(),
                 reason: "names are 1-255 characters of A-Za-z0-9-_.+".into(),
+            });
+        }
+        // pyzmq's reader takes any line starting with these for the key itself.
+        if k.starts_with("secret-key") || k.starts_with("public-key") {
+            return Err(Error::InvalidMetadata {
+                name: (*k).to_string(),
+                reason: "pyzmq's load_certificate would read it as a key".into(),
             });
         }
         if v.contains(['"', '\n', '\r']) {

@@ -1,0 +1,373 @@
+//! Shared helpers for the `thread_*` integration tests: real libzmq sockets over TCP
+//! loopback, one `zmq::Context` per test, and bounded waits (never a sleep as a
+//! correctness mechanism).
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use zmq_auth::{zmq, AuthEvent, StatusCode};
+
+/// How long a step that must succeed may take (normally a few milliseconds).
+pub const STEP_MS: i64 = 3_000;
+/// How long to watch for a message that must not arrive (after the refusal was seen).
+pub const QUIET_MS: i64 = 300;
+
+/// The message every client sends.
+pub const HELLO: &[u8] = b"hello";
+
+/// Receives one message, waiting at most `ms` milliseconds.
+pub fn recv_within(sock: &zmq::Socket, ms: i64) -> Option<zmq::Message> {
+    let deadline = Instant::now() + Duration::from_millis(ms.max(0) as u64);
+    loop {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis() as i64;
+        match sock.poll(zmq::POLLIN, left) {
+            Ok(n) if n > 0 => {
+                let mut msg = zmq::Message::new();
+                match sock.recv(&mut msg, zmq::DONTWAIT) {
+                    Ok(()) => return Some(msg),
+                    Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => {}
+                    Err(e) => panic!("recv failed: {e}"),
+                }
+            }
+            Ok(_) | Err(zmq::Error::EINTR) => {}
+            Err(e) => panic!("poll failed: {e}"),
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+    }
+}
+
+/// A bound server socket and the endpoint it got.
+pub struct Server {
+    pub sock: zmq::Socket,
+    pub endpoint: String,
+}
+
+impl Server {
+    /// The TCP port the server listens on.
+    pub fn port(&self) -> u16 {
+        let port = self
+            .endpoint
+            .rsplit(':')
+            .next()
+            .expect("endpoint has a port");
+        port.parse().expect("numeric port")
+    }
+}
+
+fn new_socket(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
+    let s = ctx.socket(kind).expect("socket");
+    s.set_linger(0).expect("linger");
+    s
+}
+
+/// Binds a PULL server on `tcp://127.0.0.1:*` after `setup` set its options.
+pub fn server_with(ctx: &zmq::Context, setup: impl FnOnce(&zmq::Socket)) -> Server {
+    let sock = new_socket(ctx, zmq::PULL);
+    setup(&sock);
+    sock.bind("tcp://127.0.0.1:*").expect("bind");
+    let endpoint = sock
+        .get_last_endpoint()
+        .expect("last endpoint")
+        .expect("utf-8 endpoint");
+    Server { sock, endpoint }
+}
+
+fn set_domain(s: &zmq::Socket, domain: Option<&str>) {
+    if let Some(d) = domain {
+        s.set_zap_domain(d).expect("zap domain");
+    }
+}
+
+/// A NULL-mechanism server, with a ZAP domain when given.
+pub fn null_server(ctx: &zmq::Context, domain: Option<&str>) -> Server {
+    server_with(ctx, |s| set_domain(s, domain))
+}
+
+/// A PLAIN server.
+pub fn plain_server(ctx: &zmq::Context, domain: Option<&str>) -> Server {
+    server_with(ctx, |s| {
+        s.set_plain_server(true).expect("plain server");
+        set_domain(s, domain);
+    })
+}
+
+/// A CURVE server with this secret key.
+pub fn curve_server(ctx: &zmq::Context, secret: &[u8], domain: Option<&str>) -> Server {
+    server_with(ctx, |s| {
+        s.set_curve_server(true).expect("curve server");
+        s.set_curve_secretkey(secret).expect("curve secret key");
+        set_domain(s, domain);
+    })
+}
+
+/// A PUSH client connected to `endpoint` after `setup` set its options.
+pub fn client_with(
+    ctx: &zmq::Context,
+    endpoint: &str,
+    setup: impl FnOnce(&zmq::Socket),
+) -> zmq::Socket {
+    let sock = new_socket(ctx, zmq::PUSH);
+    setup(&sock);
+    sock.connect(endpoint).expect("connect");
+    sock
+}
+
+/// A NULL client.
+pub fn null_client(ctx: &zmq::Context, endpoint: &str) -> zmq::Socket {
+    client_with(ctx, endpoint, |_| {})
+}
+
+/// A PLAIN client.
+pub fn plain_client(ctx: &zmq::Context, endpoint: &str, user: &str, pass: &str) -> zmq::Socket {
+    client_with(ctx, endpoint, |s| {
+        s.set_plain_username(Some(user)).expect("username");
+        s.set_plain_password(Some(pass)).expect("password");
+    })
+}
+
+/// A CURVE client with its key pair, trusting `server_public`.
+pub fn curve_client(
+    ctx: &zmq::Context,
+    endpoint: &str,
+    server_public: &[u8],
+    public: &[u8],
+    secret: &[u8],
+) -> zmq::Socket {
+    client_with(ctx, endpoint, |s| {
+        s.set_curve_serverkey(server_public).expect("server key");
+        s.set_curve_publickey(public).expect("public key");
+        s.set_curve_secretkey(secret).expect("secret key");
+    })
+}
+
+/// A CURVE client with a fresh key pair.
+pub fn curve_client_pair(
+    ctx: &zmq::Context,
+    endpoint: &str,
+    server_public: &[u8],
+    pair: &zmq::CurveKeyPair,
+) -> zmq::Socket {
+    curve_client(
+        ctx,
+        endpoint,
+        server_public,
+        &pair.public_key,
+        &pair.secret_key,
+    )
+}
+
+/// A new CURVE key pair.
+pub fn keypair() -> zmq::CurveKeyPair {
+    zmq::CurveKeyPair::new().expect("curve key pair (libzmq built with CURVE)")
+}
+
+/// The Z85 text of a 32-byte key.
+pub fn z85(key: &[u8; 32]) -> String {
+    zmq_auth::encode_z85_key(key)
+}
+
+/// Sends `hello` from `client` and returns what `server` received within [`STEP_MS`].
+pub fn send_and_recv(server: &Server, client: &zmq::Socket) -> Option<zmq::Message> {
+    client.send(HELLO, zmq::DONTWAIT).expect("queue hello");
+    recv_within(&server.sock, STEP_MS)
+}
+
+/// Sends `hello` from `client` and asserts `server` receives it; returns the message.
+#[track_caller]
+pub fn assert_connects(server: &Server, client: &zmq::Socket) -> zmq::Message {
+    let msg = send_and_recv(server, client).expect("the client should have got in");
+    assert_eq!(&msg[..], HELLO);
+    msg
+}
+
+/// The `User-Id` property of a received message.
+pub fn user_id(msg: &mut zmq::Message) -> Option<String> {
+    msg.gets("User-Id").map(str::to_string)
+}
+
+/// The next event, waiting at most `ms`.
+pub fn next_event(events: &Receiver<AuthEvent>, ms: i64) -> Option<AuthEvent> {
+    events
+        .recv_timeout(Duration::from_millis(ms.max(0) as u64))
+        .ok()
+}
+
+/// The first event matching `pred` within `ms` (others, e.g. retries of earlier
+/// clients, are skipped).
+pub fn wait_event(
+    events: &Receiver<AuthEvent>,
+    ms: i64,
+    mut pred: impl FnMut(&AuthEvent) -> bool,
+) -> Option<AuthEvent> {
+    let deadline = Instant::now() + Duration::from_millis(ms.max(0) as u64);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(left) {
+            Ok(ev) if pred(&ev) => return Some(ev),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Sends `hello` from `client`; waits for the authenticator to refuse it with `reason`
+/// and then checks that nothing reaches `server`. Returns the refusal event.
+#[track_caller]
+pub fn assert_refused(
+    events: &Receiver<AuthEvent>,
+    server: &Server,
+    client: &zmq::Socket,
+    reason: &str,
+) -> AuthEvent {
+    client.send(HELLO, zmq::DONTWAIT).expect("queue hello");
+    let ev = wait_event(events, STEP_MS, |e| e.status != StatusCode::Success)
+        .unwrap_or_else(|| panic!("no refusal event (expected {reason:?})"));
+    assert_eq!(ev.reason, reason, "refusal reason; event: {ev:?}");
+    assert_eq!(
+        ev.status,
+        StatusCode::AuthenticationFailure,
+        "event: {ev:?}"
+    );
+    assert_eq!(ev.user_id, "", "a refusal grants no user id; event: {ev:?}");
+    assert!(
+        recv_within(&server.sock, QUIET_MS).is_none(),
+        "a refused client's message arrived"
+    );
+    ev
+}
+
+/// Like [`assert_refused`], but skips refusals with other reasons (e.g. late
+/// handshakes of clients from an earlier phase of the test).
+#[track_caller]
+pub fn assert_refused_skipping(
+    events: &Receiver<AuthEvent>,
+    server: &Server,
+    client: &zmq::Socket,
+    reason: &str,
+) -> AuthEvent {
+    client.send(HELLO, zmq::DONTWAIT).expect("queue hello");
+    let mut skipped = Vec::new();
+    let ev = wait_event(events, STEP_MS, |e| {
+        let hit = e.status != StatusCode::Success && e.reason == reason;
+        if !hit {
+            skipped.push(format!("{} {}", e.status.as_u16(), e.reason));
+        }
+        hit
+    });
+    let ev = ev.unwrap_or_else(|| panic!("no {reason:?} refusal; other events: {skipped:?}"));
+    assert_eq!(
+        ev.status,
+        StatusCode::AuthenticationFailure,
+        "event: {ev:?}"
+    );
+    assert!(
+        recv_within(&server.sock, QUIET_MS).is_none(),
+        "a refused client's message arrived"
+    );
+    ev
+}
+
+// zmq.h socket monitor events (libzmq >= 4.3).
+pub const EVENT_HANDSHAKE_FAILED_NO_DETAIL: u16 = 0x0800;
+pub const EVENT_HANDSHAKE_SUCCEEDED: u16 = 0x1000;
+pub const EVENT_HANDSHAKE_FAILED_PROTOCOL: u16 = 0x2000;
+pub const EVENT_HANDSHAKE_FAILED_AUTH: u16 = 0x4000;
+pub const EVENTS_HANDSHAKE_FAILED: u16 = EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    | EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | EVENT_HANDSHAKE_FAILED_AUTH;
+
+/// A socket monitor reading handshake events.
+pub struct Monitor {
+    sock: zmq::Socket,
+}
+
+impl Monitor {
+    /// Starts monitoring `target` for handshake events.
+    pub fn new(ctx: &zmq::Context, target: &zmq::Socket) -> Monitor {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let endpoint = format!(
+            "inproc://thread-test-monitor-{}",
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let mask = EVENTS_HANDSHAKE_FAILED | EVENT_HANDSHAKE_SUCCEEDED;
+        target.monitor(&endpoint, mask as i32).expect("monitor");
+        let sock = new_socket(ctx, zmq::PAIR);
+        sock.connect(&endpoint).expect("connect monitor");
+        Monitor { sock }
+    }
+
+    /// Waits at most `ms` for an event in `mask`; returns its id (others are skipped).
+    pub fn wait_for(&self, mask: u16, ms: i64) -> Option<u16> {
+        let deadline = Instant::now() + Duration::from_millis(ms.max(0) as u64);
+        loop {
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis() as i64;
+            let first = recv_within(&self.sock, left)?;
+            // The event is one frame of 6 bytes (u16 id, u32 value), then the endpoint.
+            if first.get_more() {
+                let _ = recv_within(&self.sock, STEP_MS);
+            }
+            if first.len() >= 2 {
+                let id = u16::from_le_bytes([first[0], first[1]]);
+                if id & mask != 0 {
+                    return Some(id);
+                }
+            }
+        }
+    }
+}
+
+/// A certificate pair written by `create_certificates`, with its keys loaded back.
+pub struct Cert {
+    pub public: [u8; 32],
+    pub secret: [u8; 32],
+    pub public_z85: String,
+    /// `<name>.key`
+    pub public_path: std::path::PathBuf,
+    /// `<name>.key_secret`
+    pub secret_path: std::path::PathBuf,
+}
+
+/// Writes `<name>.key` and `<name>.key_secret` in `dir` and loads the keys back.
+pub fn make_cert(dir: &std::path::Path, name: &str, metadata: &[(&str, &str)]) -> Cert {
+    let (public_path, secret_path) =
+        zmq_auth::create_certificates(dir, name, metadata).expect("create_certificates");
+    let cert = zmq_auth::load_certificate(&secret_path).expect("load secret certificate");
+    let public = *cert.public_key_bytes();
+    let secret = *cert
+        .secret_key_bytes()
+        .expect("secret certificate holds a secret key");
+    let public_z85 = cert.public_key().to_string();
+    assert_eq!(public_z85, z85(&public));
+    Cert {
+        public,
+        secret,
+        public_z85,
+        public_path,
+        secret_path,
+    }
+}
+
+/// Copies a public certificate file into `dir`; returns the new path.
+pub fn copy_into(file: &std::path::Path, dir: &std::path::Path) -> std::path::PathBuf {
+    let to = dir.join(file.file_name().expect("file name"));
+    std::fs::copy(file, &to).expect("copy certificate");
+    to
+}
+
+/// A CURVE client using certificate `c`.
+pub fn curve_client_cert(
+    ctx: &zmq::Context,
+    endpoint: &str,
+    server_public: &[u8],
+    c: &Cert,
+) -> zmq::Socket {
+    curve_client(ctx, endpoint, server_public, &c.public, &c.secret)
+}
