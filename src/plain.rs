@@ -23,10 +23,26 @@ pub(crate) enum PlainCheck {
 /// What identifies a version of a password file: its size and mtime.
 type FileStamp = (u64, Option<SystemTime>);
 
+/// Filesystem timestamps come from a coarse clock: a same-size rewrite within this
+/// window of our read may keep the (size, mtime) we saw, so such a file is read again.
+const GRANULARITY: Duration = Duration::from_millis(100);
+
 struct FileSource {
     path: PathBuf,
     stamp: Option<FileStamp>,
+    /// When we last read the file.
+    read_at: SystemTime,
     last_check: Instant,
+}
+
+impl FileSource {
+    /// Could the file have changed after our read without its stamp showing it?
+    fn suspect(&self) -> bool {
+        match self.stamp {
+            Some((_, Some(mtime))) => mtime + GRANULARITY >= self.read_at,
+            _ => false,
+        }
+    }
 }
 
 /// The passwords of one domain.
@@ -42,12 +58,14 @@ impl Passwords {
 
     /// Loads a `name=password` file; any malformed line is an error and nothing loads.
     pub(crate) fn from_file(path: &Path) -> Result<Passwords> {
+        let read_at = SystemTime::now();
         let (users, stamp) = read_password_file(path)?;
         Ok(Passwords {
             users,
             file: Some(FileSource {
                 path: path.to_path_buf(),
                 stamp: Some(stamp),
+                read_at,
                 last_check: Instant::now(),
             }),
         })
@@ -66,16 +84,17 @@ impl Passwords {
         let stamp = std::fs::metadata(&src.path)
             .ok()
             .map(|m| (m.len(), m.modified().ok()));
-        if stamp == src.stamp || stamp.is_none() {
+        if (stamp == src.stamp && !src.suspect()) || stamp.is_none() {
             if stamp.is_none() && src.stamp.is_some() {
                 log::warn!(target: "zmq_auth", "password file {} is gone; keeping its last passwords", src.path.display());
                 src.stamp = None;
             }
             return;
         }
+        src.read_at = SystemTime::now();
         match read_password_file(&src.path) {
             Ok((users, stamp)) => {
-                log::info!(target: "zmq_auth", "reloaded password file {} ({} users)", src.path.display(), users.len());
+                log::debug!(target: "zmq_auth", "reloaded password file {} ({} users)", src.path.display(), users.len());
                 self.users = users;
                 src.stamp = Some(stamp);
             }

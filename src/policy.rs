@@ -557,6 +557,9 @@ fn report(problems: &[crate::certs::Problem]) {
             crate::certs::Problem::Skipped(e) => {
                 log::warn!(target: "zmq_auth", "skipping certificate: {e}")
             }
+            crate::certs::Problem::MetadataDropped(e) => {
+                log::warn!(target: "zmq_auth", "certificate metadata dropped: {e}")
+            }
             crate::certs::Problem::Duplicate { file, other } => log::warn!(
                 target: "zmq_auth",
                 "{}: same public key as {}; keeping both",

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{list_key_files, parse_certificate, read_text, Certificate};
 use crate::error::{Error, Result};
-use crate::zap::{encode_metadata, is_reserved_property};
+use crate::zap::{encode_metadata, is_reserved_property, is_valid_property_name};
 
 /// Filesystem timestamps are taken from a coarse clock: a file rewritten with the same
 /// size within this window of our last read may keep its (size, mtime), so such a file
@@ -97,6 +97,8 @@ struct FileState {
 pub(crate) enum Problem {
     /// The file was skipped.
     Skipped(Error),
+    /// The file loaded, but a metadata property of it is not passed on.
+    MetadataDropped(Error),
     /// The key was already provided by another file.
     Duplicate { file: PathBuf, other: PathBuf },
 }
@@ -212,10 +214,15 @@ impl CertDir {
             .filter(|n| !seen.contains_key(*n) || reread.contains(*n))
             .cloned()
             .collect();
+        // Keys whose set of providing files changed while others remain: their metadata
+        // must come from a file that is still there.
+        let mut touched: HashSet<[u8; 32]> = HashSet::new();
         for name in stale {
             if let Some(old) = self.files.remove(&name) {
                 if let Some(key) = old.key {
-                    self.release(&key);
+                    if self.release(&key) {
+                        touched.insert(key);
+                    }
                 }
             }
         }
@@ -243,13 +250,9 @@ impl CertDir {
                             file: path.clone(),
                             other,
                         });
-                    }
-                    match encode_cert_metadata(&cert) {
-                        Ok(Some(m)) => {
-                            self.metadata.insert(key, m);
-                        }
-                        Ok(None) => {}
-                        Err(e) => problems.push(Problem::Skipped(e)),
+                        touched.insert(key);
+                    } else {
+                        self.set_metadata(key, &cert, path, &mut problems);
                     }
                     Some(key)
                 }
@@ -260,34 +263,88 @@ impl CertDir {
             };
             self.files.insert(name, FileState { stamp: st, key });
         }
+        // Rare (duplicate keys only): the first remaining file by name supplies metadata.
+        for key in touched {
+            let first = self
+                .files
+                .iter()
+                .filter(|(_, f)| f.key == Some(key))
+                .map(|(n, _)| n)
+                .min()
+                .map(|n| self.dir.join(n));
+            let Some(path) = first else { continue };
+            match read_text(&path).and_then(|t| parse_certificate(&path, &t, true)) {
+                Ok(cert) if cert.public == key => {
+                    self.set_metadata(key, &cert, &path, &mut problems)
+                }
+                // Changed under our feet: the next pass sees the new stamp and re-reads it.
+                Ok(_) => {
+                    self.metadata.remove(&key);
+                }
+                Err(e) => {
+                    self.metadata.remove(&key);
+                    problems.push(Problem::Skipped(e));
+                }
+            }
+        }
         self.dir_stamp = Some(stamp);
         self.last_scan_ns = scan_ns;
         self.any_suspect = any_suspect || stamp.suspect_after(scan_ns);
         Ok(problems)
     }
 
-    /// One file providing `key` went away.
-    fn release(&mut self, key: &[u8; 32]) {
-        if let Some(count) = self.keys.get_mut(key) {
-            *count -= 1;
-            if *count == 0 {
-                self.keys.remove(key);
-                self.metadata.remove(key);
-            }
+    /// One file providing `key` went away; true when other files still provide it.
+    fn release(&mut self, key: &[u8; 32]) -> bool {
+        let Some(count) = self.keys.get_mut(key) else {
+            return false;
+        };
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            self.keys.remove(key);
+            self.metadata.remove(key);
+            return false;
         }
+        true
+    }
+
+    fn set_metadata(
+        &mut self,
+        key: [u8; 32],
+        cert: &Certificate,
+        path: &Path,
+        problems: &mut Vec<Problem>,
+    ) {
+        match encode_cert_metadata(cert, path, problems) {
+            Some(m) => self.metadata.insert(key, m),
+            None => self.metadata.remove(&key),
+        };
     }
 }
 
-/// ZMTP metadata for a certificate, without names a certificate must not set.
-fn encode_cert_metadata(cert: &Certificate) -> Result<Option<Arc<[u8]>>> {
-    let props: Vec<(&str, &str)> = cert
-        .metadata()
-        .iter()
-        .filter(|(n, _)| !is_reserved_property(n))
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    if props.is_empty() {
-        return Ok(None);
+/// ZMTP metadata for a certificate, without the names a certificate must not set
+/// (reported) and without names ZMTP cannot carry (reported).
+fn encode_cert_metadata(
+    cert: &Certificate,
+    path: &Path,
+    problems: &mut Vec<Problem>,
+) -> Option<Arc<[u8]>> {
+    let mut props: Vec<(&str, &str)> = Vec::new();
+    for (n, v) in cert.metadata() {
+        if is_reserved_property(n) || !is_valid_property_name(n) {
+            problems.push(Problem::MetadataDropped(Error::InvalidMetadata {
+                name: n.clone(),
+                reason: format!(
+                    "in {}: reserved or not a ZMTP property name; not sent",
+                    path.display()
+                ),
+            }));
+        } else {
+            props.push((n.as_str(), v.as_str()));
+        }
     }
-    Ok(Some(Arc::from(encode_metadata(&props)?)))
+    if props.is_empty() {
+        return None;
+    }
+    // Names were checked above and values are bounded by the 1 MiB file limit.
+    encode_metadata(&props).ok().map(Arc::from)
 }
