@@ -9,6 +9,30 @@ use std::path::PathBuf;
 /// Errors about files always carry the path, and parse errors the 1-based line number,
 /// so a message like `bad.key:9: ...` points at the culprit. No variant ever holds a
 /// password or a secret key.
+///
+/// The enum is `#[non_exhaustive]`: match the variants you handle and keep a `_` arm.
+///
+/// ```
+/// use zmq_auth::{load_certificate, Error};
+/// let dir = tempfile::tempdir().unwrap();
+/// let missing = dir.path().join("missing.key");
+/// match load_certificate(&missing) {
+///     Err(Error::Io { path, source }) => {
+///         assert_eq!(path, missing);
+///         assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+///     }
+///     other => panic!("expected Error::Io, got {other:?}"),
+/// }
+///
+/// // Messages name the file and, for parse errors, the line.
+/// std::fs::write(dir.path().join("bad.key"), "curve\n    public-key = \"short\"\n").unwrap();
+/// let err = load_certificate(dir.path().join("bad.key")).unwrap_err();
+/// assert!(matches!(err, Error::InvalidKey { line: 2, .. }));
+/// assert!(err.to_string().contains("bad.key:2:"));
+///
+/// let err = zmq_auth::Authenticator::new().allow(["not-an-ip"]).unwrap_err();
+/// assert!(matches!(err, Error::InvalidAddress(ref a) if a == "not-an-ip"));
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -78,6 +102,15 @@ pub enum Error {
 }
 
 /// `Result` with [`Error`].
+///
+/// ```
+/// fn keys_in(dir: &std::path::Path) -> zmq_auth::Result<usize> {
+///     Ok(zmq_auth::load_certificates(dir)?.len())
+/// }
+/// let dir = tempfile::tempdir().unwrap();
+/// assert_eq!(keys_in(dir.path()).unwrap(), 0);
+/// assert!(keys_in(&dir.path().join("nope")).is_err());
+/// ```
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {

@@ -10,6 +10,16 @@ extern "C" {
 }
 
 /// Does the linked libzmq support CURVE?
+///
+/// Without it, [`create_certificates`](crate::create_certificates) and the CURVE
+/// configuration methods fail with [`Error::CurveUnavailable`].
+///
+/// ```
+/// if zmq_auth::curve_available() {
+///     let dir = tempfile::tempdir().unwrap();
+///     assert!(zmq_auth::create_certificates(dir.path(), "server", &[]).is_ok());
+/// }
+/// ```
 pub fn curve_available() -> bool {
     zmq::has("curve").unwrap_or(false)
 }
@@ -24,6 +34,16 @@ pub(crate) fn require_curve() -> Result<()> {
 
 /// Decodes 40 Z85 characters into a 32-byte key. The error message never repeats the
 /// input, which may be a secret key.
+///
+/// ```
+/// use zmq_auth::{decode_z85_key, encode_z85_key};
+/// let text = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+/// let key = decode_z85_key(text).unwrap();
+/// assert_eq!(encode_z85_key(&key), text);
+/// let err = decode_z85_key("too short").unwrap_err();
+/// assert!(err.contains("40 Z85 characters"));
+/// assert!(!err.contains("too short"));
+/// ```
 pub fn decode_z85_key(text: &str) -> std::result::Result<[u8; 32], String> {
     if text.len() != 40 {
         return Err(format!(
@@ -36,6 +56,14 @@ pub fn decode_z85_key(text: &str) -> std::result::Result<[u8; 32], String> {
 }
 
 /// Encodes a 32-byte key as 40 Z85 characters.
+///
+/// ```
+/// use zmq_auth::{decode_z85_key, encode_z85_key};
+/// let key = [0u8; 32];
+/// let text = encode_z85_key(&key);
+/// assert_eq!(text, "0".repeat(40));
+/// assert_eq!(decode_z85_key(&text), Ok(key));
+/// ```
 pub fn encode_z85_key(key: &[u8; 32]) -> String {
     z85::encode(key)
 }

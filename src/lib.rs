@@ -19,6 +19,25 @@
 //! and NULL clients of a domain. Stopping the authenticator therefore turns
 //! authentication off for new connections: keep it alive as long as the server socket.
 //!
+//! # How a peer is decided
+//!
+//! For every connecting peer, in this order:
+//!
+//! 1. **Address lists.** With an allow list ([`ThreadAuthenticator::allow`]) only the
+//!    listed addresses and ranges get further; with a deny list
+//!    ([`ThreadAuthenticator::deny`]) the listed ones are refused. The two are mutually
+//!    exclusive ([`Error::AllowDenyConflict`]).
+//! 2. **Mechanism.** `NULL` peers that passed the lists are admitted as `anonymous`
+//!    (libzmq asks about NULL peers only when the server socket has a ZAP domain).
+//!    `PLAIN` peers need a matching username and password, `CURVE` peers a known public
+//!    key (or an allow-any / callback policy), `GSSAPI` peers a domain configured with
+//!    `configure_gssapi`. Anything else is refused.
+//!
+//! Credentials are configured per *ZAP domain* (the server socket's `ZMQ_ZAP_DOMAIN`):
+//! `"*"` (or `""`) configures every domain that has no configuration of its own.
+//!
+//! # Quick start: PLAIN and an address allow list
+//!
 //! ```
 //! use zmq_auth::{zmq, ThreadAuthenticator};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -42,6 +61,96 @@
 //! assert_eq!(msg.gets("User-Id"), Some("admin"));
 //! # Ok(()) }
 //! ```
+//!
+//! # CURVE with certificate files
+//!
+//! [`create_certificates`] writes a key pair as `NAME.key` (public) and `NAME.key_secret`
+//! (secret). Put the clients' public certificates in a directory and pass it to
+//! [`ThreadAuthenticator::configure_curve`]: a client is admitted when its public key is
+//! there, with the key (Z85) as its `User-Id` and the certificate's metadata attached to
+//! its messages. The directory is re-checked for added and removed files while running.
+//!
+//! ```
+//! use zmq_auth::{create_certificates, load_certificate, zmq, ThreadAuthenticator};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # if !zmq_auth::curve_available() { return Ok(()); }
+//! let keys = tempfile::tempdir()?;
+//! let trusted = tempfile::tempdir()?; // only clients' public certificates
+//! let (_, server_secret) = create_certificates(keys.path(), "server", &[])?;
+//! let (client_public, client_secret) =
+//!     create_certificates(keys.path(), "client", &[("name", "Alice")])?;
+//! std::fs::copy(&client_public, trusted.path().join("client.key"))?;
+//! let server_cert = load_certificate(&server_secret)?;
+//! let client_cert = load_certificate(&client_secret)?;
+//!
+//! let ctx = zmq::Context::new();
+//! let auth = ThreadAuthenticator::start(&ctx)?;
+//! auth.configure_curve("*", trusted.path())?;
+//!
+//! let server = ctx.socket(zmq::PULL)?;
+//! server.set_curve_server(true)?;
+//! server.set_curve_secretkey(server_cert.secret_key_bytes().unwrap())?;
+//! server.set_rcvtimeo(5000)?;
+//! server.bind("tcp://127.0.0.1:*")?;
+//! let endpoint = server.get_last_endpoint()?.unwrap();
+//!
+//! let client = ctx.socket(zmq::PUSH)?;
+//! client.set_curve_serverkey(server_cert.public_key_bytes())?;
+//! client.set_curve_publickey(client_cert.public_key_bytes())?;
+//! client.set_curve_secretkey(client_cert.secret_key_bytes().unwrap())?;
+//! client.connect(&endpoint)?;
+//! client.send("hello", 0)?;
+//!
+//! let mut msg = server.recv_msg(0)?;
+//! assert_eq!(msg.gets("User-Id"), Some(client_cert.public_key()));
+//! assert_eq!(msg.gets("name"), Some("Alice"));
+//! # Ok(()) }
+//! ```
+//!
+//! # Watching decisions
+//!
+//! [`ThreadAuthenticator::events`] streams an [`AuthEvent`] per decision, for audit logs
+//! and tests:
+//!
+//! ```
+//! use std::time::Duration;
+//! use zmq_auth::{zmq, Mechanism, StatusCode, ThreadAuthenticator};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let ctx = zmq::Context::new();
+//! let auth = ThreadAuthenticator::start(&ctx)?;
+//! auth.configure_plain("*", [("admin", "secret")])?;
+//! let events = auth.events();
+//!
+//! let server = ctx.socket(zmq::PULL)?;
+//! server.set_plain_server(true)?;
+//! server.bind("tcp://127.0.0.1:*")?;
+//! let client = ctx.socket(zmq::PUSH)?;
+//! client.set_linger(0)?;
+//! client.set_plain_username(Some("admin"))?;
+//! client.set_plain_password(Some("wrong"))?;
+//! client.connect(&server.get_last_endpoint()?.unwrap())?;
+//!
+//! let event = events.recv_timeout(Duration::from_secs(5))?;
+//! assert_eq!(event.mechanism, Mechanism::Plain);
+//! assert_eq!(event.status, StatusCode::AuthenticationFailure);
+//! assert_eq!(event.reason, "Invalid password");
+//! # Ok(()) }
+//! ```
+//!
+//! # Without a thread
+//!
+//! [`Authenticator`] takes the frames of a ZAP request and returns the reply; drive it
+//! from your own poll loop (bind a ROUTER socket to [`ZAP_ENDPOINT`], strip the envelope
+//! with [`split_envelope`], send back envelope + [`ZapReply::frames`]) or use it to test a
+//! policy without sockets:
+//!
+//! ```
+//! let mut auth = zmq_auth::Authenticator::new();
+//! auth.allow(["10.0.0.0/8"])?;
+//! let req: [&[u8]; 6] = [b"1.0", b"1", b"", b"192.0.2.1", b"", b"NULL"];
+//! assert_eq!(auth.handle_zap_message(&req).status_text(), "Address not allowed");
+//! # Ok::<(), zmq_auth::Error>(())
+//! ```
 #![warn(missing_docs, unreachable_pub)]
 #![deny(missing_docs)]
 
@@ -57,6 +166,8 @@ mod zap;
 
 /// Re-exported: [`ThreadAuthenticator::events`] returns a `crossbeam_channel::Receiver`.
 pub use crossbeam_channel;
+/// Re-exported: the `zmq` crate whose [`zmq::Context`] [`ThreadAuthenticator::start`]
+/// takes, so the versions always match.
 pub use zmq;
 
 pub use certs::{create_certificates, load_certificate, load_certificates, Certificate};
@@ -71,7 +182,29 @@ pub use zap::{
 
 /// Pass as the location to `configure_curve` to admit any CURVE client that completes
 /// the handshake (encryption without client authentication).
+///
+/// ```
+/// # if !zmq_auth::curve_available() { return; }
+/// let mut auth = zmq_auth::Authenticator::new();
+/// auth.configure_curve("*", zmq_auth::CURVE_ALLOW_ANY).unwrap();
+/// let any_key = [9u8; 32];
+/// let req: [&[u8]; 7] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"CURVE", &any_key];
+/// let reply = auth.handle_zap_message(&req);
+/// assert_eq!(reply.status_code(), 200);
+/// assert_eq!(reply.user_id(), zmq_auth::encode_z85_key(&any_key));
+/// ```
 pub const CURVE_ALLOW_ANY: &str = "*";
 
 /// The endpoint libzmq sends ZAP requests to, in each context.
+///
+/// Only one socket per context can bind it, so [`ThreadAuthenticator::start`] fails with
+/// [`Error::AlreadyRunning`] when something else already serves ZAP there.
+///
+/// ```
+/// use zmq_auth::{zmq, Error, ThreadAuthenticator, ZAP_ENDPOINT};
+/// let ctx = zmq::Context::new();
+/// let handler = ctx.socket(zmq::ROUTER).unwrap();
+/// handler.bind(ZAP_ENDPOINT).unwrap();
+/// assert!(matches!(ThreadAuthenticator::start(&ctx), Err(Error::AlreadyRunning)));
+/// ```
 pub const ZAP_ENDPOINT: &str = "inproc://zeromq.zap.01";

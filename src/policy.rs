@@ -16,6 +16,26 @@ use crate::zap::{parse_request, Mechanism, StatusCode, ZapParseError, ZapReply, 
 use crate::CURVE_ALLOW_ANY;
 
 /// What a [`CredentialsProvider`] decides about a CURVE client key.
+///
+/// ```
+/// use zmq_auth::{Authenticator, CredentialsProvider, CurveDecision, StatusCode};
+/// struct Directory { online: bool }
+/// impl CredentialsProvider for Directory {
+///     fn callback(&mut self, _domain: &str, _key: &str) -> bool {
+///         true
+///     }
+///     fn decide(&mut self, _domain: &str, _key: &str) -> CurveDecision {
+///         if self.online { CurveDecision::Allow } else { CurveDecision::TryLater }
+///     }
+/// }
+/// # if !zmq_auth::curve_available() { return; }
+/// let mut auth = Authenticator::new();
+/// auth.configure_curve_callback("*", Directory { online: false }).unwrap();
+/// let req: [&[u8]; 7] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"CURVE", &[1u8; 32]];
+/// let reply = auth.handle_zap_message(&req);
+/// assert_eq!(reply.status(), StatusCode::TemporaryError);
+/// assert_eq!(reply.status_code(), 300);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CurveDecision {
     /// Admit the client (200).
@@ -34,12 +54,46 @@ pub enum CurveDecision {
 /// Implemented for every `FnMut(&str, &str) -> bool + Send` closure, which receives the
 /// ZAP domain and the client's public key as 40 Z85 characters. A panic inside the
 /// provider becomes a 500 reply; the authenticator keeps serving.
+///
+/// ```
+/// use std::collections::HashSet;
+/// use zmq_auth::{encode_z85_key, Authenticator, CredentialsProvider};
+/// struct Trusted(HashSet<String>);
+/// impl CredentialsProvider for Trusted {
+///     fn callback(&mut self, _domain: &str, client_key_z85: &str) -> bool {
+///         self.0.contains(client_key_z85)
+///     }
+/// }
+/// # if !zmq_auth::curve_available() { return; }
+/// let good = [1u8; 32];
+/// let mut auth = Authenticator::new();
+/// auth.configure_curve_callback("*", Trusted([encode_z85_key(&good)].into())).unwrap();
+/// let req: [&[u8]; 7] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"CURVE", &good];
+/// assert_eq!(auth.handle_zap_message(&req).status_code(), 200);
+/// let req: [&[u8]; 7] = [b"1.0", b"2", b"", b"127.0.0.1", b"", b"CURVE", &[2u8; 32]];
+/// assert_eq!(auth.handle_zap_message(&req).status_text(), "Unknown key");
+/// ```
 pub trait CredentialsProvider: Send {
     /// Is the client with this public key (Z85) allowed in this domain?
+    ///
+    /// ```
+    /// use zmq_auth::CredentialsProvider;
+    /// // Closures are providers.
+    /// let mut only_global = |domain: &str, _key: &str| domain == "global";
+    /// assert!(only_global.callback("global", &"0".repeat(40)));
+    /// assert!(!only_global.callback("other", &"0".repeat(40)));
+    /// ```
     fn callback(&mut self, domain: &str, client_key_z85: &str) -> bool;
 
     /// Like [`callback`](Self::callback), but may also answer [`CurveDecision::TryLater`].
     /// The default calls `callback`.
+    ///
+    /// ```
+    /// use zmq_auth::{CredentialsProvider, CurveDecision};
+    /// let mut provider = |_domain: &str, key: &str| key.starts_with('0');
+    /// assert_eq!(provider.decide("", &"0".repeat(40)), CurveDecision::Allow);
+    /// assert_eq!(provider.decide("", &"1".repeat(40)), CurveDecision::Deny);
+    /// ```
     fn decide(&mut self, domain: &str, client_key_z85: &str) -> CurveDecision {
         if self.callback(domain, client_key_z85) {
             CurveDecision::Allow
@@ -56,6 +110,30 @@ impl<F: FnMut(&str, &str) -> bool + Send> CredentialsProvider for F {
 }
 
 /// One decision, as reported by [`crate::ThreadAuthenticator::events`].
+///
+/// ```
+/// use std::time::Duration;
+/// use zmq_auth::{zmq, Mechanism, StatusCode, ThreadAuthenticator};
+/// let ctx = zmq::Context::new();
+/// let auth = ThreadAuthenticator::start(&ctx).unwrap();
+/// auth.allow(["127.0.0.1"]).unwrap();
+/// let events = auth.events();
+///
+/// let server = ctx.socket(zmq::PULL).unwrap();
+/// server.set_zap_domain("global").unwrap(); // NULL peers are checked only with a domain
+/// server.bind("tcp://127.0.0.1:*").unwrap();
+/// let client = ctx.socket(zmq::PUSH).unwrap();
+/// client.set_linger(0).unwrap();
+/// client.connect(&server.get_last_endpoint().unwrap().unwrap()).unwrap();
+///
+/// let event = events.recv_timeout(Duration::from_secs(5)).unwrap();
+/// assert_eq!(event.domain, "global");
+/// assert_eq!(event.address, "127.0.0.1");
+/// assert_eq!(event.mechanism, Mechanism::Null);
+/// assert_eq!(event.status, StatusCode::Success);
+/// assert_eq!(event.user_id, "anonymous");
+/// assert_eq!(event.reason, "OK");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthEvent {
     /// The ZAP domain (lossy UTF-8).
@@ -159,6 +237,14 @@ fn internal() -> Verdict {
 impl Authenticator {
     /// An authenticator with no policy: NULL is allowed, every other mechanism refused
     /// until configured.
+    ///
+    /// ```
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// let null: [&[u8]; 6] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"NULL"];
+    /// assert_eq!(auth.handle_zap_message(&null).user_id(), "anonymous");
+    /// let plain: [&[u8]; 8] = [b"1.0", b"2", b"", b"127.0.0.1", b"", b"PLAIN", b"u", b"p"];
+    /// assert_eq!(auth.handle_zap_message(&plain).status_code(), 400);
+    /// ```
     pub fn new() -> Self {
         Authenticator {
             allow: AddressList::default(),
@@ -208,7 +294,17 @@ impl Authenticator {
         Ok(())
     }
 
-    /// Empties both address lists.
+    /// Empties both address lists (after which either kind may be set up again).
+    ///
+    /// ```
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// auth.allow(["127.0.0.1"]).unwrap();
+    /// let req: [&[u8]; 6] = [b"1.0", b"1", b"", b"192.0.2.1", b"", b"NULL"];
+    /// assert_eq!(auth.handle_zap_message(&req).status_code(), 400);
+    /// auth.clear_address_lists();
+    /// assert_eq!(auth.handle_zap_message(&req).status_code(), 200);
+    /// auth.deny(["192.0.2.1"]).unwrap(); // no conflict any more
+    /// ```
     pub fn clear_address_lists(&mut self) {
         self.allow.clear();
         self.deny.clear();
@@ -220,6 +316,11 @@ impl Authenticator {
     /// ```
     /// let mut auth = zmq_auth::Authenticator::new();
     /// auth.configure_plain("global", [("admin", "secret")]).unwrap();
+    /// let req: [&[u8]; 8] = [b"1.0", b"1", b"global", b"127.0.0.1", b"", b"PLAIN", b"admin", b"secret"];
+    /// assert_eq!(auth.handle_zap_message(&req).user_id(), "admin");
+    /// // Another domain has no passwords of its own, and there is no `"*"` entry.
+    /// let req: [&[u8]; 8] = [b"1.0", b"2", b"other", b"127.0.0.1", b"", b"PLAIN", b"admin", b"secret"];
+    /// assert_eq!(auth.handle_zap_message(&req).status_text(), "Invalid domain");
     /// ```
     pub fn configure_plain<I, K, V>(&mut self, domain: &str, passwords: I) -> Result<()>
     where
@@ -297,6 +398,9 @@ impl Authenticator {
     /// ```
     /// let mut auth = zmq_auth::Authenticator::new();
     /// auth.configure_curve_callback("*", |_domain: &str, key: &str| key.starts_with('a')).unwrap();
+    /// let key = zmq_auth::decode_z85_key(&"a".repeat(40)).unwrap();
+    /// let req: [&[u8]; 7] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"CURVE", &key];
+    /// assert_eq!(auth.handle_zap_message(&req).status_code(), 200);
     /// ```
     pub fn configure_curve_callback(
         &mut self,
@@ -319,6 +423,8 @@ impl Authenticator {
     /// ```
     /// let mut auth = zmq_auth::Authenticator::new();
     /// auth.configure_gssapi("*").unwrap();
+    /// let req: [&[u8]; 7] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"GSSAPI", b"alice@EXAMPLE.ORG"];
+    /// assert_eq!(auth.handle_zap_message(&req).user_id(), "alice@EXAMPLE.ORG");
     /// ```
     pub fn configure_gssapi(&mut self, domain: &str) -> Result<()> {
         if !zmq::has("gssapi").unwrap_or(false) {
@@ -334,6 +440,9 @@ impl Authenticator {
     /// ```
     /// let mut auth = zmq_auth::Authenticator::new();
     /// auth.set_curve_user_id(|key: &[u8; 32]| format!("client-{:02x}", key[0]));
+    /// auth.configure_curve("*", zmq_auth::CURVE_ALLOW_ANY).unwrap();
+    /// let req: [&[u8]; 7] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"CURVE", &[0xab; 32]];
+    /// assert_eq!(auth.handle_zap_message(&req).user_id(), "client-ab");
     /// ```
     pub fn set_curve_user_id(&mut self, f: impl Fn(&[u8; 32]) -> String + Send + 'static) {
         self.curve_user_id = Some(Box::new(f));
@@ -341,12 +450,40 @@ impl Authenticator {
 
     /// How often configured certificate directories and password files are checked
     /// for changes (default one second; `Duration::ZERO` checks on every request).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("passwords");
+    /// std::fs::write(&path, "admin=secret\n").unwrap();
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// auth.set_reload_interval(Duration::ZERO);
+    /// auth.configure_plain_file("*", &path).unwrap();
+    /// let req: [&[u8]; 8] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"PLAIN", b"admin", b"changed"];
+    /// assert_eq!(auth.handle_zap_message(&req).status_code(), 400);
+    /// std::fs::write(&path, "admin=changed\n").unwrap();
+    /// assert_eq!(auth.handle_zap_message(&req).status_code(), 200);
+    /// ```
     pub fn set_reload_interval(&mut self, interval: Duration) {
         self.reload_interval = interval;
     }
 
     /// Decides one ZAP request: `request` is the list of frames after any ROUTER
     /// envelope. Every input, however malformed, gets a well-formed reply.
+    ///
+    /// ```
+    /// use zmq_auth::{split_envelope, Authenticator};
+    /// let mut auth = Authenticator::new();
+    /// // A message as a ROUTER socket bound to ZAP_ENDPOINT receives it.
+    /// let msg: [&[u8]; 8] = [b"peer", b"", b"1.0", b"1", b"", b"127.0.0.1", b"", b"NULL"];
+    /// let (envelope, body) = split_envelope(&msg);
+    /// let reply = auth.handle_zap_message(body);
+    /// assert_eq!(reply.status_code(), 200);
+    /// let out: Vec<&[u8]> = envelope.iter().copied().chain(reply.frames()).collect();
+    /// assert_eq!(out.len(), 8);
+    /// // Malformed input: still a reply.
+    /// assert_eq!(auth.handle_zap_message(&[]).status_text(), "Not enough frames");
+    /// ```
     pub fn handle_zap_message(&mut self, request: &[&[u8]]) -> ZapReply {
         self.handle(request, false).0
     }

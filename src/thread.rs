@@ -91,6 +91,18 @@ impl ThreadAuthenticator {
     ///
     /// Fails with [`Error::AlreadyRunning`] when another ZAP handler is bound in
     /// this context.
+    ///
+    /// ```
+    /// use zmq_auth::{zmq, Error, ThreadAuthenticator};
+    /// let ctx = zmq::Context::new();
+    /// let first = ThreadAuthenticator::start(&ctx).unwrap();
+    /// assert!(matches!(ThreadAuthenticator::start(&ctx), Err(Error::AlreadyRunning)));
+    /// // Each context has its own ZAP endpoint.
+    /// let other = zmq::Context::new();
+    /// assert!(ThreadAuthenticator::start(&other).is_ok());
+    /// drop(first);
+    /// assert!(ThreadAuthenticator::start(&ctx).is_ok());
+    /// ```
     pub fn start(ctx: &zmq::Context) -> Result<Self> {
         let zap = ctx.socket(zmq::ROUTER)?;
         zap.set_linger(0)?;
@@ -165,6 +177,9 @@ impl ThreadAuthenticator {
     ///     a.allow(["127.0.0.1"])?;
     ///     a.configure_plain("*", [("admin", "secret")])
     /// }).unwrap();
+    /// // The closure's error is the call's error.
+    /// let err = auth.configure(|a| a.deny(["192.0.2.1"])).unwrap_err();
+    /// assert!(matches!(err, zmq_auth::Error::AllowDenyConflict));
     /// ```
     pub fn configure<F>(&self, f: F) -> Result<()>
     where
@@ -190,18 +205,40 @@ impl ThreadAuthenticator {
     }
 
     /// [`Authenticator::allow`] on the running thread.
+    ///
+    /// ```
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.allow(["127.0.0.1", "::1", "10.0.0.0/8"]).unwrap();
+    /// assert!(matches!(auth.allow(["10.1.2.3/8"]), Err(zmq_auth::Error::InvalidAddress(_))));
+    /// ```
     pub fn allow<I: IntoIterator<Item = S>, S: AsRef<str>>(&self, addrs: I) -> Result<()> {
         let addrs: Vec<String> = addrs.into_iter().map(|s| s.as_ref().to_string()).collect();
         self.configure(move |a| a.allow(addrs))
     }
 
     /// [`Authenticator::deny`] on the running thread.
+    ///
+    /// ```
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.deny(["192.0.2.0/24"]).unwrap();
+    /// assert!(matches!(auth.allow(["127.0.0.1"]), Err(zmq_auth::Error::AllowDenyConflict)));
+    /// ```
     pub fn deny<I: IntoIterator<Item = S>, S: AsRef<str>>(&self, addrs: I) -> Result<()> {
         let addrs: Vec<String> = addrs.into_iter().map(|s| s.as_ref().to_string()).collect();
         self.configure(move |a| a.deny(addrs))
     }
 
     /// [`Authenticator::clear_address_lists`] on the running thread.
+    ///
+    /// ```
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.deny(["192.0.2.1"]).unwrap();
+    /// auth.clear_address_lists().unwrap();
+    /// auth.allow(["127.0.0.1"]).unwrap(); // the deny list is gone
+    /// ```
     pub fn clear_address_lists(&self) -> Result<()> {
         self.configure(|a| {
             a.clear_address_lists();
@@ -210,6 +247,25 @@ impl ThreadAuthenticator {
     }
 
     /// [`Authenticator::configure_plain`] on the running thread.
+    ///
+    /// ```
+    /// use zmq_auth::{zmq, ThreadAuthenticator};
+    /// let ctx = zmq::Context::new();
+    /// let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.configure_plain("*", [("admin", "secret")]).unwrap();
+    ///
+    /// let server = ctx.socket(zmq::PULL).unwrap();
+    /// server.set_plain_server(true).unwrap();
+    /// server.set_rcvtimeo(5000).unwrap();
+    /// server.bind("tcp://127.0.0.1:*").unwrap();
+    /// let client = ctx.socket(zmq::PUSH).unwrap();
+    /// client.set_plain_username(Some("admin")).unwrap();
+    /// client.set_plain_password(Some("secret")).unwrap();
+    /// client.connect(&server.get_last_endpoint().unwrap().unwrap()).unwrap();
+    /// client.send("hi", 0).unwrap();
+    /// let mut msg = server.recv_msg(0).unwrap();
+    /// assert_eq!(msg.gets("User-Id"), Some("admin"));
+    /// ```
     pub fn configure_plain<I, K, V>(&self, domain: &str, passwords: I) -> Result<()>
     where
         I: IntoIterator<Item = (K, V)>,
@@ -225,18 +281,55 @@ impl ThreadAuthenticator {
     }
 
     /// [`Authenticator::configure_plain_file`] on the running thread.
+    ///
+    /// ```
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("passwords");
+    /// std::fs::write(&path, "admin=secret\nguest=guest\n").unwrap();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.configure_plain_file("*", &path).unwrap();
+    /// std::fs::write(dir.path().join("broken"), "no equals sign\n").unwrap();
+    /// assert!(matches!(
+    ///     auth.configure_plain_file("*", dir.path().join("broken")),
+    ///     Err(zmq_auth::Error::Parse { line: 1, .. })
+    /// ));
+    /// ```
     pub fn configure_plain_file(&self, domain: &str, path: impl AsRef<Path>) -> Result<()> {
         let (domain, path) = (domain.to_string(), path.as_ref().to_path_buf());
         self.configure(move |a| a.configure_plain_file(&domain, path))
     }
 
     /// [`Authenticator::configure_curve`] on the running thread.
+    ///
+    /// ```
+    /// # if !zmq_auth::curve_available() { return; }
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let certs = tempfile::tempdir().unwrap();
+    /// zmq_auth::create_certificates(certs.path(), "client", &[]).unwrap();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.configure_curve("*", certs.path()).unwrap();
+    /// auth.configure_curve("public", zmq_auth::CURVE_ALLOW_ANY).unwrap();
+    /// assert!(matches!(
+    ///     auth.configure_curve("*", certs.path().join("missing")),
+    ///     Err(zmq_auth::Error::Io { .. })
+    /// ));
+    /// ```
     pub fn configure_curve(&self, domain: &str, location: impl AsRef<Path>) -> Result<()> {
         let (domain, location) = (domain.to_string(), location.as_ref().to_path_buf());
         self.configure(move |a| a.configure_curve(&domain, location))
     }
 
     /// [`Authenticator::configure_curve_callback`] on the running thread.
+    ///
+    /// ```
+    /// # if !zmq_auth::curve_available() { return; }
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// let trusted = zmq_auth::encode_z85_key(&[1u8; 32]);
+    /// auth.configure_curve_callback("*", move |_domain: &str, key: &str| key == trusted)
+    ///     .unwrap();
+    /// ```
     pub fn configure_curve_callback(
         &self,
         domain: &str,
@@ -247,12 +340,29 @@ impl ThreadAuthenticator {
     }
 
     /// [`Authenticator::configure_gssapi`] on the running thread.
+    ///
+    /// ```
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// match auth.configure_gssapi("kerberos") {
+    ///     Ok(()) => {}
+    ///     // libzmq built without GSSAPI support
+    ///     Err(e) => assert!(matches!(e, zmq_auth::Error::GssapiUnavailable)),
+    /// }
+    /// ```
     pub fn configure_gssapi(&self, domain: &str) -> Result<()> {
         let domain = domain.to_string();
         self.configure(move |a| a.configure_gssapi(&domain))
     }
 
     /// [`Authenticator::set_curve_user_id`] on the running thread.
+    ///
+    /// ```
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.set_curve_user_id(|key: &[u8; 32]| format!("{:02x}{:02x}", key[0], key[1]))
+    ///     .unwrap();
+    /// ```
     pub fn set_curve_user_id(
         &self,
         f: impl Fn(&[u8; 32]) -> String + Send + 'static,
@@ -264,6 +374,12 @@ impl ThreadAuthenticator {
     }
 
     /// [`Authenticator::set_reload_interval`] on the running thread.
+    ///
+    /// ```
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.set_reload_interval(std::time::Duration::from_millis(100)).unwrap();
+    /// ```
     pub fn set_reload_interval(&self, interval: Duration) -> Result<()> {
         self.configure(move |a| {
             a.set_reload_interval(interval);
@@ -275,16 +391,51 @@ impl ThreadAuthenticator {
     /// for audit logs and tests. Bounded: when nobody reads, new events are dropped
     /// (and counted by [`events_dropped`](Self::events_dropped)); the thread never waits.
     /// Malformed requests produce no event.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zmq_auth::{zmq, StatusCode, ThreadAuthenticator};
+    /// let ctx = zmq::Context::new();
+    /// let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.deny(["127.0.0.1"]).unwrap();
+    /// let events = auth.events();
+    /// assert!(events.is_empty());
+    ///
+    /// let server = ctx.socket(zmq::PULL).unwrap();
+    /// server.set_zap_domain("global").unwrap();
+    /// server.bind("tcp://127.0.0.1:*").unwrap();
+    /// let client = ctx.socket(zmq::PUSH).unwrap();
+    /// client.set_linger(0).unwrap();
+    /// client.connect(&server.get_last_endpoint().unwrap().unwrap()).unwrap();
+    ///
+    /// let event = events.recv_timeout(Duration::from_secs(5)).unwrap();
+    /// assert_eq!(event.status, StatusCode::AuthenticationFailure);
+    /// assert_eq!(event.reason, "Address denied");
+    /// ```
     pub fn events(&self) -> Receiver<AuthEvent> {
         self.events.clone()
     }
 
     /// How many events were dropped because the stream was full.
+    ///
+    /// ```
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// assert_eq!(auth.events_dropped(), 0);
+    /// ```
     pub fn events_dropped(&self) -> u64 {
         self.events_dropped.load(Ordering::Relaxed)
     }
 
     /// Is the thread running and serving?
+    ///
+    /// ```
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let mut auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// assert!(auth.is_alive());
+    /// auth.stop().unwrap();
+    /// assert!(!auth.is_alive());
+    /// ```
     pub fn is_alive(&self) -> bool {
         self.alive.load(Ordering::SeqCst)
     }
@@ -293,6 +444,17 @@ impl ThreadAuthenticator {
     /// the same context. Idempotent, and bounded in time even if the thread is stuck in
     /// user code (then the thread is left to finish on its own and
     /// [`Error::Timeout`] is returned).
+    ///
+    /// ```
+    /// use zmq_auth::{zmq, Error, ThreadAuthenticator};
+    /// let ctx = zmq::Context::new();
+    /// let mut auth = ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.stop().unwrap();
+    /// auth.stop().unwrap(); // idempotent
+    /// assert!(matches!(auth.allow(["127.0.0.1"]), Err(Error::NotRunning)));
+    /// // The endpoint is free again.
+    /// let _again = ThreadAuthenticator::start(&ctx).unwrap();
+    /// ```
     pub fn stop(&mut self) -> Result<()> {
         let Some(mut running) = self.running.lock().take() else {
             return Ok(());

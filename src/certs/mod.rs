@@ -25,6 +25,21 @@ const MAX_CERT_FILE: u64 = 1 << 20;
 /// A CURVE certificate read from a ZPL file.
 ///
 /// `Debug` never prints the secret key.
+///
+/// ```
+/// # fn main() -> zmq_auth::Result<()> {
+/// # if !zmq_auth::curve_available() { return Ok(()); }
+/// let dir = tempfile::tempdir().unwrap();
+/// let (public, secret) = zmq_auth::create_certificates(dir.path(), "alice", &[("email", "a@example.org")])?;
+/// let public_cert = zmq_auth::load_certificate(&public)?;
+/// let secret_cert = zmq_auth::load_certificate(&secret)?;
+/// assert_eq!(public_cert.public_key(), secret_cert.public_key());
+/// assert_eq!(public_cert.secret_key(), None);
+/// assert_eq!(secret_cert.secret_key().map(str::len), Some(40));
+/// assert_eq!(public_cert.metadata_value("email"), Some("a@example.org"));
+/// assert!(!format!("{secret_cert:?}").contains(secret_cert.secret_key().unwrap()));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Certificate {
     public: [u8; 32],
@@ -35,31 +50,92 @@ pub struct Certificate {
 
 impl Certificate {
     /// The public key as 40 Z85 characters.
+    ///
+    /// ```
+    /// let key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+    /// let text = format!("curve\n    public-key = \"{key}\"\n");
+    /// let cert = zmq_auth::Certificate::from_zpl("client.key", &text).unwrap();
+    /// assert_eq!(cert.public_key(), key);
+    /// ```
     pub fn public_key(&self) -> &str {
         &self.public_z85
     }
 
     /// The public key's 32 bytes.
+    ///
+    /// ```
+    /// let key = [5u8; 32];
+    /// let text = format!("curve\n    public-key = \"{}\"\n", zmq_auth::encode_z85_key(&key));
+    /// let cert = zmq_auth::Certificate::from_zpl("client.key", &text).unwrap();
+    /// assert_eq!(cert.public_key_bytes(), &key);
+    /// ```
     pub fn public_key_bytes(&self) -> &[u8; 32] {
         &self.public
     }
 
     /// The secret key as 40 Z85 characters, when the file holds one.
+    ///
+    /// ```
+    /// # fn main() -> zmq_auth::Result<()> {
+    /// # if !zmq_auth::curve_available() { return Ok(()); }
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let (public, secret) = zmq_auth::create_certificates(dir.path(), "server", &[])?;
+    /// assert!(zmq_auth::load_certificate(&public)?.secret_key().is_none());
+    /// let cert = zmq_auth::load_certificate(&secret)?;
+    /// let z85 = cert.secret_key().unwrap();
+    /// assert_eq!(zmq_auth::decode_z85_key(z85).as_ref(), Ok(cert.secret_key_bytes().unwrap()));
+    /// # Ok(()) }
+    /// ```
     pub fn secret_key(&self) -> Option<&str> {
         self.secret.as_ref().map(|(_, z)| z.as_str())
     }
 
-    /// The secret key's 32 bytes, when the file holds one.
+    /// The secret key's 32 bytes, when the file holds one: what
+    /// `zmq::Socket::set_curve_secretkey` takes.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # if !zmq_auth::curve_available() { return Ok(()); }
+    /// let dir = tempfile::tempdir()?;
+    /// let (_, secret) = zmq_auth::create_certificates(dir.path(), "server", &[])?;
+    /// let cert = zmq_auth::load_certificate(&secret)?;
+    /// let ctx = zmq_auth::zmq::Context::new();
+    /// let server = ctx.socket(zmq_auth::zmq::ROUTER)?;
+    /// server.set_curve_server(true)?;
+    /// server.set_curve_secretkey(cert.secret_key_bytes().unwrap())?;
+    /// assert_eq!(server.get_curve_secretkey()?, cert.secret_key_bytes().unwrap().to_vec());
+    /// # Ok(()) }
+    /// ```
     pub fn secret_key_bytes(&self) -> Option<&[u8; 32]> {
         self.secret.as_ref().map(|(b, _)| b)
     }
 
     /// The `metadata` section's properties, in file order.
+    ///
+    /// ```
+    /// let text = format!(
+    ///     "metadata\n    name = \"Bob\"\n    email = \"bob@example.org\"\ncurve\n    public-key = \"{}\"\n",
+    ///     zmq_auth::encode_z85_key(&[1u8; 32])
+    /// );
+    /// let cert = zmq_auth::Certificate::from_zpl("bob.key", &text).unwrap();
+    /// let names: Vec<&str> = cert.metadata().iter().map(|(n, _)| n.as_str()).collect();
+    /// assert_eq!(names, ["name", "email"]);
+    /// ```
     pub fn metadata(&self) -> &[(String, String)] {
         &self.metadata
     }
 
-    /// The value of one metadata property.
+    /// The value of one metadata property (names match exactly).
+    ///
+    /// ```
+    /// let text = format!(
+    ///     "metadata\n    name = \"Bob\"\ncurve\n    public-key = \"{}\"\n",
+    ///     zmq_auth::encode_z85_key(&[1u8; 32])
+    /// );
+    /// let cert = zmq_auth::Certificate::from_zpl("bob.key", &text).unwrap();
+    /// assert_eq!(cert.metadata_value("name"), Some("Bob"));
+    /// assert_eq!(cert.metadata_value("email"), None);
+    /// ```
     pub fn metadata_value(&self, name: &str) -> Option<&str> {
         self.metadata
             .iter()
@@ -67,7 +143,22 @@ impl Certificate {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Parses certificate text; `path` is only used in error messages.
+    /// Parses certificate text; `path` is only used in error messages. As with
+    /// [`load_certificate`], a secret key must derive the public key beside it.
+    ///
+    /// ```
+    /// use zmq_auth::{encode_z85_key, Certificate, Error};
+    /// let text = format!(
+    ///     "# a comment\nmetadata\n    name = \"Bob\"\ncurve\n    public-key = \"{}\"\n",
+    ///     encode_z85_key(&[7u8; 32])
+    /// );
+    /// let cert = Certificate::from_zpl("bob.key", &text).unwrap();
+    /// assert_eq!(cert.public_key_bytes(), &[7u8; 32]);
+    /// assert!(matches!(
+    ///     Certificate::from_zpl("empty.key", "metadata\n"),
+    ///     Err(Error::MissingPublicKey { .. })
+    /// ));
+    /// ```
     pub fn from_zpl(path: impl AsRef<Path>, text: &str) -> Result<Certificate> {
         parse_certificate(path.as_ref(), text, true)
     }
