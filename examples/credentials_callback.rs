@@ -11,25 +11,19 @@
 //! RUST_LOG=zmq_auth=debug cargo run --example credentials_callback   # every decision
 //! ```
 
+mod common;
+
 use std::collections::HashSet;
-use std::error::Error;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use zmq_auth::{
-    create_certificates, load_certificate, zmq, AuthEvent, Certificate, Mechanism, StatusCode,
-    ThreadAuthenticator,
+use common::{
+    curve_client, drain_events, ensure, expect_event, last_endpoint, recv_within, secret_key,
+    Result, ADMIT_TIMEOUT, REFUSE_WINDOW,
 };
-
-type Result<T = ()> = std::result::Result<T, Box<dyn Error>>;
-
-/// How long a client that should get in may take (it normally takes milliseconds).
-const ADMIT_TIMEOUT_MS: i64 = 5_000;
-/// How long we watch for a message from a client that must be refused.
-const REFUSE_WINDOW_MS: i64 = 500;
-/// How long we wait for the authenticator to report a decision.
-const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
+use zmq_auth::{
+    create_certificates, load_certificate, zmq, Mechanism, StatusCode, ThreadAuthenticator,
+};
 
 fn main() -> Result {
     env_logger::init();
@@ -68,7 +62,7 @@ fn main() -> Result {
     // The friend: its key is in the set.
     let client = curve_client(&ctx, &endpoint, &friend_cert, server_cert.public_key())?;
     client.send("Hello", zmq::DONTWAIT)?;
-    let mut msg = recv_within(&server, ADMIT_TIMEOUT_MS)?
+    let mut msg = recv_within(&server, ADMIT_TIMEOUT)?
         .ok_or("the friend's message did not arrive within 5 s")?;
     let user_id = msg.gets("User-Id").unwrap_or("<none>").to_owned();
     ensure(
@@ -90,7 +84,7 @@ fn main() -> Result {
     // The stranger: a valid key pair and the right server key, but not in the set.
     let refused = curve_client(&ctx, &endpoint, &stranger_cert, server_cert.public_key())?;
     refused.send("Let me in", zmq::DONTWAIT)?;
-    let got = recv_within(&server, REFUSE_WINDOW_MS)?;
+    let got = recv_within(&server, REFUSE_WINDOW)?;
     ensure(
         got.is_none(),
         "client whose key the callback rejects refused: no message within 500 ms",
@@ -121,73 +115,4 @@ fn main() -> Result {
     drop(auth);
     drop(ctx);
     Ok(())
-}
-
-fn secret_key(cert: &Certificate) -> Result<&[u8]> {
-    Ok(cert
-        .secret_key_bytes()
-        .ok_or("the certificate has no secret key")?)
-}
-
-/// A PUSH socket connecting with CURVE, using `cert`'s key pair and `server_key` (Z85).
-fn curve_client(
-    ctx: &zmq::Context,
-    endpoint: &str,
-    cert: &Certificate,
-    server_key: &str,
-) -> Result<zmq::Socket> {
-    let client = ctx.socket(zmq::PUSH)?;
-    client.set_linger(0)?;
-    client.set_curve_publickey(cert.public_key_bytes())?;
-    client.set_curve_secretkey(secret_key(cert)?)?;
-    client.set_curve_serverkey(&zmq_auth::decode_z85_key(server_key)?)?;
-    client.connect(endpoint)?;
-    Ok(client)
-}
-
-fn last_endpoint(socket: &zmq::Socket) -> Result<String> {
-    socket
-        .get_last_endpoint()?
-        .map_err(|_| "the bound endpoint is not UTF-8".into())
-}
-
-/// Waits at most `timeout_ms` for a message.
-fn recv_within(socket: &zmq::Socket, timeout_ms: i64) -> Result<Option<zmq::Message>> {
-    if socket.poll(zmq::POLLIN, timeout_ms)? == 0 {
-        return Ok(None);
-    }
-    Ok(Some(socket.recv_msg(zmq::DONTWAIT)?))
-}
-
-/// Waits for the first decision matching `wanted`, skipping others.
-fn expect_event(
-    auth: &ThreadAuthenticator,
-    what: &str,
-    wanted: impl Fn(&AuthEvent) -> bool,
-) -> Result<AuthEvent> {
-    let events = auth.events();
-    let deadline = Instant::now() + EVENT_TIMEOUT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match events.recv_timeout(left) {
-            Ok(ev) if wanted(&ev) => return Ok(ev),
-            Ok(_) => {}
-            Err(_) => return Err(format!("FAILED: no authenticator event: {what}").into()),
-        }
-    }
-}
-
-/// Forgets the decisions reported so far.
-fn drain_events(auth: &ThreadAuthenticator) {
-    auth.events().try_iter().for_each(drop);
-}
-
-/// Prints `ok: what` when the check holds, fails the example otherwise.
-fn ensure(holds: bool, what: &str) -> Result {
-    if holds {
-        println!("ok: {what}");
-        Ok(())
-    } else {
-        Err(format!("FAILED: {what}").into())
-    }
 }

@@ -13,17 +13,12 @@
 //! RUST_LOG=zmq_auth=debug cargo run --example custom_loop   # shows every decision
 //! ```
 
-use std::error::Error;
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{ensure, last_endpoint, plain_client, Result, ADMIT_TIMEOUT, REFUSE_WINDOW};
 use zmq_auth::{parse_request, zmq, Authenticator, ZAP_ENDPOINT};
-
-type Result<T = ()> = std::result::Result<T, Box<dyn Error>>;
-
-/// How long a client that should get in may take (it normally takes milliseconds).
-const ADMIT_TIMEOUT_MS: u64 = 5_000;
-/// How long we watch for a message from a client that must be refused.
-const REFUSE_WINDOW_MS: u64 = 500;
 
 /// One answered ZAP request, kept so the checks below can look at it.
 #[derive(Debug)]
@@ -45,9 +40,9 @@ struct Server {
 
 impl Server {
     /// Answers ZAP requests until a message arrives on the data socket (returned) or
-    /// `timeout_ms` passes (`None`).
-    fn serve_until_message(&mut self, timeout_ms: u64) -> Result<Option<zmq::Message>> {
-        let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+    /// `timeout` passes (`None`).
+    fn serve_until_message(&mut self, timeout: Duration) -> Result<Option<zmq::Message>> {
+        let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let (zap_ready, data_ready) = {
@@ -139,7 +134,7 @@ fn main() -> Result {
     let client = plain_client(&ctx, &endpoint, "admin", "secret")?;
     client.send("Hello", zmq::DONTWAIT)?;
     let mut msg = server
-        .serve_until_message(ADMIT_TIMEOUT_MS)?
+        .serve_until_message(ADMIT_TIMEOUT)?
         .ok_or("the message of the client with the right password did not arrive within 5 s")?;
     let user_id = msg.gets("User-Id").unwrap_or("<none>").to_owned();
     ensure(
@@ -163,7 +158,7 @@ fn main() -> Result {
     // The wrong password.
     let refused = plain_client(&ctx, &endpoint, "admin", "guess")?;
     refused.send("Let me in", zmq::DONTWAIT)?;
-    let got = server.serve_until_message(REFUSE_WINDOW_MS)?;
+    let got = server.serve_until_message(REFUSE_WINDOW)?;
     ensure(
         got.is_none(),
         "client with the wrong password refused: no message within 500 ms",
@@ -186,35 +181,4 @@ fn main() -> Result {
     drop((refused, client, server));
     drop(ctx);
     Ok(())
-}
-
-/// A PUSH socket connecting with PLAIN credentials.
-fn plain_client(
-    ctx: &zmq::Context,
-    endpoint: &str,
-    username: &str,
-    password: &str,
-) -> Result<zmq::Socket> {
-    let client = ctx.socket(zmq::PUSH)?;
-    client.set_linger(0)?;
-    client.set_plain_username(Some(username))?;
-    client.set_plain_password(Some(password))?;
-    client.connect(endpoint)?;
-    Ok(client)
-}
-
-fn last_endpoint(socket: &zmq::Socket) -> Result<String> {
-    socket
-        .get_last_endpoint()?
-        .map_err(|_| "the bound endpoint is not UTF-8".into())
-}
-
-/// Prints `ok: what` when the check holds, fails the example otherwise.
-fn ensure(holds: bool, what: &str) -> Result {
-    if holds {
-        println!("ok: {what}");
-        Ok(())
-    } else {
-        Err(format!("FAILED: {what}").into())
-    }
 }

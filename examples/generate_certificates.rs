@@ -10,13 +10,13 @@
 //! Existing `server.*` and `client.*` files in that folder are replaced; other files are
 //! left alone. Point `configure_curve` at `public_keys/` to admit these clients.
 
-use std::error::Error;
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use zmq_auth::{create_certificates, load_certificate, load_certificates};
-
-type Result<T = ()> = std::result::Result<T, Box<dyn Error>>;
+use common::{ensure, generate_certificates, Result};
+use zmq_auth::{load_certificate, load_certificates};
 
 fn main() -> Result {
     env_logger::init();
@@ -36,6 +36,8 @@ fn main() -> Result {
         }
     };
 
+    // certificates/ gets both certificates (zmq_auth::create_certificates), then their
+    // halves move to public_keys/ and private_keys/: see examples/common/mod.rs.
     let (public_keys, private_keys) = generate_certificates(&base)?;
     println!("certificates written under {}", base.display());
 
@@ -90,38 +92,4 @@ fn check_private(path: &Path, name: &str) -> Result {
 #[cfg(not(unix))]
 fn check_private(_path: &Path, _name: &str) -> Result {
     Ok(())
-}
-
-/// Creates `certificates/`, `public_keys/` and `private_keys/` under `base`, writes a
-/// server and a client certificate into `certificates/`, then moves the public halves to
-/// `public_keys/` and the secret halves to `private_keys/` (pyzmq's
-/// `generate_certificates.py`). Returns the two key directories.
-fn generate_certificates(base: &Path) -> Result<(PathBuf, PathBuf)> {
-    let keys_dir = base.join("certificates");
-    let public_keys = base.join("public_keys");
-    let private_keys = base.join("private_keys");
-    for dir in [&keys_dir, &public_keys, &private_keys] {
-        fs::create_dir_all(dir)?;
-    }
-    for name in ["server", "client"] {
-        let (public, secret) = create_certificates(&keys_dir, name, &[("name", name)])?;
-        for (file, dest) in [(public, &public_keys), (secret, &private_keys)] {
-            let file_name = file
-                .file_name()
-                .ok_or("certificate path without a file name")?;
-            // A rename keeps the secret file's 0600 mode.
-            fs::rename(&file, dest.join(file_name))?;
-        }
-    }
-    Ok((public_keys, private_keys))
-}
-
-/// Prints `ok: what` when the check holds, fails the example otherwise.
-fn ensure(holds: bool, what: &str) -> Result {
-    if holds {
-        println!("ok: {what}");
-        Ok(())
-    } else {
-        Err(format!("FAILED: {what}").into())
-    }
 }

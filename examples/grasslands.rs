@@ -8,14 +8,10 @@
 //! cargo run --example grasslands
 //! ```
 
-use std::error::Error;
+mod common;
 
+use common::{ensure, last_endpoint, null_client, recv_within, Result, ADMIT_TIMEOUT};
 use zmq_auth::zmq;
-
-type Result<T = ()> = std::result::Result<T, Box<dyn Error>>;
-
-/// How long a client that should get in may take (it normally takes milliseconds).
-const ADMIT_TIMEOUT_MS: i64 = 5_000;
 
 fn main() -> Result {
     env_logger::init();
@@ -27,12 +23,11 @@ fn main() -> Result {
     let endpoint = last_endpoint(&server)?;
     println!("server: PULL bound to {endpoint}, no security mechanism, no ZAP handler");
 
-    let client = ctx.socket(zmq::PUSH)?;
-    client.set_linger(0)?;
-    client.connect(&endpoint)?;
+    // A client with no security options either.
+    let client = null_client(&ctx, &endpoint)?;
     client.send("Hello", zmq::DONTWAIT)?;
 
-    let mut msg = recv_within(&server, ADMIT_TIMEOUT_MS)?
+    let mut msg = recv_within(&server, ADMIT_TIMEOUT)?
         .ok_or("the client's message did not arrive within 5 s")?;
     ensure(
         &msg[..] == b"Hello",
@@ -45,11 +40,9 @@ fn main() -> Result {
     )?;
 
     // A second, unrelated client is admitted just the same: grasslands refuses nobody.
-    let other = ctx.socket(zmq::PUSH)?;
-    other.set_linger(0)?;
-    other.connect(&endpoint)?;
+    let other = null_client(&ctx, &endpoint)?;
     other.send("Hello from anyone", zmq::DONTWAIT)?;
-    let msg = recv_within(&server, ADMIT_TIMEOUT_MS)?
+    let msg = recv_within(&server, ADMIT_TIMEOUT)?
         .ok_or("the second client's message did not arrive within 5 s")?;
     ensure(
         &msg[..] == b"Hello from anyone",
@@ -61,28 +54,4 @@ fn main() -> Result {
     drop((other, client, server));
     drop(ctx);
     Ok(())
-}
-
-fn last_endpoint(socket: &zmq::Socket) -> Result<String> {
-    socket
-        .get_last_endpoint()?
-        .map_err(|_| "the bound endpoint is not UTF-8".into())
-}
-
-/// Waits at most `timeout_ms` for a message.
-fn recv_within(socket: &zmq::Socket, timeout_ms: i64) -> Result<Option<zmq::Message>> {
-    if socket.poll(zmq::POLLIN, timeout_ms)? == 0 {
-        return Ok(None);
-    }
-    Ok(Some(socket.recv_msg(zmq::DONTWAIT)?))
-}
-
-/// Prints `ok: what` when the check holds, fails the example otherwise.
-fn ensure(holds: bool, what: &str) -> Result {
-    if holds {
-        println!("ok: {what}");
-        Ok(())
-    } else {
-        Err(format!("FAILED: {what}").into())
-    }
 }

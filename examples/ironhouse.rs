@@ -13,24 +13,19 @@
 //! RUST_LOG=zmq_auth=debug cargo run --example ironhouse   # shows every decision
 //! ```
 
-use std::error::Error;
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
-use zmq_auth::{
-    create_certificates, load_certificate, load_certificates, zmq, AuthEvent, Certificate,
-    Mechanism, StatusCode, ThreadAuthenticator,
+use common::{
+    curve_client, drain_events, ensure, expect_event, expect_monitor_event, generate_certificates,
+    handshake_monitor, last_endpoint, recv_within, secret_key, Result, ADMIT_TIMEOUT,
+    REFUSE_WINDOW,
 };
-
-type Result<T = ()> = std::result::Result<T, Box<dyn Error>>;
-
-/// How long a client that should get in may take (it normally takes milliseconds).
-const ADMIT_TIMEOUT_MS: i64 = 5_000;
-/// How long we watch for a message from a client that must be refused.
-const REFUSE_WINDOW_MS: i64 = 500;
-/// How long we wait for the authenticator (or a socket monitor) to report.
-const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
+use zmq_auth::{
+    create_certificates, load_certificate, load_certificates, zmq, Mechanism, StatusCode,
+    ThreadAuthenticator,
+};
 
 fn main() -> Result {
     env_logger::init();
@@ -38,7 +33,8 @@ fn main() -> Result {
         return Err("this libzmq was built without CURVE (libsodium)".into());
     }
 
-    // Certificates, laid out as pyzmq's generate_certificates.py does.
+    // Certificates, laid out as pyzmq's generate_certificates.py does (see the
+    // generate_certificates example).
     let base = tempfile::tempdir()?;
     let (public_keys, private_keys) = generate_certificates(base.path())?;
     println!("certificates in {}:", base.path().display());
@@ -95,7 +91,7 @@ fn main() -> Result {
     // from public_keys/server.key.
     let client = curve_client(&ctx, &endpoint, &client_cert, server_public.public_key())?;
     client.send("Hello", zmq::DONTWAIT)?;
-    let mut msg = recv_within(&server, ADMIT_TIMEOUT_MS)?
+    let mut msg = recv_within(&server, ADMIT_TIMEOUT)?
         .ok_or("the trusted client's message did not arrive within 5 s")?;
     ensure(
         &msg[..] == b"Hello",
@@ -128,7 +124,7 @@ fn main() -> Result {
     let refused = curve_client(&ctx, &endpoint, &stranger_cert, server_public.public_key())?;
     let refused_monitor = handshake_monitor(&ctx, &refused, "ironhouse-stranger")?;
     refused.send("Let me in", zmq::DONTWAIT)?;
-    let got = recv_within(&server, REFUSE_WINDOW_MS)?;
+    let got = recv_within(&server, REFUSE_WINDOW)?;
     ensure(
         got.is_none(),
         "client with unknown certificate refused: no message within 500 ms",
@@ -159,135 +155,4 @@ fn main() -> Result {
     drop(auth);
     drop(ctx);
     Ok(())
-}
-
-/// Creates `certificates/`, `public_keys/` and `private_keys/` under `base`, writes a
-/// server and a client certificate into `certificates/`, then moves the public halves to
-/// `public_keys/` and the secret halves to `private_keys/` (pyzmq's
-/// `generate_certificates.py`). Returns the two key directories.
-fn generate_certificates(base: &Path) -> Result<(PathBuf, PathBuf)> {
-    let keys_dir = base.join("certificates");
-    let public_keys = base.join("public_keys");
-    let private_keys = base.join("private_keys");
-    for dir in [&keys_dir, &public_keys, &private_keys] {
-        fs::create_dir_all(dir)?;
-    }
-    for name in ["server", "client"] {
-        let (public, secret) = create_certificates(&keys_dir, name, &[("name", name)])?;
-        for (file, dest) in [(public, &public_keys), (secret, &private_keys)] {
-            let file_name = file
-                .file_name()
-                .ok_or("certificate path without a file name")?;
-            // A rename keeps the secret file's 0600 mode.
-            fs::rename(&file, dest.join(file_name))?;
-        }
-    }
-    Ok((public_keys, private_keys))
-}
-
-fn secret_key(cert: &Certificate) -> Result<&[u8]> {
-    Ok(cert
-        .secret_key_bytes()
-        .ok_or("the certificate has no secret key")?)
-}
-
-/// A PUSH socket connecting with CURVE, using `cert`'s key pair and `server_key` (Z85).
-fn curve_client(
-    ctx: &zmq::Context,
-    endpoint: &str,
-    cert: &Certificate,
-    server_key: &str,
-) -> Result<zmq::Socket> {
-    let client = ctx.socket(zmq::PUSH)?;
-    client.set_linger(0)?;
-    client.set_curve_publickey(cert.public_key_bytes())?;
-    client.set_curve_secretkey(secret_key(cert)?)?;
-    client.set_curve_serverkey(&zmq_auth::decode_z85_key(server_key)?)?;
-    client.connect(endpoint)?;
-    Ok(client)
-}
-
-/// Attaches a monitor to `socket` that reports handshake outcomes.
-fn handshake_monitor(ctx: &zmq::Context, socket: &zmq::Socket, name: &str) -> Result<zmq::Socket> {
-    let endpoint = format!("inproc://monitor-{name}");
-    let events = zmq::SocketEvent::HANDSHAKE_SUCCEEDED as i32
-        | zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as i32
-        | zmq::SocketEvent::HANDSHAKE_FAILED_AUTH as i32
-        | zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL as i32;
-    socket.monitor(&endpoint, events)?;
-    let monitor = ctx.socket(zmq::PAIR)?;
-    monitor.set_linger(0)?;
-    monitor.connect(&endpoint)?;
-    Ok(monitor)
-}
-
-/// Waits for the monitor to report `wanted`, skipping other events; returns its value
-/// (a protocol error code, or a ZAP status code for `HANDSHAKE_FAILED_AUTH`).
-fn expect_monitor_event(monitor: &zmq::Socket, wanted: zmq::SocketEvent) -> Result<u32> {
-    let deadline = Instant::now() + EVENT_TIMEOUT;
-    loop {
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .as_millis() as i64;
-        if monitor.poll(zmq::POLLIN, left)? == 0 {
-            return Err(format!("FAILED: the socket monitor did not report {wanted:?}").into());
-        }
-        // Frame 1: event number (u16) and value (u32), native endian; frame 2: endpoint.
-        let frames = monitor.recv_multipart(0)?;
-        let Some(head) = frames.first().filter(|f| f.len() >= 6) else {
-            continue;
-        };
-        let event = u16::from_ne_bytes([head[0], head[1]]);
-        let value = u32::from_ne_bytes([head[2], head[3], head[4], head[5]]);
-        if event == wanted as u16 {
-            return Ok(value);
-        }
-    }
-}
-
-fn last_endpoint(socket: &zmq::Socket) -> Result<String> {
-    socket
-        .get_last_endpoint()?
-        .map_err(|_| "the bound endpoint is not UTF-8".into())
-}
-
-/// Waits at most `timeout_ms` for a message.
-fn recv_within(socket: &zmq::Socket, timeout_ms: i64) -> Result<Option<zmq::Message>> {
-    if socket.poll(zmq::POLLIN, timeout_ms)? == 0 {
-        return Ok(None);
-    }
-    Ok(Some(socket.recv_msg(zmq::DONTWAIT)?))
-}
-
-/// Waits for the first decision matching `wanted`, skipping others.
-fn expect_event(
-    auth: &ThreadAuthenticator,
-    what: &str,
-    wanted: impl Fn(&AuthEvent) -> bool,
-) -> Result<AuthEvent> {
-    let events = auth.events();
-    let deadline = Instant::now() + EVENT_TIMEOUT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match events.recv_timeout(left) {
-            Ok(ev) if wanted(&ev) => return Ok(ev),
-            Ok(_) => {}
-            Err(_) => return Err(format!("FAILED: no authenticator event: {what}").into()),
-        }
-    }
-}
-
-/// Forgets the decisions reported so far.
-fn drain_events(auth: &ThreadAuthenticator) {
-    auth.events().try_iter().for_each(drop);
-}
-
-/// Prints `ok: what` when the check holds, fails the example otherwise.
-fn ensure(holds: bool, what: &str) -> Result {
-    if holds {
-        println!("ok: {what}");
-        Ok(())
-    } else {
-        Err(format!("FAILED: {what}").into())
-    }
 }

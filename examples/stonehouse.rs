@@ -11,22 +11,17 @@
 //! RUST_LOG=zmq_auth=debug cargo run --example stonehouse   # shows every decision
 //! ```
 
-use std::error::Error;
-use std::time::{Duration, Instant};
+mod common;
 
+use common::{
+    curve_client, drain_events, ensure, expect_event, expect_monitor_event, handshake_monitor,
+    last_endpoint, recv_within, secret_key, Result, ADMIT_TIMEOUT, REFUSE_WINDOW,
+};
 use zmq_auth::{
-    create_certificates, load_certificate, zmq, AuthEvent, Certificate, Mechanism, StatusCode,
-    ThreadAuthenticator, CURVE_ALLOW_ANY,
+    create_certificates, load_certificate, zmq, Mechanism, StatusCode, ThreadAuthenticator,
+    CURVE_ALLOW_ANY,
 };
 
-type Result<T = ()> = std::result::Result<T, Box<dyn Error>>;
-
-/// How long a client that should get in may take (it normally takes milliseconds).
-const ADMIT_TIMEOUT_MS: i64 = 5_000;
-/// How long we watch for a message from a client that must be refused.
-const REFUSE_WINDOW_MS: i64 = 500;
-/// How long we wait for the authenticator (or a socket monitor) to report.
-const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// libzmq's `ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC`: a CURVE box did not decrypt.
 const PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC: u32 = 0x1100_0001;
 
@@ -70,7 +65,7 @@ fn main() -> Result {
     // A client that knows the server's public key.
     let client = curve_client(&ctx, &endpoint, &client_cert, server_cert.public_key())?;
     client.send("Hello", zmq::DONTWAIT)?;
-    let mut msg = recv_within(&server, ADMIT_TIMEOUT_MS)?
+    let mut msg = recv_within(&server, ADMIT_TIMEOUT)?
         .ok_or("the client's message did not arrive within 5 s")?;
     let user_id = msg.gets("User-Id").unwrap_or("<none>").to_owned();
     ensure(
@@ -93,7 +88,7 @@ fn main() -> Result {
     // A client that has the wrong server key.
     let refused = curve_client(&ctx, &endpoint, &client_cert, impostor_cert.public_key())?;
     refused.send("Let me in", zmq::DONTWAIT)?;
-    let got = recv_within(&server, REFUSE_WINDOW_MS)?;
+    let got = recv_within(&server, REFUSE_WINDOW)?;
     ensure(
         got.is_none(),
         "client with the wrong server key refused: no message within 500 ms",
@@ -117,111 +112,4 @@ fn main() -> Result {
     drop(auth);
     drop(ctx);
     Ok(())
-}
-
-fn secret_key(cert: &Certificate) -> Result<&[u8]> {
-    Ok(cert
-        .secret_key_bytes()
-        .ok_or("the certificate has no secret key")?)
-}
-
-/// A PUSH socket connecting with CURVE, using `cert`'s key pair and `server_key` (Z85).
-fn curve_client(
-    ctx: &zmq::Context,
-    endpoint: &str,
-    cert: &Certificate,
-    server_key: &str,
-) -> Result<zmq::Socket> {
-    let client = ctx.socket(zmq::PUSH)?;
-    client.set_linger(0)?;
-    client.set_curve_publickey(cert.public_key_bytes())?;
-    client.set_curve_secretkey(secret_key(cert)?)?;
-    client.set_curve_serverkey(&zmq_auth::decode_z85_key(server_key)?)?;
-    client.connect(endpoint)?;
-    Ok(client)
-}
-
-/// Attaches a monitor to `socket` that reports handshake outcomes.
-fn handshake_monitor(ctx: &zmq::Context, socket: &zmq::Socket, name: &str) -> Result<zmq::Socket> {
-    let endpoint = format!("inproc://monitor-{name}");
-    let events = zmq::SocketEvent::HANDSHAKE_SUCCEEDED as i32
-        | zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as i32
-        | zmq::SocketEvent::HANDSHAKE_FAILED_AUTH as i32
-        | zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL as i32;
-    socket.monitor(&endpoint, events)?;
-    let monitor = ctx.socket(zmq::PAIR)?;
-    monitor.set_linger(0)?;
-    monitor.connect(&endpoint)?;
-    Ok(monitor)
-}
-
-/// Waits for the monitor to report `wanted`, skipping other events; returns its value
-/// (a protocol error code, or a ZAP status code for `HANDSHAKE_FAILED_AUTH`).
-fn expect_monitor_event(monitor: &zmq::Socket, wanted: zmq::SocketEvent) -> Result<u32> {
-    let deadline = Instant::now() + EVENT_TIMEOUT;
-    loop {
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .as_millis() as i64;
-        if monitor.poll(zmq::POLLIN, left)? == 0 {
-            return Err(format!("FAILED: the socket monitor did not report {wanted:?}").into());
-        }
-        // Frame 1: event number (u16) and value (u32), native endian; frame 2: endpoint.
-        let frames = monitor.recv_multipart(0)?;
-        let Some(head) = frames.first().filter(|f| f.len() >= 6) else {
-            continue;
-        };
-        let event = u16::from_ne_bytes([head[0], head[1]]);
-        let value = u32::from_ne_bytes([head[2], head[3], head[4], head[5]]);
-        if event == wanted as u16 {
-            return Ok(value);
-        }
-    }
-}
-
-fn last_endpoint(socket: &zmq::Socket) -> Result<String> {
-    socket
-        .get_last_endpoint()?
-        .map_err(|_| "the bound endpoint is not UTF-8".into())
-}
-
-/// Waits at most `timeout_ms` for a message.
-fn recv_within(socket: &zmq::Socket, timeout_ms: i64) -> Result<Option<zmq::Message>> {
-    if socket.poll(zmq::POLLIN, timeout_ms)? == 0 {
-        return Ok(None);
-    }
-    Ok(Some(socket.recv_msg(zmq::DONTWAIT)?))
-}
-
-/// Waits for the first decision matching `wanted`, skipping others.
-fn expect_event(
-    auth: &ThreadAuthenticator,
-    what: &str,
-    wanted: impl Fn(&AuthEvent) -> bool,
-) -> Result<AuthEvent> {
-    let events = auth.events();
-    let deadline = Instant::now() + EVENT_TIMEOUT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match events.recv_timeout(left) {
-            Ok(ev) if wanted(&ev) => return Ok(ev),
-            Ok(_) => {}
-            Err(_) => return Err(format!("FAILED: no authenticator event: {what}").into()),
-        }
-    }
-}
-
-/// Forgets the decisions reported so far.
-fn drain_events(auth: &ThreadAuthenticator) {
-    auth.events().try_iter().for_each(drop);
-}
-
-/// Prints `ok: what` when the check holds, fails the example otherwise.
-fn ensure(holds: bool, what: &str) -> Result {
-    if holds {
-        println!("ok: {what}");
-        Ok(())
-    } else {
-        Err(format!("FAILED: {what}").into())
-    }
 }

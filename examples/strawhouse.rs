@@ -13,19 +13,13 @@
 //! RUST_LOG=zmq_auth=debug cargo run --example strawhouse   # shows every decision
 //! ```
 
-use std::error::Error;
-use std::time::{Duration, Instant};
+mod common;
 
-use zmq_auth::{zmq, AuthEvent, Mechanism, StatusCode, ThreadAuthenticator};
-
-type Result<T = ()> = std::result::Result<T, Box<dyn Error>>;
-
-/// How long a client that should get in may take (it normally takes milliseconds).
-const ADMIT_TIMEOUT_MS: i64 = 5_000;
-/// How long we watch for a message from a client that must be refused.
-const REFUSE_WINDOW_MS: i64 = 500;
-/// How long we wait for the authenticator to report a decision.
-const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
+use common::{
+    drain_events, ensure, expect_event, last_endpoint, null_client, recv_within, Result,
+    ADMIT_TIMEOUT, REFUSE_WINDOW,
+};
+use zmq_auth::{zmq, Mechanism, StatusCode, ThreadAuthenticator};
 
 fn main() -> Result {
     env_logger::init();
@@ -45,12 +39,10 @@ fn main() -> Result {
     println!("server: PULL bound to {endpoint}, NULL mechanism, ZAP domain \"global\"");
 
     // Phase 1: 127.0.0.1 is allowed.
-    let client = ctx.socket(zmq::PUSH)?;
-    client.set_linger(0)?;
-    client.connect(&endpoint)?;
+    let client = null_client(&ctx, &endpoint)?;
     client.send("Hello", zmq::DONTWAIT)?;
 
-    let mut msg = recv_within(&server, ADMIT_TIMEOUT_MS)?
+    let mut msg = recv_within(&server, ADMIT_TIMEOUT)?
         .ok_or("the allowed client's message did not arrive within 5 s")?;
     ensure(&msg[..] == b"Hello", "client from 127.0.0.1 admitted")?;
     let user_id = msg.gets("User-Id").unwrap_or("<none>").to_owned();
@@ -75,11 +67,9 @@ fn main() -> Result {
     drain_events(&auth);
     println!("authenticator: allow list is now [10.0.0.1]");
 
-    let refused = ctx.socket(zmq::PUSH)?;
-    refused.set_linger(0)?;
-    refused.connect(&endpoint)?;
+    let refused = null_client(&ctx, &endpoint)?;
     refused.send("Let me in", zmq::DONTWAIT)?;
-    let got = recv_within(&server, REFUSE_WINDOW_MS)?;
+    let got = recv_within(&server, REFUSE_WINDOW)?;
     ensure(
         got.is_none(),
         "new client from 127.0.0.1 refused: no message within 500 ms",
@@ -102,7 +92,7 @@ fn main() -> Result {
 
     // The connection admitted in phase 1 is not re-checked.
     client.send("Still here", zmq::DONTWAIT)?;
-    let msg = recv_within(&server, ADMIT_TIMEOUT_MS)?
+    let msg = recv_within(&server, ADMIT_TIMEOUT)?
         .ok_or("the phase 1 client's second message did not arrive within 5 s")?;
     ensure(
         &msg[..] == b"Still here",
@@ -115,51 +105,4 @@ fn main() -> Result {
     drop(auth);
     drop(ctx);
     Ok(())
-}
-
-fn last_endpoint(socket: &zmq::Socket) -> Result<String> {
-    socket
-        .get_last_endpoint()?
-        .map_err(|_| "the bound endpoint is not UTF-8".into())
-}
-
-/// Waits at most `timeout_ms` for a message.
-fn recv_within(socket: &zmq::Socket, timeout_ms: i64) -> Result<Option<zmq::Message>> {
-    if socket.poll(zmq::POLLIN, timeout_ms)? == 0 {
-        return Ok(None);
-    }
-    Ok(Some(socket.recv_msg(zmq::DONTWAIT)?))
-}
-
-/// Waits for the first decision matching `wanted`, skipping others.
-fn expect_event(
-    auth: &ThreadAuthenticator,
-    what: &str,
-    wanted: impl Fn(&AuthEvent) -> bool,
-) -> Result<AuthEvent> {
-    let events = auth.events();
-    let deadline = Instant::now() + EVENT_TIMEOUT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match events.recv_timeout(left) {
-            Ok(ev) if wanted(&ev) => return Ok(ev),
-            Ok(_) => {}
-            Err(_) => return Err(format!("FAILED: no authenticator event: {what}").into()),
-        }
-    }
-}
-
-/// Forgets the decisions reported so far.
-fn drain_events(auth: &ThreadAuthenticator) {
-    auth.events().try_iter().for_each(drop);
-}
-
-/// Prints `ok: what` when the check holds, fails the example otherwise.
-fn ensure(holds: bool, what: &str) -> Result {
-    if holds {
-        println!("ok: {what}");
-        Ok(())
-    } else {
-        Err(format!("FAILED: {what}").into())
-    }
 }

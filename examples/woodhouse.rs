@@ -10,19 +10,13 @@
 //! RUST_LOG=zmq_auth=debug cargo run --example woodhouse   # shows every decision
 //! ```
 
-use std::error::Error;
-use std::time::{Duration, Instant};
+mod common;
 
-use zmq_auth::{zmq, AuthEvent, Mechanism, StatusCode, ThreadAuthenticator};
-
-type Result<T = ()> = std::result::Result<T, Box<dyn Error>>;
-
-/// How long a client that should get in may take (it normally takes milliseconds).
-const ADMIT_TIMEOUT_MS: i64 = 5_000;
-/// How long we watch for a message from a client that must be refused.
-const REFUSE_WINDOW_MS: i64 = 500;
-/// How long we wait for the authenticator to report a decision.
-const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
+use common::{
+    drain_events, ensure, expect_event, last_endpoint, plain_client, recv_within, Result,
+    ADMIT_TIMEOUT, REFUSE_WINDOW,
+};
+use zmq_auth::{zmq, Mechanism, StatusCode, ThreadAuthenticator};
 
 fn main() -> Result {
     env_logger::init();
@@ -44,7 +38,7 @@ fn main() -> Result {
     // The right password.
     let client = plain_client(&ctx, &endpoint, "admin", "secret")?;
     client.send("Hello", zmq::DONTWAIT)?;
-    let mut msg = recv_within(&server, ADMIT_TIMEOUT_MS)?
+    let mut msg = recv_within(&server, ADMIT_TIMEOUT)?
         .ok_or("the message of the client with the right password did not arrive within 5 s")?;
     let user_id = msg.gets("User-Id").unwrap_or("<none>").to_owned();
     ensure(
@@ -66,7 +60,7 @@ fn main() -> Result {
     // The wrong password.
     let refused = plain_client(&ctx, &endpoint, "admin", "guess")?;
     refused.send("Let me in", zmq::DONTWAIT)?;
-    let got = recv_within(&server, REFUSE_WINDOW_MS)?;
+    let got = recv_within(&server, REFUSE_WINDOW)?;
     ensure(
         got.is_none(),
         "client with the wrong password refused: no message within 500 ms",
@@ -91,66 +85,4 @@ fn main() -> Result {
     drop(auth);
     drop(ctx);
     Ok(())
-}
-
-/// A PUSH socket connecting with PLAIN credentials.
-fn plain_client(
-    ctx: &zmq::Context,
-    endpoint: &str,
-    username: &str,
-    password: &str,
-) -> Result<zmq::Socket> {
-    let client = ctx.socket(zmq::PUSH)?;
-    client.set_linger(0)?;
-    client.set_plain_username(Some(username))?;
-    client.set_plain_password(Some(password))?;
-    client.connect(endpoint)?;
-    Ok(client)
-}
-
-fn last_endpoint(socket: &zmq::Socket) -> Result<String> {
-    socket
-        .get_last_endpoint()?
-        .map_err(|_| "the bound endpoint is not UTF-8".into())
-}
-
-/// Waits at most `timeout_ms` for a message.
-fn recv_within(socket: &zmq::Socket, timeout_ms: i64) -> Result<Option<zmq::Message>> {
-    if socket.poll(zmq::POLLIN, timeout_ms)? == 0 {
-        return Ok(None);
-    }
-    Ok(Some(socket.recv_msg(zmq::DONTWAIT)?))
-}
-
-/// Waits for the first decision matching `wanted`, skipping others.
-fn expect_event(
-    auth: &ThreadAuthenticator,
-    what: &str,
-    wanted: impl Fn(&AuthEvent) -> bool,
-) -> Result<AuthEvent> {
-    let events = auth.events();
-    let deadline = Instant::now() + EVENT_TIMEOUT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match events.recv_timeout(left) {
-            Ok(ev) if wanted(&ev) => return Ok(ev),
-            Ok(_) => {}
-            Err(_) => return Err(format!("FAILED: no authenticator event: {what}").into()),
-        }
-    }
-}
-
-/// Forgets the decisions reported so far.
-fn drain_events(auth: &ThreadAuthenticator) {
-    auth.events().try_iter().for_each(drop);
-}
-
-/// Prints `ok: what` when the check holds, fails the example otherwise.
-fn ensure(holds: bool, what: &str) -> Result {
-    if holds {
-        println!("ok: {what}");
-        Ok(())
-    } else {
-        Err(format!("FAILED: {what}").into())
-    }
 }

@@ -151,6 +151,9 @@ impl ThreadAuthenticator {
             })
             .map_err(|e| Error::io(PathBuf::from("<thread>"), e))?;
         if ready_rx.recv_timeout(START_TIMEOUT).is_err() {
+            // Tell the late thread to go away instead of serving with no controller.
+            let _ = cmd_tx.try_send(Command::Stop);
+            let _ = wake(&pipe);
             return Err(Error::Timeout("start"));
         }
         Ok(ThreadAuthenticator {
