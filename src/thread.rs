@@ -528,6 +528,11 @@ impl Worker {
             }
             if zap_ready {
                 for _ in 0..BATCH {
+                    // A waiting command (stop, configure) goes first: its latency is one
+                    // request, not a batch of slow credentials callbacks.
+                    if !self.commands.is_empty() {
+                        break;
+                    }
                     if !self.serve_one(&mut frames) {
                         break;
                     }

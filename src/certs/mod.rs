@@ -227,6 +227,8 @@ pub(crate) fn parse_certificate(
     let mut secret: Option<([u8; 32], String)> = None;
     let mut metadata: Vec<(String, String)> = Vec::new();
     let mut seen_sections: Vec<&str> = Vec::new();
+    // A metadata property that looks like a key (reported once the keys are known).
+    let mut key_like: Option<(usize, String)> = None;
     let key_err = |line: usize, message: String| Error::InvalidKey {
         path: path.to_path_buf(),
         line,
@@ -266,6 +268,12 @@ pub(crate) fn parse_certificate(
                 *slot = Some((key, value));
             }
             ("metadata", name) => {
+                // The writer refuses these names, and pyzmq's reader takes such a line for
+                // the key itself; kept, it would carry a key into Debug and ZAP metadata.
+                if name.starts_with("secret-key") || name.starts_with("public-key") {
+                    key_like.get_or_insert((e.line, name.to_string()));
+                    continue;
+                }
                 if metadata.iter().any(|(n, _)| n == name) {
                     return Err(Error::parse(
                         path,
@@ -281,6 +289,13 @@ pub(crate) fn parse_certificate(
     let (public, public_z85) = public.ok_or_else(|| Error::MissingPublicKey {
         path: path.to_path_buf(),
     })?;
+    if let Some((line, name)) = key_like {
+        return Err(Error::parse(
+            path,
+            line,
+            format!("metadata property `{name}` looks like a key (misplaced line?)"),
+        ));
+    }
     if verify_secret {
         if let Some((s, _)) = &secret {
             if derive_public(s)? != public {
