@@ -97,6 +97,9 @@ pub enum Error {
     /// Code run on the authenticator thread (a configuration closure) panicked; the
     /// thread keeps running.
     Panicked(&'static str),
+    /// A `ThreadAuthenticator` method was called from the authenticator's own thread
+    /// (inside a callback); waiting for itself would deadlock.
+    Reentrant,
     /// The authenticator thread did not answer in time.
     Timeout(&'static str),
 }
@@ -176,6 +179,9 @@ impl fmt::Display for Error {
             ),
             Error::NotRunning => f.write_str("the authenticator thread is not running"),
             Error::Panicked(what) => write!(f, "{what} panicked"),
+            Error::Reentrant => f.write_str(
+                "called from the authenticator thread itself (a callback); this would deadlock",
+            ),
             Error::Timeout(what) => write!(f, "timed out waiting for the authenticator: {what}"),
         }
     }

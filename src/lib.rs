@@ -161,6 +161,7 @@ mod error;
 mod keys;
 mod plain;
 mod policy;
+mod stamp;
 mod thread;
 mod zap;
 

@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::ct;
 use crate::error::{Error, Result};
+use crate::stamp::{now_ns, Stamp};
 
 /// Compared against when the user does not exist, so a missing user costs about as much
 /// as a wrong password and never matches (not even an empty password).
@@ -20,28 +21,18 @@ pub(crate) enum PlainCheck {
     WrongPassword,
 }
 
-/// What identifies a version of a password file: its size and mtime.
-type FileStamp = (u64, Option<SystemTime>);
-
-/// Filesystem timestamps come from a coarse clock: a same-size rewrite within this
-/// window of our read may keep the (size, mtime) we saw, so such a file is read again.
-const GRANULARITY: Duration = Duration::from_millis(100);
-
 struct FileSource {
     path: PathBuf,
-    stamp: Option<FileStamp>,
-    /// When we last read the file.
-    read_at: SystemTime,
+    stamp: Option<Stamp>,
+    /// When we last read the file (ns since the epoch).
+    read_at: u64,
     last_check: Instant,
 }
 
 impl FileSource {
     /// Could the file have changed after our read without its stamp showing it?
     fn suspect(&self) -> bool {
-        match self.stamp {
-            Some((_, Some(mtime))) => mtime + GRANULARITY >= self.read_at,
-            _ => false,
-        }
+        self.stamp.is_some_and(|s| s.suspect_after(self.read_at))
     }
 }
 
@@ -58,7 +49,7 @@ impl Passwords {
 
     /// Loads a `name=password` file; any malformed line is an error and nothing loads.
     pub(crate) fn from_file(path: &Path) -> Result<Passwords> {
-        let read_at = SystemTime::now();
+        let read_at = now_ns();
         let (users, stamp) = read_password_file(path)?;
         Ok(Passwords {
             users,
@@ -81,9 +72,7 @@ impl Passwords {
             return;
         }
         src.last_check = Instant::now();
-        let stamp = std::fs::metadata(&src.path)
-            .ok()
-            .map(|m| (m.len(), m.modified().ok()));
+        let stamp = std::fs::metadata(&src.path).ok().map(|m| Stamp::of(&m));
         if (stamp == src.stamp && !src.suspect()) || stamp.is_none() {
             if stamp.is_none() && src.stamp.is_some() {
                 log::warn!(target: "zmq_auth", "password file {} is gone; keeping its last passwords", src.path.display());
@@ -91,7 +80,7 @@ impl Passwords {
             }
             return;
         }
-        src.read_at = SystemTime::now();
+        src.read_at = now_ns();
         match read_password_file(&src.path) {
             Ok((users, stamp)) => {
                 log::debug!(target: "zmq_auth", "reloaded password file {} ({} users)", src.path.display(), users.len());
@@ -127,9 +116,10 @@ impl Passwords {
 /// Parses `name=password` lines; `#` starts a comment line; blank lines are skipped.
 /// Names and passwords are trimmed of surrounding whitespace. Error messages carry the
 /// line number, never the line (it holds a password).
-fn read_password_file(path: &Path) -> Result<(HashMap<String, String>, FileStamp)> {
+fn read_password_file(path: &Path) -> Result<(HashMap<String, String>, Stamp)> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    // Same guarded reader as certificates: regular files only, at most 1 MiB.
+    let text = crate::certs::read_text(path)?;
     let mut users = HashMap::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -154,5 +144,5 @@ fn read_password_file(path: &Path) -> Result<(HashMap<String, String>, FileStamp
             ));
         }
     }
-    Ok((users, (meta.len(), meta.modified().ok())))
+    Ok((users, Stamp::of(&meta)))
 }

@@ -521,7 +521,14 @@ impl Authenticator {
             }
         };
         let mechanism = Mechanism::from_bytes(req.mechanism);
-        let (status, text, user_id, metadata) = self.decide(&req, mechanism);
+        // User code is already guarded; this also keeps a bug of ours (or a failed thread
+        // spawn while reloading certificates) from killing the handler, which would turn
+        // authentication off.
+        let (status, text, user_id, metadata) =
+            catch_unwind(AssertUnwindSafe(|| self.decide(&req, mechanism))).unwrap_or_else(|_| {
+                log::error!(target: "zmq_auth", "ZAP decision panicked; replying 500");
+                internal()
+            });
         log::debug!(
             target: "zmq_auth",
             "ZAP {} from {:?} domain {:?}: {} {}",

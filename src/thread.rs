@@ -4,9 +4,9 @@
 
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
@@ -32,8 +32,15 @@ const BATCH: usize = 256;
 
 type Job = Box<dyn FnOnce(&mut Authenticator) -> Result<()> + Send>;
 
+/// A job's life: queued, then taken by the thread, or cancelled by a caller that gave up
+/// waiting. Whoever moves it out of `QUEUED` first wins, so a timed-out call is either
+/// known not to apply, or known to have started.
+const QUEUED: u8 = 0;
+const TAKEN: u8 = 1;
+const CANCELLED: u8 = 2;
+
 enum Command {
-    Apply(Job, Sender<Result<()>>),
+    Apply(Job, Sender<Result<()>>, Arc<AtomicU8>),
     Stop,
 }
 
@@ -45,6 +52,8 @@ struct Running {
     handle: Option<JoinHandle<()>>,
     alive: Arc<AtomicBool>,
     done: Receiver<()>,
+    /// `stop` was called (it may have timed out): no more configuration.
+    stopping: bool,
 }
 
 /// A ZAP handler on a background thread, configured at run time from any thread.
@@ -72,6 +81,8 @@ pub struct ThreadAuthenticator {
     running: Mutex<Option<Running>>,
     /// Outside the mutex so `is_alive` never waits behind a configuration call.
     alive: Arc<AtomicBool>,
+    /// To refuse calls made from the thread itself (a callback), which would deadlock.
+    worker: ThreadId,
     events: Receiver<AuthEvent>,
     events_dropped: Arc<AtomicU64>,
 }
@@ -131,6 +142,7 @@ impl ThreadAuthenticator {
             commands: cmd_rx,
             auth: Authenticator::new(),
             events: event_tx,
+            oldest_events: event_rx.clone(),
             events_dropped: Arc::clone(&events_dropped),
         };
         let alive_t = Arc::clone(&alive);
@@ -156,13 +168,16 @@ impl ThreadAuthenticator {
             let _ = wake(&pipe);
             return Err(Error::Timeout("start"));
         }
+        let worker = handle.thread().id();
         Ok(ThreadAuthenticator {
+            worker,
             running: Mutex::new(Some(Running {
                 commands: cmd_tx,
                 pipe,
                 handle: Some(handle),
                 alive: Arc::clone(&alive),
                 done: done_rx,
+                stopping: false,
             })),
             alive,
             events: event_rx,
@@ -188,20 +203,39 @@ impl ThreadAuthenticator {
     where
         F: FnOnce(&mut Authenticator) -> Result<()> + Send + 'static,
     {
-        let guard = self.running.lock();
-        let running = guard.as_ref().ok_or(Error::NotRunning)?;
-        if !running.alive.load(Ordering::SeqCst) {
-            return Err(Error::NotRunning);
+        if std::thread::current().id() == self.worker {
+            return Err(Error::Reentrant);
         }
+        let state = Arc::new(AtomicU8::new(QUEUED));
         let (tx, rx) = bounded(1);
-        running
-            .commands
-            .send_timeout(Command::Apply(Box::new(f), tx), CALL_TIMEOUT)
-            .map_err(|_| Error::NotRunning)?;
-        wake(&running.pipe)?;
+        {
+            // The lock covers only the hand-over (the pipe socket is not Sync), not the
+            // wait: other callers and `is_alive` are not held up by a slow change.
+            let guard = self.running.lock();
+            let running = guard.as_ref().ok_or(Error::NotRunning)?;
+            if running.stopping || !running.alive.load(Ordering::SeqCst) {
+                return Err(Error::NotRunning);
+            }
+            running
+                .commands
+                .send_timeout(
+                    Command::Apply(Box::new(f), tx, Arc::clone(&state)),
+                    CALL_TIMEOUT,
+                )
+                .map_err(|_| Error::NotRunning)?;
+            if let Err(e) = wake(&running.pipe) {
+                if cancel(&state) {
+                    return Err(e);
+                }
+            }
+        }
         match rx.recv_timeout(CALL_TIMEOUT) {
             Ok(result) => result,
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(Error::Timeout("configure")),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(if cancel(&state) {
+                Error::Timeout("configure (cancelled, not applied)")
+            } else {
+                Error::Timeout("configure (started on the thread, still running)")
+            }),
             // The thread dropped the command unanswered: it died.
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(Error::NotRunning),
         }
@@ -391,9 +425,10 @@ impl ThreadAuthenticator {
     }
 
     /// The stream of decisions (domain, address, mechanism, status, user id, reason),
-    /// for audit logs and tests. Bounded: when nobody reads, new events are dropped
-    /// (and counted by [`events_dropped`](Self::events_dropped)); the thread never waits.
-    /// Malformed requests produce no event.
+    /// for audit logs and tests. Bounded (1024): when it is full the *oldest* unread
+    /// event is dropped and counted by [`events_dropped`](Self::events_dropped), so
+    /// readers always see the latest decisions; the thread never waits. Malformed
+    /// requests produce no event.
     ///
     /// ```
     /// use std::time::Duration;
@@ -444,9 +479,10 @@ impl ThreadAuthenticator {
     }
 
     /// Stops the thread and unbinds the ZAP endpoint, so a new authenticator can start on
-    /// the same context. Idempotent, and bounded in time even if the thread is stuck in
-    /// user code (then the thread is left to finish on its own and
-    /// [`Error::Timeout`] is returned).
+    /// the same context. Idempotent, and bounded in time (2 s) even if the thread is
+    /// stuck in user code: then [`Error::Timeout`] is returned, configuration calls fail
+    /// with [`Error::NotRunning`], the thread stops as soon as the user code returns, and
+    /// calling `stop` again waits again. Takes `&self`, so it works through an `Arc`.
     ///
     /// ```
     /// use zmq_auth::{zmq, Error, ThreadAuthenticator};
@@ -458,10 +494,15 @@ impl ThreadAuthenticator {
     /// // The endpoint is free again.
     /// let _again = ThreadAuthenticator::start(&ctx).unwrap();
     /// ```
-    pub fn stop(&mut self) -> Result<()> {
-        let Some(mut running) = self.running.lock().take() else {
+    pub fn stop(&self) -> Result<()> {
+        if std::thread::current().id() == self.worker {
+            return Err(Error::Reentrant);
+        }
+        let mut guard = self.running.lock();
+        let Some(running) = guard.as_mut() else {
             return Ok(());
         };
+        running.stopping = true;
         let _ = running.commands.try_send(Command::Stop);
         // The pipe peer may be gone if the thread died; failure to wake is then harmless.
         let _ = wake(&running.pipe);
@@ -469,11 +510,13 @@ impl ThreadAuthenticator {
             || running.done.recv_timeout(STOP_TIMEOUT).is_ok()
             || !running.alive.load(Ordering::SeqCst);
         if !finished {
+            // Keep the handle: a later `stop` waits again.
             return Err(Error::Timeout("stop"));
         }
         if let Some(h) = running.handle.take() {
             let _ = h.join();
         }
+        *guard = None;
         Ok(())
     }
 }
@@ -484,6 +527,13 @@ impl Drop for ThreadAuthenticator {
             log::error!(target: "zmq_auth", "stopping the authenticator: {e}");
         }
     }
+}
+
+/// Cancels a queued job; false when the thread already took it.
+fn cancel(state: &AtomicU8) -> bool {
+    state
+        .compare_exchange(QUEUED, CANCELLED, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
 }
 
 fn wake(pipe: &zmq::Socket) -> Result<()> {
@@ -501,6 +551,8 @@ struct Worker {
     commands: Receiver<Command>,
     auth: Authenticator,
     events: Sender<AuthEvent>,
+    /// The thread's own end of the stream, to drop the oldest event when it is full.
+    oldest_events: Receiver<AuthEvent>,
     events_dropped: Arc<AtomicU64>,
 }
 
@@ -539,7 +591,6 @@ impl Worker {
                 }
             }
         }
-        self.shutdown();
     }
 
     /// Drains wake-ups and commands; false when told to stop (or orphaned).
@@ -548,7 +599,13 @@ impl Worker {
         while self.pipe.recv(&mut msg, zmq::DONTWAIT).is_ok() {}
         loop {
             match self.commands.try_recv() {
-                Ok(Command::Apply(job, reply)) => {
+                Ok(Command::Apply(job, reply, state)) => {
+                    if state
+                        .compare_exchange(QUEUED, TAKEN, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_err()
+                    {
+                        continue; // the caller gave up and was told it did not apply
+                    }
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         job(&mut self.auth)
                     }))
@@ -582,14 +639,14 @@ impl Worker {
         }
         let all: Vec<&[u8]> = frames.iter().map(|m| &m[..]).collect();
         let (envelope, body) = split_envelope(&all);
-        let want_event = !self.events.is_full();
-        let (reply, event) = self.auth.handle(body, want_event);
+        let (reply, event) = self.auth.handle(body, true);
         if let Some(ev) = event {
-            if let Err(TrySendError::Full(_)) = self.events.try_send(ev) {
+            if let Err(TrySendError::Full(ev)) = self.events.try_send(ev) {
+                // Keep the newest: drop the oldest unread event.
+                let _ = self.oldest_events.try_recv();
                 self.events_dropped.fetch_add(1, Ordering::Relaxed);
+                let _ = self.events.try_send(ev);
             }
-        } else if !want_event {
-            self.events_dropped.fetch_add(1, Ordering::Relaxed);
         }
         let mut out: Vec<&[u8]> = Vec::with_capacity(8);
         out.extend_from_slice(envelope);
@@ -599,17 +656,18 @@ impl Worker {
         }
         true
     }
+}
 
-    fn shutdown(mut self) {
-        // Unbind explicitly: a closed socket's inproc endpoint is not always freed at once
-        // while handshakes are attached, and a restart on this context would then fail.
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Unbind explicitly, also when the loop ended by a panic: a closed socket's
+        // inproc endpoint is not always freed at once while handshakes are attached,
+        // and a restart on this context would then fail.
         if let Ok(ep) = CString::new(ZAP_ENDPOINT) {
             // SAFETY: the socket pointer is valid while `self.zap` lives; `ep` is NUL-terminated.
             unsafe {
                 zmq_sys::zmq_unbind(self.zap.as_mut_ptr(), ep.as_ptr());
             }
         }
-        drop(self.zap);
-        drop(self.pipe);
     }
 }

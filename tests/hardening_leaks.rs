@@ -15,7 +15,7 @@ use zmq_auth::{zmq, ThreadAuthenticator};
 const CYCLES: usize = 50;
 
 fn cycle(ctx: &zmq::Context, i: usize) {
-    let mut auth = ThreadAuthenticator::start(ctx).expect("start");
+    let auth = ThreadAuthenticator::start(ctx).expect("start");
     auth.allow(["127.0.0.1"]).unwrap();
     auth.configure_plain("*", [("admin", "secret")]).unwrap();
     let dealer = zap_dealer(ctx);

@@ -251,7 +251,7 @@ fn two_hundred_curve_clients_while_the_policy_changes() {
 #[test]
 fn stop_with_a_hundred_handshakes_in_flight_is_bounded() {
     let ctx = zmq::Context::new();
-    let mut auth = ThreadAuthenticator::start(&ctx).unwrap();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
     // A slow provider (2 ms a key) keeps ZAP requests queued behind each other.
     auth.configure_curve_callback("*", |_d: &str, _k: &str| {
         std::thread::sleep(Duration::from_millis(2));
@@ -340,7 +340,7 @@ fn context_terminates_after_the_authenticator_is_dropped() {
     // Raw requests in flight (replies never read) when the authenticator stops, and
     // one more sent after it stopped (no peer any more: it may only fail, not block).
     let ctx = zmq::Context::new();
-    let mut auth = ThreadAuthenticator::start(&ctx).unwrap();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let dealer = zap_dealer(&ctx);
     for _ in 0..100 {
         dealer
@@ -360,7 +360,7 @@ fn context_terminates_after_the_authenticator_is_dropped() {
 #[test]
 fn stop_is_bounded_while_a_callback_is_stuck() {
     let ctx = zmq::Context::new();
-    let mut auth = ThreadAuthenticator::start(&ctx).unwrap();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(1);
     let (entered_tx, entered_rx) = crossbeam_channel::bounded::<()>(1);
     auth.configure_curve_callback("*", move |_d: &str, _k: &str| {

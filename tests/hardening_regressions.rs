@@ -112,7 +112,7 @@ fn settle(auth: &mut Authenticator, key: &[u8; 32]) -> (u16, Vec<(String, Vec<u8
 fn stop_does_not_wait_for_a_queue_of_slow_callbacks() {
     use zmq_auth::{zmq, ThreadAuthenticator};
     let ctx = zmq::Context::new();
-    let mut auth = ThreadAuthenticator::start(&ctx).unwrap();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let (entered_tx, entered_rx) = crossbeam_channel::bounded::<()>(1);
     auth.configure_curve_callback("*", move |_d: &str, _k: &str| {
         let _ = entered_tx.try_send(());

@@ -25,7 +25,7 @@ fn restart_on_same_context_five_times() {
     let server_keys = keypair();
     let server = curve_server(&ctx, &server_keys.secret_key, Some("global"));
     for round in 0..5 {
-        let mut auth = ThreadAuthenticator::start(&ctx)
+        let auth = ThreadAuthenticator::start(&ctx)
             .unwrap_or_else(|e| panic!("round {round}: start failed: {e}"));
         assert!(auth.is_alive());
         let events = auth.events();
@@ -71,7 +71,7 @@ fn restart_on_same_context_five_times() {
 fn running_denies_stopped_fails_open() {
     let trusted = tempfile::tempdir().unwrap();
     let ctx = zmq::Context::new();
-    let mut auth = ThreadAuthenticator::start(&ctx).unwrap();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let events = auth.events();
     auth.configure_curve("*", trusted.path()).unwrap(); // no certificate: nobody is known
     let server_keys = keypair();
@@ -105,7 +105,7 @@ fn running_denies_stopped_fails_open() {
 #[test]
 fn null_domain_denied_while_running_admitted_after_stop() {
     let ctx = zmq::Context::new();
-    let mut auth = ThreadAuthenticator::start(&ctx).unwrap();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let events = auth.events();
     auth.deny(["127.0.0.1"]).unwrap();
     let server = null_server(&ctx, Some("global"));
@@ -120,7 +120,7 @@ fn null_domain_denied_while_running_admitted_after_stop() {
 #[test]
 fn stop_twice_is_ok_and_configure_after_stop_is_not_running() {
     let ctx = zmq::Context::new();
-    let mut auth = ThreadAuthenticator::start(&ctx).unwrap();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
     assert!(auth.is_alive());
     auth.stop().unwrap();
     assert!(!auth.is_alive());
@@ -157,7 +157,7 @@ fn stop_twice_is_ok_and_configure_after_stop_is_not_running() {
 #[test]
 fn second_start_on_same_context_is_already_running() {
     let ctx = zmq::Context::new();
-    let mut auth = ThreadAuthenticator::start(&ctx).unwrap();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let second = ThreadAuthenticator::start(&ctx);
     assert!(
         matches!(second, Err(Error::AlreadyRunning)),
@@ -482,13 +482,13 @@ fn recv_multipart_within(sock: &zmq::Socket, ms: i64) -> Option<Vec<Vec<u8>>> {
 }
 
 /// `stop` is bounded even when the thread is stuck in user code: it returns
-/// `Error::Timeout`, the handle counts as stopped, and once the callback returns the
-/// thread finishes on its own and frees the ZAP endpoint ("left to finish on its own").
+/// `Error::Timeout`, configuration is refused from then on, a later `stop` waits again,
+/// and once the callback returns the thread finishes and frees the ZAP endpoint.
 #[test]
 fn stop_is_bounded_when_a_callback_is_stuck_and_the_thread_finishes_later() {
     use std::time::{Duration, Instant};
     let ctx = zmq::Context::new();
-    let mut auth = ThreadAuthenticator::start(&ctx).unwrap();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let (entered_tx, entered_rx) = crossbeam_channel::bounded::<()>(1);
     let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(1);
     auth.configure_curve_callback("*", move |_: &str, _: &str| {
@@ -514,11 +514,24 @@ fn stop_is_bounded_when_a_callback_is_stuck_and_the_thread_finishes_later() {
         t.elapsed()
     );
     assert!(matches!(auth.allow(["127.0.0.1"]), Err(Error::NotRunning)));
-    assert!(auth.stop().is_ok(), "a second stop is a no-op");
+    // While the thread is still stuck, a second stop is bounded too and says so: the
+    // handle is kept, so `stop` can be asked again instead of losing the thread.
+    let t = Instant::now();
+    assert!(matches!(auth.stop(), Err(Error::Timeout(_))));
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert!(
+        auth.is_alive(),
+        "the stuck thread is honestly reported alive"
+    );
 
     // Let the callback return: the thread must now finish by itself and free the
-    // endpoint, so a new authenticator can start on this context.
+    // endpoint, so a new authenticator can start on this context; `stop` then succeeds.
     release_tx.send(()).unwrap();
+    assert!(
+        auth.stop().is_ok(),
+        "stop succeeds once the thread finished"
+    );
+    assert!(auth.stop().is_ok(), "and stays idempotent");
     let deadline = Instant::now() + Duration::from_millis(STEP_MS as u64);
     let restarted = loop {
         match ThreadAuthenticator::start(&ctx) {

@@ -201,7 +201,7 @@ fn plain_deny_list_applies_before_passwords() {
 #[test]
 fn null_connection_works_after_stop() {
     let ctx = zmq::Context::new();
-    let mut auth = ThreadAuthenticator::start(&ctx).unwrap();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
     auth.configure_plain("*", [("admin", "Password")]).unwrap();
     let server = plain_server(&ctx, Some("global"));
     let client = plain_client(&ctx, &server.endpoint, "admin", "Password");

@@ -8,16 +8,11 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{list_key_files, parse_certificate, read_text, Certificate};
 use crate::error::{Error, Result};
+use crate::stamp::{now_ns, Stamp};
 use crate::zap::{encode_metadata, is_reserved_property, is_valid_property_name};
-
-/// Filesystem timestamps are taken from a coarse clock: a file rewritten with the same
-/// size within this window of our last read may keep its (size, mtime), so such a file
-/// is read again on the next pass.
-const GRANULARITY: Duration = Duration::from_millis(100);
 
 /// Even with an unchanged directory mtime, list and stat every file this often, to catch
 /// certificates edited in place.
@@ -36,53 +31,32 @@ pub(crate) fn read_many(paths: &[PathBuf]) -> Vec<Result<Certificate>> {
     }
     let chunk = paths.len().div_ceil(workers);
     std::thread::scope(|s| {
+        // A refused thread (process thread limit) is no reason to fail: read that
+        // chunk here instead.
         let handles: Vec<_> = paths
             .chunks(chunk)
-            .map(|c| s.spawn(move || c.iter().map(load).collect::<Vec<_>>()))
+            .map(|c| {
+                let h = std::thread::Builder::new()
+                    .name("zmq-auth-certs".into())
+                    .spawn_scoped(s, move || c.iter().map(load).collect::<Vec<_>>())
+                    .ok();
+                (c, h)
+            })
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| match h.join() {
-                Ok(v) => v,
-                // Parsing never panics by design; should it, report it rather than abort.
-                Err(_) => vec![Err(Error::parse(
-                    PathBuf::new(),
-                    0,
-                    "certificate reader panicked",
-                ))],
+            .flat_map(|(c, h)| match h.map(|h| h.join()) {
+                Some(Ok(v)) => v,
+                None => c.iter().map(load).collect(),
+                // Parsing never panics by design; should it, report every file of the
+                // chunk (results must stay in step with `paths`).
+                Some(Err(_)) => c
+                    .iter()
+                    .map(|p| Err(Error::parse(p, 0, "certificate reader panicked")))
+                    .collect(),
             })
             .collect()
     })
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    mtime_ns: u128,
-}
-
-impl Stamp {
-    fn of(meta: &std::fs::Metadata) -> Stamp {
-        Stamp {
-            len: meta.len(),
-            mtime_ns: meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos()),
-        }
-    }
-
-    /// Could this file have changed, unseen, after a read that started at `read_ns`?
-    fn suspect_after(&self, read_ns: u128) -> bool {
-        self.mtime_ns + GRANULARITY.as_nanos() >= read_ns
-    }
-}
-
-fn now_ns() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
 }
 
 struct FileState {
@@ -109,7 +83,7 @@ pub(crate) struct CertDir {
     dir_stamp: Option<Stamp>,
     passes: u32,
     /// When the last full pass started, and whether any file looked suspect then.
-    last_scan_ns: u128,
+    last_scan_ns: u64,
     any_suspect: bool,
     files: HashMap<OsString, FileState>,
     /// Key → number of files providing it (duplicates are allowed, see [`Problem`]).
