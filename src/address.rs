@@ -4,13 +4,13 @@
 //! address (`::ffff:a.b.c.d`) becomes the IPv4 address, so a dual-stack server that sees
 //! `::ffff:127.0.0.1` matches a `127.0.0.1` entry and vice versa.
 
-use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 
 use crate::error::{Error, Result};
 
 /// One network: an address with a prefix length (32/128 for a single host).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Net {
     V4 { bits: u32, prefix: u8 },
     V6 { bits: u128, prefix: u8 },
@@ -108,11 +108,13 @@ fn parse_entry(entry: &str) -> Result<Net> {
     Ok(net)
 }
 
-/// A set of addresses and networks with O(1) lookup for single hosts.
+/// A set of addresses and networks, indexed by prefix length: a lookup is one hash probe
+/// per distinct prefix length in use (at most 33 for IPv4, 129 for IPv6), however many
+/// entries there are, and duplicates collapse.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct AddressList {
-    hosts: HashSet<IpAddr>,
-    nets: Vec<Net>,
+    v4: HashMap<u8, HashSet<u32>>,
+    v6: HashMap<u8, HashSet<u128>>,
 }
 
 impl AddressList {
@@ -129,16 +131,11 @@ impl AddressList {
         let n = parsed.len();
         for net in parsed {
             match net {
-                Net::V4 { bits, prefix: 32 } => {
-                    self.hosts.insert(IpAddr::V4(Ipv4Addr::from(bits)));
+                Net::V4 { bits, prefix } => {
+                    self.v4.entry(prefix).or_default().insert(bits);
                 }
-                Net::V6 { bits, prefix: 128 } => {
-                    self.hosts.insert(IpAddr::V6(Ipv6Addr::from(bits)));
-                }
-                other => {
-                    if !self.nets.contains(&other) {
-                        self.nets.push(other);
-                    }
+                Net::V6 { bits, prefix } => {
+                    self.v6.entry(prefix).or_default().insert(bits);
                 }
             }
         }
@@ -146,12 +143,12 @@ impl AddressList {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.hosts.is_empty() && self.nets.is_empty()
+        self.v4.is_empty() && self.v6.is_empty()
     }
 
     pub(crate) fn clear(&mut self) {
-        self.hosts.clear();
-        self.nets.clear();
+        self.v4.clear();
+        self.v6.clear();
     }
 
     /// Does the peer address (as libzmq reports it) fall in this list? An address that
@@ -160,16 +157,20 @@ impl AddressList {
         let Some(ip) = std::str::from_utf8(peer).ok().and_then(parse_ip) else {
             return false;
         };
-        if self.hosts.contains(&ip) {
-            return true;
-        }
-        self.nets.iter().any(|net| match (net, ip) {
-            (Net::V4 { bits, prefix }, IpAddr::V4(v4)) => u32::from(v4) & mask32(*prefix) == *bits,
-            (Net::V6 { bits, prefix }, IpAddr::V6(v6)) => {
-                u128::from(v6) & mask128(*prefix) == *bits
+        match ip {
+            IpAddr::V4(v4) => {
+                let bits = u32::from(v4);
+                self.v4
+                    .iter()
+                    .any(|(&prefix, nets)| nets.contains(&(bits & mask32(prefix))))
             }
-            _ => false,
-        })
+            IpAddr::V6(v6) => {
+                let bits = u128::from(v6);
+                self.v6
+                    .iter()
+                    .any(|(&prefix, nets)| nets.contains(&(bits & mask128(prefix))))
+            }
+        }
     }
 }
 

@@ -47,8 +47,8 @@ pub(crate) fn require_curve() -> Result<()> {
 pub fn decode_z85_key(text: &str) -> std::result::Result<[u8; 32], String> {
     if text.len() != 40 {
         return Err(format!(
-            "a key is 40 Z85 characters, this one has {}",
-            text.chars().count()
+            "a key is 40 Z85 characters (bytes), this one has {} bytes",
+            text.len()
         ));
     }
     let bytes = z85::decode(text).map_err(|_| "not valid Z85".to_string())?;

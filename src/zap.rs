@@ -166,7 +166,7 @@ impl Mechanism {
 /// assert_eq!(Mechanism::from_bytes(req.mechanism), Mechanism::Plain);
 /// assert_eq!(req.credentials, &[b"admin" as &[u8], b"secret"]);
 /// ```
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct ZapRequest<'a> {
     /// Echoed back in the reply.
     pub request_id: &'a [u8],
@@ -180,6 +180,24 @@ pub struct ZapRequest<'a> {
     pub mechanism: &'a [u8],
     /// The mechanism-specific credential frames.
     pub credentials: &'a [&'a [u8]],
+}
+
+/// Credentials are never printed: a PLAIN request carries the password.
+impl std::fmt::Debug for ZapRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        f.debug_struct("ZapRequest")
+            .field("request_id", &lossy(self.request_id))
+            .field("domain", &lossy(self.domain))
+            .field("address", &lossy(self.address))
+            .field("identity", &self.identity)
+            .field("mechanism", &lossy(self.mechanism))
+            .field(
+                "credentials",
+                &format_args!("<{} frames redacted>", self.credentials.len()),
+            )
+            .finish()
+    }
 }
 
 /// Why a request could not be parsed, with what can still be echoed.
@@ -395,6 +413,25 @@ mod tests {
         assert_eq!(env.len(), 1);
         assert!(body.is_empty());
         assert_eq!(split_envelope(&[]).0.len(), 0);
+    }
+
+    #[test]
+    fn request_debug_hides_credentials() {
+        let frames: Vec<&[u8]> = vec![
+            b"1.0",
+            b"1",
+            b"d",
+            b"127.0.0.1",
+            b"",
+            b"PLAIN",
+            b"admin",
+            b"hunter2-pw",
+        ];
+        let req = parse_request(&frames).unwrap();
+        let text = format!("{req:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains("104, 117"), "{text}");
+        assert!(text.contains("2 frames redacted"), "{text}");
     }
 
     #[test]

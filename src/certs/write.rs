@@ -118,12 +118,25 @@ fn write_pair(a: (&Path, &[u8], u32), b: (&Path, &[u8], u32)) -> Result<()> {
             return Err(e);
         }
     };
-    // A hard link keeps the old secret (same inode, same 0600 mode) until we succeed.
-    let backup = tmp_b.with_extension("old");
-    let backed_up = b.0.is_file() && fs::hard_link(b.0, &backup).is_ok();
     let cleanup = |paths: &[&Path]| {
         for p in paths {
             let _ = fs::remove_file(p);
+        }
+    };
+    // A hard link keeps the old secret (same inode, same 0600 mode) until we succeed.
+    // Its name is derived from the unique temp name, so no leftover can be in the way;
+    // if it cannot be made, the old secret is not replaced at all.
+    let mut backup = tmp_b.clone().into_os_string();
+    backup.push(".old");
+    let backup = PathBuf::from(backup);
+    let backed_up = match fs::hard_link(b.0, &backup) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        // Not a regular file (a directory, say): the rename below reports it.
+        Err(_) if b.0.exists() && !b.0.is_file() => false,
+        Err(e) => {
+            cleanup(&[&tmp_a, &tmp_b]);
+            return Err(Error::io(b.0, e));
         }
     };
     if let Err(e) = fs::rename(&tmp_b, b.0) {
@@ -141,9 +154,22 @@ fn write_pair(a: (&Path, &[u8], u32), b: (&Path, &[u8], u32)) -> Result<()> {
         return Err(Error::io(a.0, e));
     }
     cleanup(&[&backup]);
+    // Make the renames themselves durable.
+    #[cfg(unix)]
+    if let Some(dir) = a.0.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let _ = fs::File::open(dir).and_then(|d| d.sync_all());
+    }
     Ok(())
 }
 
+/// Creates a sibling temp file with `mode` from the first byte, writes and syncs it.
+/// The name is unique per process and call, with a random part so a leftover from a
+/// crashed run (same pid, as in containers) is never in the way.
 fn write_temp(target: &Path, content: &[u8], mode: u32) -> Result<PathBuf> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = target.parent().unwrap_or(Path::new("."));
@@ -151,27 +177,39 @@ fn write_temp(target: &Path, content: &[u8], mode: u32) -> Result<PathBuf> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{file_name}.tmp{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        // The mode applies at creation, so the secret is never readable by others.
-        opts.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut f = opts.open(&tmp).map_err(|e| Error::io(target, e))?;
+    let mut attempt = 0;
+    let (tmp, mut f) = loop {
+        let random = {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+            h.finish()
+        };
+        let tmp = dir.join(format!(
+            ".{file_name}.tmp{}-{random:016x}",
+            std::process::id()
+        ));
+        let mut opts = OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            // The mode applies at creation, so the secret is never readable by others.
+            opts.mode(mode);
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        match opts.open(&tmp) {
+            Ok(f) => break (tmp, f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 8 => attempt += 1,
+            Err(e) => return Err(Error::io(&tmp, e)),
+        }
+    };
     let written = f.write_all(content).and_then(|()| f.sync_all());
     if let Err(e) = written {
         drop(f);
         let _ = fs::remove_file(&tmp);
-        return Err(Error::io(target, e));
+        return Err(Error::io(&tmp, e));
     }
     Ok(tmp)
 }
