@@ -190,6 +190,44 @@ pub struct Authenticator {
     reload_interval: Duration,
 }
 
+/// A summary (domains and counts); never passwords.
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut plain: Vec<(&str, usize)> = self
+            .passwords
+            .iter()
+            .map(|(d, p)| (d.as_str(), p.len()))
+            .collect();
+        plain.sort();
+        let mut curve: Vec<(&str, String)> = self
+            .curve
+            .iter()
+            .map(|(d, p)| {
+                let what = match p {
+                    CurvePolicy::AllowAny => "allow any".to_string(),
+                    CurvePolicy::Certs { store, .. } => {
+                        format!("{} keys from {}", store.len(), store.dir().display())
+                    }
+                    CurvePolicy::Callback(_) => "callback".to_string(),
+                };
+                (d.as_str(), what)
+            })
+            .collect();
+        curve.sort();
+        let mut gssapi: Vec<&str> = self.gssapi.iter().map(String::as_str).collect();
+        gssapi.sort();
+        f.debug_struct("Authenticator")
+            .field("allow_list", &!self.allow.is_empty())
+            .field("deny_list", &!self.deny.is_empty())
+            .field("plain_users", &plain)
+            .field("curve", &curve)
+            .field("gssapi", &gssapi)
+            .field("custom_curve_user_id", &self.curve_user_id.is_some())
+            .field("reload_interval", &self.reload_interval)
+            .finish()
+    }
+}
+
 impl Default for Authenticator {
     fn default() -> Self {
         Self::new()
@@ -339,8 +377,12 @@ impl Authenticator {
     }
 
     /// Sets `domain`'s PLAIN passwords from a file of `name=password` lines (`#`
-    /// comments, blank lines allowed), read again whenever it changes. A missing or
-    /// malformed file is an error and the previous passwords stay.
+    /// comments, blank lines allowed; names and passwords trimmed), read again when it
+    /// changes (checked at most once per reload interval, on PLAIN requests). A missing
+    /// or malformed file is an error and the previous passwords stay — at configure time
+    /// and on reload alike: deleting the file later does *not* revoke its passwords
+    /// (editors replace files by delete-and-create); to revoke, write the new file or
+    /// call `configure_plain` again.
     ///
     /// ```
     /// let dir = tempfile::tempdir().unwrap();
@@ -359,8 +401,10 @@ impl Authenticator {
 
     /// Sets `domain`'s CURVE policy: [`CURVE_ALLOW_ANY`] (`"*"`) admits any client that
     /// completes the handshake; a directory admits the clients whose public
-    /// certificates (`*.key`) are in it, re-checked about once a second for added or
-    /// removed files. Replaces the domain's previous CURVE policy; a missing or
+    /// certificates (`*.key`) are in it. The directory is checked at most once per
+    /// reload interval (one second by default), on CURVE requests: files added, removed
+    /// or renamed over take effect at the next check; a file edited in place, at the
+    /// latest on the fifth check. Replaces the domain's previous CURVE policy; a missing or
     /// unreadable directory is an error and the previous policy stays. Files that do
     /// not load are skipped with a warning naming them.
     ///

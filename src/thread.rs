@@ -63,6 +63,11 @@ struct Running {
 /// change (so a connection made right after sees it), with the thread's result.
 /// Dropping the handle stops the thread and frees the endpoint.
 ///
+/// Stop or drop it before terminating the context yourself (`Context::destroy`): its
+/// thread holds two sockets in that context, and libzmq's context termination waits for
+/// every socket. (Dropping the last `Context` handle is fine: the thread's sockets keep
+/// the context alive until the authenticator stops.)
+///
 /// **While it is stopped, libzmq authenticates nobody**: CURVE clients with any key and
 /// NULL clients of a domain get in. Keep it running as long as your server sockets.
 ///
@@ -518,6 +523,15 @@ impl ThreadAuthenticator {
         }
         *guard = None;
         Ok(())
+    }
+}
+
+impl std::fmt::Debug for ThreadAuthenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadAuthenticator")
+            .field("alive", &self.is_alive())
+            .field("events_dropped", &self.events_dropped())
+            .finish_non_exhaustive()
     }
 }
 
