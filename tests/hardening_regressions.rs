@@ -103,7 +103,7 @@ fn settle(auth: &mut Authenticator, key: &[u8; 32]) -> (u16, Vec<(String, Vec<u8
 }
 
 /// Found by the shutdown tests: the thread answers up to 256 queued ZAP requests
-/// (`BATCH` in src/thread.rs) before it looks at its control pipe again, so `stop()`
+/// (`BATCH` in src/thread/worker.rs) before it looks at its control pipe again, so `stop()`
 /// (and every configuration call) waits behind the whole queue. With a credentials
 /// callback taking 25 ms (a database lookup) and 100 handshakes queued, the thread is
 /// busy for 2.5 s: `stop()` gives up after 2 s with `Err(Timeout("stop"))` although

@@ -1,0 +1,44 @@
+//! [`AuthEvent`]: one decision, as reported to event-stream readers.
+
+use crate::zap::{Mechanism, StatusCode};
+
+/// One decision, as reported by [`crate::ThreadAuthenticator::events`].
+///
+/// ```
+/// use std::time::Duration;
+/// use zmq_auth::{zmq, Mechanism, StatusCode, ThreadAuthenticator};
+/// let ctx = zmq::Context::new();
+/// let auth = ThreadAuthenticator::start(&ctx).unwrap();
+/// auth.allow(["127.0.0.1"]).unwrap();
+/// let events = auth.events();
+///
+/// let server = ctx.socket(zmq::PULL).unwrap();
+/// server.set_zap_domain("global").unwrap(); // NULL peers are checked only with a domain
+/// server.bind("tcp://127.0.0.1:*").unwrap();
+/// let client = ctx.socket(zmq::PUSH).unwrap();
+/// client.set_linger(0).unwrap();
+/// client.connect(&server.get_last_endpoint().unwrap().unwrap()).unwrap();
+///
+/// let event = events.recv_timeout(Duration::from_secs(5)).unwrap();
+/// assert_eq!(event.domain, "global");
+/// assert_eq!(event.address, "127.0.0.1");
+/// assert_eq!(event.mechanism, Mechanism::Null);
+/// assert_eq!(event.status, StatusCode::Success);
+/// assert_eq!(event.user_id, "anonymous");
+/// assert_eq!(event.reason, "OK");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthEvent {
+    /// The ZAP domain (lossy UTF-8).
+    pub domain: String,
+    /// The peer address as libzmq reported it (lossy UTF-8).
+    pub address: String,
+    /// The mechanism.
+    pub mechanism: Mechanism,
+    /// The reply's status.
+    pub status: StatusCode,
+    /// The user id granted (empty unless 200).
+    pub user_id: String,
+    /// The status text, e.g. `Address denied`.
+    pub reason: String,
+}

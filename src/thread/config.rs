@@ -1,0 +1,198 @@
+//! The configuration methods of [`ThreadAuthenticator`]: each runs one
+//! [`Authenticator`] setter on the thread through [`ThreadAuthenticator::configure`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::ThreadAuthenticator;
+use crate::error::Result;
+use crate::policy::CredentialsProvider;
+
+// Only named in intra-doc links.
+#[cfg(doc)]
+use crate::policy::Authenticator;
+
+impl ThreadAuthenticator {
+    /// [`Authenticator::allow`] on the running thread.
+    ///
+    /// ```
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.allow(["127.0.0.1", "::1", "10.0.0.0/8"]).unwrap();
+    /// assert!(matches!(auth.allow(["10.1.2.3/8"]), Err(zmq_auth::Error::InvalidAddress(_))));
+    /// ```
+    pub fn allow<I: IntoIterator<Item = S>, S: AsRef<str>>(&self, addrs: I) -> Result<()> {
+        let addrs: Vec<String> = addrs.into_iter().map(|s| s.as_ref().to_string()).collect();
+        self.configure(move |a| a.allow(addrs))
+    }
+
+    /// [`Authenticator::deny`] on the running thread.
+    ///
+    /// ```
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.deny(["192.0.2.0/24"]).unwrap();
+    /// assert!(matches!(auth.allow(["127.0.0.1"]), Err(zmq_auth::Error::AllowDenyConflict)));
+    /// ```
+    pub fn deny<I: IntoIterator<Item = S>, S: AsRef<str>>(&self, addrs: I) -> Result<()> {
+        let addrs: Vec<String> = addrs.into_iter().map(|s| s.as_ref().to_string()).collect();
+        self.configure(move |a| a.deny(addrs))
+    }
+
+    /// [`Authenticator::clear_address_lists`] on the running thread.
+    ///
+    /// ```
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.deny(["192.0.2.1"]).unwrap();
+    /// auth.clear_address_lists().unwrap();
+    /// auth.allow(["127.0.0.1"]).unwrap(); // the deny list is gone
+    /// ```
+    pub fn clear_address_lists(&self) -> Result<()> {
+        self.configure(|a| {
+            a.clear_address_lists();
+            Ok(())
+        })
+    }
+
+    /// [`Authenticator::configure_plain`] on the running thread.
+    ///
+    /// ```
+    /// use zmq_auth::{zmq, ThreadAuthenticator};
+    /// let ctx = zmq::Context::new();
+    /// let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.configure_plain("*", [("admin", "secret")]).unwrap();
+    ///
+    /// let server = ctx.socket(zmq::PULL).unwrap();
+    /// server.set_plain_server(true).unwrap();
+    /// server.set_rcvtimeo(5000).unwrap();
+    /// server.bind("tcp://127.0.0.1:*").unwrap();
+    /// let client = ctx.socket(zmq::PUSH).unwrap();
+    /// client.set_plain_username(Some("admin")).unwrap();
+    /// client.set_plain_password(Some("secret")).unwrap();
+    /// client.connect(&server.get_last_endpoint().unwrap().unwrap()).unwrap();
+    /// client.send("hi", 0).unwrap();
+    /// let mut msg = server.recv_msg(0).unwrap();
+    /// assert_eq!(msg.gets("User-Id"), Some("admin"));
+    /// ```
+    pub fn configure_plain<I, K, V>(&self, domain: &str, passwords: I) -> Result<()>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let domain = domain.to_string();
+        let users: Vec<(String, String)> = passwords
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        self.configure(move |a| a.configure_plain(&domain, users))
+    }
+
+    /// [`Authenticator::configure_plain_file`] on the running thread.
+    ///
+    /// ```
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("passwords");
+    /// std::fs::write(&path, "admin=secret\nguest=guest\n").unwrap();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.configure_plain_file("*", &path).unwrap();
+    /// std::fs::write(dir.path().join("broken"), "no equals sign\n").unwrap();
+    /// assert!(matches!(
+    ///     auth.configure_plain_file("*", dir.path().join("broken")),
+    ///     Err(zmq_auth::Error::Parse { line: 1, .. })
+    /// ));
+    /// ```
+    pub fn configure_plain_file(&self, domain: &str, path: impl AsRef<Path>) -> Result<()> {
+        let (domain, path) = (domain.to_string(), path.as_ref().to_path_buf());
+        self.configure(move |a| a.configure_plain_file(&domain, path))
+    }
+
+    /// [`Authenticator::configure_curve`] on the running thread.
+    ///
+    /// ```
+    /// # if !zmq_auth::curve_available() { return; }
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let certs = tempfile::tempdir().unwrap();
+    /// zmq_auth::create_certificates(certs.path(), "client", &[]).unwrap();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.configure_curve("*", certs.path()).unwrap();
+    /// auth.configure_curve("public", zmq_auth::CURVE_ALLOW_ANY).unwrap();
+    /// assert!(matches!(
+    ///     auth.configure_curve("*", certs.path().join("missing")),
+    ///     Err(zmq_auth::Error::Io { .. })
+    /// ));
+    /// ```
+    pub fn configure_curve(&self, domain: &str, location: impl AsRef<Path>) -> Result<()> {
+        let (domain, location) = (domain.to_string(), location.as_ref().to_path_buf());
+        self.configure(move |a| a.configure_curve(&domain, location))
+    }
+
+    /// [`Authenticator::configure_curve_callback`] on the running thread.
+    ///
+    /// ```
+    /// # if !zmq_auth::curve_available() { return; }
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// let trusted = zmq_auth::encode_z85_key(&[1u8; 32]);
+    /// auth.configure_curve_callback("*", move |_domain: &str, key: &str| key == trusted)
+    ///     .unwrap();
+    /// ```
+    pub fn configure_curve_callback(
+        &self,
+        domain: &str,
+        provider: impl CredentialsProvider + 'static,
+    ) -> Result<()> {
+        let domain = domain.to_string();
+        self.configure(move |a| a.configure_curve_callback(&domain, provider))
+    }
+
+    /// [`Authenticator::configure_gssapi`] on the running thread.
+    ///
+    /// ```
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// match auth.configure_gssapi("kerberos") {
+    ///     Ok(()) => {}
+    ///     // libzmq built without GSSAPI support
+    ///     Err(e) => assert!(matches!(e, zmq_auth::Error::GssapiUnavailable)),
+    /// }
+    /// ```
+    pub fn configure_gssapi(&self, domain: &str) -> Result<()> {
+        let domain = domain.to_string();
+        self.configure(move |a| a.configure_gssapi(&domain))
+    }
+
+    /// [`Authenticator::set_curve_user_id`] on the running thread.
+    ///
+    /// ```
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.set_curve_user_id(|key: &[u8; 32]| format!("{:02x}{:02x}", key[0], key[1]))
+    ///     .unwrap();
+    /// ```
+    pub fn set_curve_user_id(
+        &self,
+        f: impl Fn(&[u8; 32]) -> String + Send + 'static,
+    ) -> Result<()> {
+        self.configure(move |a| {
+            a.set_curve_user_id(f);
+            Ok(())
+        })
+    }
+
+    /// [`Authenticator::set_reload_interval`] on the running thread.
+    ///
+    /// ```
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.set_reload_interval(std::time::Duration::from_millis(100)).unwrap();
+    /// ```
+    pub fn set_reload_interval(&self, interval: Duration) -> Result<()> {
+        self.configure(move |a| {
+            a.set_reload_interval(interval);
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,169 @@
+//! [`ZapReply`]: the answer to one ZAP request.
+
+use super::{StatusCode, ZAP_VERSION};
+
+// Only named in an intra-doc link.
+#[cfg(doc)]
+use super::decode_metadata;
+
+/// The answer to one ZAP request: always six frames on the wire.
+///
+/// Returned by [`Authenticator::handle_zap_message`](crate::Authenticator::handle_zap_message).
+/// A refused peer never gets a user id or metadata.
+///
+/// ```
+/// use zmq_auth::{Authenticator, StatusCode};
+/// let mut auth = Authenticator::new();
+/// let req: [&[u8]; 6] = [b"1.0", b"17", b"", b"127.0.0.1", b"", b"NULL"];
+/// let reply = auth.handle_zap_message(&req);
+/// assert_eq!(reply.status(), StatusCode::Success);
+/// assert_eq!(reply.status_code(), 200);
+/// assert_eq!(reply.status_text(), "OK");
+/// assert_eq!(reply.user_id(), "anonymous");
+/// assert_eq!(reply.request_id(), b"17");
+/// assert!(reply.metadata().is_empty());
+/// assert_eq!(reply.frames(), [&b"1.0"[..], b"17", b"200", b"OK", b"anonymous", b""]);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZapReply {
+    request_id: Vec<u8>,
+    status: StatusCode,
+    status_text: std::borrow::Cow<'static, str>,
+    user_id: String,
+    metadata: Option<std::sync::Arc<[u8]>>,
+}
+
+impl ZapReply {
+    pub(crate) fn new(
+        request_id: &[u8],
+        status: StatusCode,
+        status_text: impl Into<std::borrow::Cow<'static, str>>,
+        user_id: String,
+        metadata: Option<std::sync::Arc<[u8]>>,
+    ) -> ZapReply {
+        // A refused peer never gets a user id or metadata.
+        let ok = status == StatusCode::Success;
+        ZapReply {
+            request_id: request_id.to_vec(),
+            status,
+            status_text: status_text.into(),
+            user_id: if ok { user_id } else { String::new() },
+            metadata: if ok { metadata } else { None },
+        }
+    }
+
+    /// The status as a typed value.
+    ///
+    /// ```
+    /// use zmq_auth::{Authenticator, StatusCode};
+    /// let mut auth = Authenticator::new();
+    /// let req: [&[u8]; 6] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"X-UNKNOWN"];
+    /// assert_eq!(auth.handle_zap_message(&req).status(), StatusCode::AuthenticationFailure);
+    /// ```
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The status code: 200, 300, 400 or 500.
+    ///
+    /// ```
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// // Too few frames: refused, never a panic.
+    /// assert_eq!(auth.handle_zap_message(&[&b"1.0"[..]]).status_code(), 400);
+    /// ```
+    pub fn status_code(&self) -> u16 {
+        self.status.as_u16()
+    }
+
+    /// The reason text (`"OK"` on success).
+    ///
+    /// ```
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// let req: [&[u8]; 8] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"PLAIN", b"admin", b"secret"];
+    /// assert_eq!(auth.handle_zap_message(&req).status_text(), "No passwords defined");
+    /// ```
+    pub fn status_text(&self) -> &str {
+        &self.status_text
+    }
+
+    /// The user id libzmq attaches to the peer's messages (`User-Id`); empty unless 200.
+    ///
+    /// ```
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// auth.configure_plain("*", [("admin", "secret")]).unwrap();
+    /// let ok: [&[u8]; 8] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"PLAIN", b"admin", b"secret"];
+    /// assert_eq!(auth.handle_zap_message(&ok).user_id(), "admin");
+    /// let bad: [&[u8]; 8] = [b"1.0", b"2", b"", b"127.0.0.1", b"", b"PLAIN", b"admin", b"guess"];
+    /// assert_eq!(auth.handle_zap_message(&bad).user_id(), "");
+    /// ```
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    /// The ZMTP-encoded metadata (empty unless 200 and the client's certificate had some).
+    /// Decode it with [`decode_metadata`].
+    ///
+    /// ```
+    /// use zmq_auth::{decode_metadata, Authenticator};
+    /// let mut auth = Authenticator::new();
+    /// let req: [&[u8]; 6] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"NULL"];
+    /// let reply = auth.handle_zap_message(&req);
+    /// assert!(decode_metadata(reply.metadata()).unwrap().is_empty());
+    /// ```
+    pub fn metadata(&self) -> &[u8] {
+        self.metadata.as_deref().unwrap_or(&[])
+    }
+
+    /// The echoed request id.
+    ///
+    /// ```
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// let req: [&[u8]; 6] = [b"1.0", b"req-9", b"", b"127.0.0.1", b"", b"NULL"];
+    /// assert_eq!(auth.handle_zap_message(&req).request_id(), b"req-9");
+    /// // Echoed even when the version is wrong.
+    /// let req: [&[u8]; 6] = [b"0.9", b"req-10", b"", b"127.0.0.1", b"", b"NULL"];
+    /// assert_eq!(auth.handle_zap_message(&req).request_id(), b"req-10");
+    /// ```
+    pub fn request_id(&self) -> &[u8] {
+        &self.request_id
+    }
+
+    /// The six reply frames, borrowed (no copies): version, request id, status code,
+    /// status text, user id, metadata.
+    ///
+    /// ```
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// auth.deny(["192.0.2.1"]).unwrap();
+    /// let req: [&[u8]; 6] = [b"1.0", b"5", b"", b"192.0.2.1", b"", b"NULL"];
+    /// let reply = auth.handle_zap_message(&req);
+    /// let frames = reply.frames();
+    /// assert_eq!(frames[0], zmq_auth::ZAP_VERSION);
+    /// assert_eq!(frames[2], b"400");
+    /// assert_eq!(frames[3], b"Address denied");
+    /// assert!(frames[4].is_empty() && frames[5].is_empty());
+    /// ```
+    pub fn frames(&self) -> [&[u8]; 6] {
+        [
+            ZAP_VERSION,
+            &self.request_id,
+            self.status.as_bytes(),
+            self.status_text.as_bytes(),
+            self.user_id.as_bytes(),
+            self.metadata(),
+        ]
+    }
+
+    /// The six reply frames as owned buffers.
+    ///
+    /// ```
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// let req: [&[u8]; 6] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"NULL"];
+    /// let reply = auth.handle_zap_message(&req);
+    /// let owned: Vec<Vec<u8>> = reply.to_frames();
+    /// assert_eq!(owned.len(), 6);
+    /// assert_eq!(owned, reply.frames().map(|f| f.to_vec()));
+    /// ```
+    pub fn to_frames(&self) -> Vec<Vec<u8>> {
+        self.frames().iter().map(|f| f.to_vec()).collect()
+    }
+}
