@@ -38,6 +38,8 @@ fn main() -> Result {
     let ctx = zmq::Context::new();
     // The ZAP handler must run in the same context as the server socket.
     let auth = ThreadAuthenticator::start(&ctx)?;
+    // Start recording decisions (the checks below read them from auth.events()).
+    let _ = auth.events();
     auth.allow(["127.0.0.1"])?;
 
     // The policy: only the friend's key, and only in the "orders" domain.

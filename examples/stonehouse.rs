@@ -46,6 +46,8 @@ fn main() -> Result {
     let ctx = zmq::Context::new();
     // The ZAP handler must run in the same context as the server socket.
     let auth = ThreadAuthenticator::start(&ctx)?;
+    // Start recording decisions (the checks below read them from auth.events()).
+    let _ = auth.events();
     auth.allow(["127.0.0.1"])?;
     auth.configure_curve("*", CURVE_ALLOW_ANY)?;
     println!("authenticator: allow list [127.0.0.1], CURVE allow any client");

@@ -27,6 +27,8 @@ fn main() -> Result {
 
     // The ZAP handler must run in the same context as the server socket.
     let auth = ThreadAuthenticator::start(&ctx)?;
+    // Start recording decisions (the checks below read them from auth.events()).
+    let _ = auth.events();
     auth.allow(["127.0.0.1"])?;
     println!("authenticator: allow list [127.0.0.1]");
 

@@ -14,8 +14,13 @@ pub(crate) fn eq(given: &[u8], expected: &[u8]) -> bool {
         }
         return black_box(diff) == 0;
     }
-    for (i, &b) in given.iter().enumerate() {
-        diff |= u64::from(b ^ expected[i % expected.len()]);
+    // A wrapping index instead of `i % len`: a division per byte cost more than the
+    // rest of a PLAIN decision. The wrap is branch-free.
+    let mut j = 0;
+    for &b in given {
+        diff |= u64::from(b ^ expected[j]);
+        j += 1;
+        j *= usize::from(j != expected.len());
     }
     black_box(diff) == 0
 }

@@ -158,6 +158,7 @@ mod address;
 mod certs;
 mod ct;
 mod error;
+mod hash;
 mod keys;
 mod plain;
 mod policy;

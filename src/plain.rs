@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::ct;
 use crate::error::{Error, Result};
+use crate::hash::KeyHash;
 use crate::stamp::{now_ns, Stamp};
 
 /// Compared against when the user does not exist, so a missing user costs about as much
@@ -15,8 +16,9 @@ const DUMMY: &[u8] = b"\x00zmq-auth: no such user, never equal to any password\x
 
 /// Outcome of a password check, mapped to a status text by the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PlainCheck {
-    Ok,
+pub(crate) enum PlainCheck<'a> {
+    /// The user name (valid UTF-8, as every configured name is).
+    Ok(&'a str),
     UnknownUser,
     WrongPassword,
 }
@@ -38,13 +40,17 @@ impl FileSource {
 
 /// The passwords of one domain.
 pub(crate) struct Passwords {
-    users: HashMap<String, String>,
+    /// Probed with peer-chosen names, filled only from configuration: see [`KeyHash`].
+    users: HashMap<String, String, KeyHash>,
     file: Option<FileSource>,
 }
 
 impl Passwords {
     pub(crate) fn from_map(users: HashMap<String, String>) -> Passwords {
-        Passwords { users, file: None }
+        Passwords {
+            users: users.into_iter().collect(),
+            file: None,
+        }
     }
 
     /// Loads a `name=password` file; any malformed line is an error and nothing loads.
@@ -94,12 +100,12 @@ impl Passwords {
         }
     }
 
-    pub(crate) fn check(&self, username: &[u8], password: &[u8]) -> PlainCheck {
+    pub(crate) fn check<'a>(&self, username: &'a [u8], password: &[u8]) -> PlainCheck<'a> {
         let user = std::str::from_utf8(username)
             .ok()
-            .and_then(|u| self.users.get(u));
+            .and_then(|u| self.users.get(u).map(|p| (u, p)));
         match user {
-            Some(expected) if ct::eq(password, expected.as_bytes()) => PlainCheck::Ok,
+            Some((name, expected)) if ct::eq(password, expected.as_bytes()) => PlainCheck::Ok(name),
             Some(_) => PlainCheck::WrongPassword,
             None => {
                 let _ = ct::eq(password, DUMMY);
@@ -116,11 +122,11 @@ impl Passwords {
 /// Parses `name=password` lines; `#` starts a comment line; blank lines are skipped.
 /// Names and passwords are trimmed of surrounding whitespace. Error messages carry the
 /// line number, never the line (it holds a password).
-fn read_password_file(path: &Path) -> Result<(HashMap<String, String>, Stamp)> {
+fn read_password_file(path: &Path) -> Result<(HashMap<String, String, KeyHash>, Stamp)> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     // Same guarded reader as certificates: regular files only, at most 1 MiB.
     let text = crate::certs::read_text(path)?;
-    let mut users = HashMap::new();
+    let mut users = HashMap::default();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {

@@ -37,7 +37,7 @@ impl Stamp {
             // same size, mtime and ctime as well.
             (
                 secs.saturating_mul(1_000_000_000).saturating_add(nanos),
-                meta.dev().rotate_left(32) ^ meta.ino(),
+                identity(meta.dev(), meta.ino()),
             )
         };
         #[cfg(not(unix))]
@@ -50,11 +50,21 @@ impl Stamp {
         }
     }
 
+    /// The file's identity: [`identity`] of its device and inode (0 off Unix).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
     /// Could the file have changed, unseen, after a read that started at `read_ns`?
     /// Uses the ctime, which cannot be set back or into the future by tools.
     pub(crate) fn suspect_after(&self, read_ns: u64) -> bool {
         self.ctime_ns.saturating_add(GRANULARITY.as_nanos() as u64) >= read_ns
     }
+}
+
+/// A file's identity from its device and inode number, as [`Stamp::id`] holds it.
+pub(crate) fn identity(dev: u64, ino: u64) -> u64 {
+    dev.rotate_left(32) ^ ino
 }
 
 /// Now, in nanoseconds since the epoch.

@@ -160,6 +160,7 @@ fn allowed_client_gets_through(kdc: &kdc::Kdc) {
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     auth.configure_gssapi("*").unwrap();
     auth.allow(["127.0.0.1"]).unwrap();
+    let events = auth.events();
 
     let server = Server::new(&ctx, kdc, "allow");
     let client = client(&ctx, kdc, &server.endpoint);
@@ -178,7 +179,7 @@ fn allowed_client_gets_through(kdc: &kdc::Kdc) {
     assert_eq!(msg.gets("User-Id"), Some(kdc.client_principal().as_str()));
     assert_eq!(msg.gets("User-Id"), Some("client@ZMQAUTH.TEST"));
     assert_eq!(
-        auth.events().recv_timeout(STEP).expect("no decision event"),
+        events.recv_timeout(STEP).expect("no decision event"),
         AuthEvent {
             domain: "global".into(),
             address: "127.0.0.1".into(),
@@ -204,6 +205,7 @@ fn denied_client_is_refused(kdc: &kdc::Kdc) {
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     auth.configure_gssapi("*").unwrap();
     auth.deny(["127.0.0.1"]).unwrap();
+    let events = auth.events();
 
     let server = Server::new(&ctx, kdc, "deny");
     let client = client(&ctx, kdc, &server.endpoint);
@@ -217,7 +219,7 @@ fn denied_client_is_refused(kdc: &kdc::Kdc) {
         "GSSAPI handshake with a denied client: the ZAP handler must answer 400"
     );
     assert_eq!(
-        auth.events().recv_timeout(STEP).expect("no decision event"),
+        events.recv_timeout(STEP).expect("no decision event"),
         AuthEvent {
             domain: "global".into(),
             address: "127.0.0.1".into(),

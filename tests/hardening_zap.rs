@@ -526,6 +526,8 @@ fn panicking_configuration_closure_is_an_error_and_the_thread_survives() {
 #[test]
 fn a_flooding_peer_does_not_starve_others() {
     let f = fixture();
+    // Subscribed (events are built from the first `events()` call on), never read.
+    let _events = f.auth.events();
     let ctx2 = &f._ctx;
     let flooder = ctx2.socket(zmq::DEALER).unwrap();
     flooder.set_linger(0).unwrap();

@@ -395,6 +395,8 @@ fn pyzmq_plain_client_accepted() {
     };
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    // Record decisions from the start (the event stream is opt-in).
+    let _ = auth.events();
     auth.configure_plain("*", [("admin", "s3cret"), ("guest", "guest-pw")])
         .unwrap();
     let (server, endpoint) = plain_server(&ctx);
@@ -418,6 +420,8 @@ fn pyzmq_plain_client_wrong_password_refused() {
     };
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    // Record decisions from the start (the event stream is opt-in).
+    let _ = auth.events();
     auth.configure_plain("*", [("admin", "s3cret")]).unwrap();
     let (server, endpoint) = plain_server(&ctx);
 
@@ -434,6 +438,8 @@ fn pyzmq_plain_client_unknown_user_refused() {
     };
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    // Record decisions from the start (the event stream is opt-in).
+    let _ = auth.events();
     auth.configure_plain("*", [("admin", "s3cret")]).unwrap();
     let (server, endpoint) = plain_server(&ctx);
 
@@ -467,6 +473,8 @@ fn curve_setup() -> CurveSetup {
     let server_cert = load_certificate(server_secret).unwrap();
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    // Record decisions from the start (the event stream is opt-in).
+    let _ = auth.events();
     let (server, endpoint) = bind_server(&ctx, zmq::PULL, |s| {
         s.set_curve_server(true).unwrap();
         s.set_curve_secretkey(server_cert.secret_key_bytes().unwrap())

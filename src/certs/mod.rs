@@ -2,6 +2,7 @@
 //!
 //! Nothing outside this module parses a certificate.
 
+mod listing;
 mod store;
 mod write;
 mod zpl;
@@ -10,7 +11,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub(crate) use store::{CertDir, Problem};
 pub use write::create_certificates;
@@ -189,16 +190,39 @@ impl Drop for Certificate {
 
 /// Reads a file of at most [`MAX_CERT_FILE`] bytes as UTF-8.
 pub(crate) fn read_text(path: &Path) -> Result<String> {
-    // Opening a FIFO or device would block or never end: only regular files are read.
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if !meta.is_file() {
-        return Err(Error::io(
+    match open_regular(path, false)? {
+        Some((file, meta)) => read_open(path, file, meta.len()),
+        // Opening a FIFO or device would block or never end: only regular files are read.
+        None => Err(Error::io(
             path,
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
-        ));
+        )),
+    }
+}
+
+/// Opens `path` when it is a regular file (`None` otherwise), with its metadata from
+/// the open file. `known_regular`: the directory entry already says so, which spares a
+/// `stat` before the `open` (a FIFO must never be opened: that blocks).
+pub(crate) fn open_regular(
+    path: &Path,
+    known_regular: bool,
+) -> Result<Option<(File, std::fs::Metadata)>> {
+    if !known_regular {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if !meta.is_file() {
+            return Ok(None);
+        }
     }
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut buf = Vec::new();
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    Ok(meta.is_file().then_some((file, meta)))
+}
+
+/// Reads an open file of at most [`MAX_CERT_FILE`] bytes as UTF-8. `len_hint` (the
+/// size from its metadata) sizes the buffer so that two `read` calls do it.
+pub(crate) fn read_open(path: &Path, file: File, len_hint: u64) -> Result<String> {
+    let cap = usize::try_from(len_hint.min(MAX_CERT_FILE) + 1).unwrap_or(4096);
+    let mut buf = Vec::with_capacity(cap);
     file.take(MAX_CERT_FILE + 1)
         .read_to_end(&mut buf)
         .map_err(|e| Error::io(path, e))?;
@@ -333,20 +357,6 @@ pub fn load_certificate(path: impl AsRef<Path>) -> Result<Certificate> {
     parse_certificate(path, &text, true)
 }
 
-/// Lists the `*.key` files (not `*.key_secret`) directly inside `dir`, sorted.
-pub(crate) fn list_key_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let path = entry.path();
-        if path.extension().is_some_and(|x| x == "key") {
-            out.push(path);
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 /// Loads every public certificate (`*.key`) in `dir` into a map from Z85 public key to
 /// `true` (pyzmq's shape). Any unreadable or malformed file is an error naming it.
 ///
@@ -362,13 +372,27 @@ pub(crate) fn list_key_files(dir: &Path) -> Result<Vec<PathBuf>> {
 /// ```
 pub fn load_certificates(dir: impl AsRef<Path>) -> Result<HashMap<String, bool>> {
     let dir = dir.as_ref();
-    let files = list_key_files(dir)?;
-    let certs = store::read_many(&files);
-    let mut out = HashMap::with_capacity(certs.len());
-    for (path, cert) in files.iter().zip(certs) {
-        let cert = cert?;
-        debug_assert!(!path.as_os_str().is_empty());
-        out.insert(encode_z85_key(&cert.public), true);
+    let files = listing::list_key_files(dir)?;
+    let keys = listing::read_many(
+        &files,
+        |entry| {
+            let path = dir.join(entry.name.as_os_str());
+            let text = match open_regular(&path, entry.regular == Some(true))? {
+                Some((file, meta)) => read_open(&path, file, meta.len())?,
+                None => {
+                    return Err(Error::io(
+                        &path,
+                        std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
+                    ))
+                }
+            };
+            parse_certificate(&path, &text, true).map(|cert| encode_z85_key(&cert.public))
+        },
+        |entry| Err(store::reader_panicked(&dir.join(entry.name.as_os_str()))),
+    );
+    let mut out = HashMap::with_capacity(keys.len());
+    for key in keys {
+        out.insert(key?, true);
     }
     Ok(out)
 }

@@ -1,64 +1,28 @@
 //! A directory of trusted public certificates, kept in step with the disk cheaply.
 //!
-//! Lookups are one hash probe. A refresh stats the directory; only when it changed (or
-//! a periodic full pass is due) are the files listed and stat'ed, and only new or
-//! changed files are read again.
+//! Lookups are one hash probe. A refresh stats the directory; when it changed, the
+//! directory is listed and only entries whose name or inode is new are read (adding,
+//! removing or atomically replacing a certificate all change the directory). Every
+//! few refreshes a full pass also stats every file, to catch certificates edited in
+//! place. Reading, stat'ing and parsing are spread over the machine's cores.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{list_key_files, parse_certificate, read_text, Certificate};
+use super::listing::{list_key_files, read_many, Name};
+use super::{open_regular, parse_certificate, read_open, read_text, Certificate};
 use crate::error::{Error, Result};
-use crate::stamp::{now_ns, Stamp};
+use crate::hash::{KeyHash, NameHash};
+use crate::stamp::{identity, now_ns, Stamp};
 use crate::zap::{encode_metadata, is_reserved_property, is_valid_property_name};
 
 /// Even with an unchanged directory mtime, list and stat every file this often, to catch
 /// certificates edited in place.
 const FULL_PASS_EVERY: u32 = 5;
 
-/// Reads and parses certificate files, spreading the work over the machine's cores:
-/// parsing hides behind I/O.
-pub(crate) fn read_many(paths: &[PathBuf]) -> Vec<Result<Certificate>> {
-    let load = |p: &PathBuf| read_text(p).and_then(|t| parse_certificate(p, &t, true));
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(8);
-    if paths.len() < 64 || workers < 2 {
-        return paths.iter().map(load).collect();
-    }
-    let chunk = paths.len().div_ceil(workers);
-    std::thread::scope(|s| {
-        // A refused thread (process thread limit) is no reason to fail: read that
-        // chunk here instead.
-        let handles: Vec<_> = paths
-            .chunks(chunk)
-            .map(|c| {
-                let h = std::thread::Builder::new()
-                    .name("zmq-auth-certs".into())
-                    .spawn_scoped(s, move || c.iter().map(load).collect::<Vec<_>>())
-                    .ok();
-                (c, h)
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|(c, h)| match h.map(|h| h.join()) {
-                Some(Ok(v)) => v,
-                None => c.iter().map(load).collect(),
-                // Parsing never panics by design; should it, report every file of the
-                // chunk (results must stay in step with `paths`).
-                Some(Err(_)) => c
-                    .iter()
-                    .map(|p| Err(Error::parse(p, 0, "certificate reader panicked")))
-                    .collect(),
-            })
-            .collect()
-    })
-}
-
+/// Kept per file (96 bytes per table slot with its inline name: most of what a trusted
+/// key costs).
 struct FileState {
     stamp: Stamp,
     /// `None` when the file did not load (reported once, kept so it is not re-read
@@ -77,19 +41,83 @@ pub(crate) enum Problem {
     Duplicate { file: PathBuf, other: PathBuf },
 }
 
+/// What a reader thread keeps of one loaded certificate (the rest is dropped there, so
+/// a large directory never holds all its parsed certificates at once).
+struct Loaded {
+    key: [u8; 32],
+    metadata: Option<Arc<[u8]>>,
+    problems: Vec<Problem>,
+}
+
+/// Files read per batch (see `CertDir::rescan`).
+const READ_BATCH: usize = 4096;
+
+/// What a stat found for a file we hold.
+enum Check {
+    /// Same stamp as when read; `true` when it is recent (look again next time).
+    Same(bool),
+    /// To be read again.
+    Changed,
+    /// No longer a regular file, or unreadable (with why, to report).
+    Gone(Option<Error>),
+}
+
+/// What a reader thread found for one listed file.
+enum Outcome {
+    /// Not a regular file (after following a link): never read, as before.
+    NotRegular,
+    /// Could not be stat'ed or opened (a dangling link, permissions).
+    Unreadable(Error),
+    /// Read; the certificate or why it did not load.
+    Read(Stamp, Result<Loaded>),
+}
+
+pub(crate) fn reader_panicked(path: &Path) -> Error {
+    Error::parse(path, 0, "certificate reader panicked")
+}
+
+/// Reads and parses one certificate, keeping only what the store needs. `regular`:
+/// the directory entry already says it is a regular file (no stat needed first).
+fn load_one(path: &Path, regular: bool) -> Outcome {
+    let (file, meta) = match open_regular(path, regular) {
+        Ok(Some(opened)) => opened,
+        Ok(None) => return Outcome::NotRegular,
+        Err(e) => return Outcome::Unreadable(e),
+    };
+    let stamp = Stamp::of(&meta);
+    let loaded = read_open(path, file, meta.len())
+        .and_then(|text| parse_certificate(path, &text, true))
+        .map(|cert| {
+            let mut problems = Vec::new();
+            let metadata = encode_cert_metadata(&cert, path, &mut problems);
+            Loaded {
+                key: cert.public,
+                metadata,
+                problems,
+            }
+        });
+    Outcome::Read(stamp, loaded)
+}
+
 /// The trusted keys of one directory.
 pub(crate) struct CertDir {
     dir: PathBuf,
     dir_stamp: Option<Stamp>,
     passes: u32,
-    /// When the last full pass started, and whether any file looked suspect then.
+    /// When the last pass started.
     last_scan_ns: u64,
-    any_suspect: bool,
-    files: HashMap<OsString, FileState>,
+    /// The directory, or these files, changed so close to the last pass that a change
+    /// right after it may share their timestamps: look again next time.
+    dir_suspect: bool,
+    suspects: Vec<Name>,
+    /// The directory's device: with a listed inode number, the identity a held file's
+    /// stamp must still have (a file renamed over it has another).
+    dir_dev: u64,
+    files: HashMap<Name, FileState, NameHash>,
     /// Key → number of files providing it (duplicates are allowed, see [`Problem`]).
-    keys: HashMap<[u8; 32], u32>,
+    keys: HashMap<[u8; 32], u32, KeyHash>,
     /// ZMTP-encoded metadata, only for keys whose certificate has some.
-    metadata: HashMap<[u8; 32], Arc<[u8]>>,
+    metadata: HashMap<[u8; 32], Arc<[u8]>, KeyHash>,
 }
 
 impl CertDir {
@@ -100,12 +128,14 @@ impl CertDir {
             dir_stamp: None,
             passes: 0,
             last_scan_ns: 0,
-            any_suspect: false,
-            files: HashMap::new(),
-            keys: HashMap::new(),
-            metadata: HashMap::new(),
+            dir_suspect: false,
+            suspects: Vec::new(),
+            dir_dev: 0,
+            files: HashMap::default(),
+            keys: HashMap::default(),
+            metadata: HashMap::default(),
         };
-        let problems = store.rescan()?;
+        let problems = store.rescan(true)?;
         Ok((store, problems))
     }
 
@@ -125,24 +155,32 @@ impl CertDir {
         self.metadata.get(key)
     }
 
-    /// The cheap check: stat the directory, rescan only when it changed (or a periodic
-    /// full pass is due). An error means the directory is gone or unreadable.
+    /// The cheap check: stat the directory; when it changed, list it and read what is
+    /// new; every few calls a full pass that stats every file. An error means the
+    /// directory is gone or unreadable.
     pub(crate) fn refresh(&mut self) -> Result<Vec<Problem>> {
         let meta = std::fs::metadata(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         let stamp = Stamp::of(&meta);
         self.passes += 1;
-        let due = self.passes >= FULL_PASS_EVERY
-            || self.any_suspect
-            || stamp.suspect_after(self.last_scan_ns);
-        if Some(stamp) == self.dir_stamp && !due {
+        // Without inode numbers a replaced file is only seen by its stamp.
+        let full = self.passes >= FULL_PASS_EVERY || cfg!(not(unix));
+        let relist = Some(stamp) != self.dir_stamp
+            || self.dir_suspect
+            || stamp.suspect_after(self.last_scan_ns)
+            || !self.suspects.is_empty();
+        if !full && !relist {
             return Ok(Vec::new());
         }
-        self.rescan()
+        self.rescan(full)
     }
 
-    /// Lists and stats every `*.key` file; reads only new, changed or recent ones.
-    fn rescan(&mut self) -> Result<Vec<Problem>> {
-        self.passes = 0;
+    /// Lists the `*.key` files and reads those whose name or inode is new. Files whose
+    /// stamp may hide a change (recent ones, symbolic links, and all of them on a full
+    /// pass) are stat'ed first and read again if their stamp moved.
+    fn rescan(&mut self, full: bool) -> Result<Vec<Problem>> {
+        if full {
+            self.passes = 0;
+        }
         let scan_ns = now_ns();
         let dir_meta = std::fs::metadata(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         if !dir_meta.is_dir() {
@@ -151,43 +189,100 @@ impl CertDir {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
             ));
         }
-        let stamp = Stamp::of(&dir_meta);
-        let listed = list_key_files(&self.dir)?;
+        let dir_stamp = Stamp::of(&dir_meta);
+        #[cfg(unix)]
+        {
+            self.dir_dev = std::os::unix::fs::MetadataExt::dev(&dir_meta);
+        }
+        let mut listed = list_key_files(&self.dir)?;
         let mut problems = Vec::new();
-        let mut seen: HashMap<OsString, Stamp> = HashMap::with_capacity(listed.len());
-        let mut to_read = Vec::new();
-        let mut reread: HashSet<OsString> = HashSet::new();
-        let mut any_suspect = false;
-        for path in listed {
-            let Some(name) = path.file_name().map(|n| n.to_os_string()) else {
-                continue;
-            };
-            // Follows symlinks; a dangling link or loop is reported, never followed forever.
-            match std::fs::metadata(&path) {
-                Ok(m) if m.is_file() => {
-                    let st = Stamp::of(&m);
-                    let unchanged = self
-                        .files
-                        .get(&name)
-                        .is_some_and(|f| f.stamp == st && !st.suspect_after(self.last_scan_ns));
-                    any_suspect |= st.suspect_after(scan_ns);
-                    if !unchanged {
-                        reread.insert(name.clone());
-                        to_read.push(path);
+        let suspects: HashSet<Name> = std::mem::take(&mut self.suspects).into_iter().collect();
+
+        // Sort the listing into files to check (held, same inode, stamp to compare) and
+        // files to read (new name or new inode), in name order.
+        let mut check: Vec<(usize, Stamp)> = Vec::new();
+        let mut read: Vec<usize> = Vec::new();
+        // How many held files are still listed: all of them means none vanished.
+        let mut still_listed = 0;
+        for (i, entry) in listed.iter().enumerate() {
+            if entry.regular == Some(false) {
+                continue; // a directory, FIFO or device named *.key: never read
+            }
+            let held = self.files.get(entry.name.as_bytes());
+            still_listed += usize::from(held.is_some());
+            match held {
+                Some(f) if f.stamp.id() == identity(self.dir_dev, entry.ino) => {
+                    if full || entry.regular != Some(true) || suspects.contains(&entry.name) {
+                        check.push((i, f.stamp));
                     }
-                    seen.insert(name, st);
                 }
-                Ok(_) => {}
-                Err(e) => problems.push(Problem::Skipped(Error::io(&path, e))),
+                _ => read.push(i),
             }
         }
-        // Forget files that vanished or will be re-read.
-        let stale: Vec<OsString> = self
-            .files
-            .keys()
-            .filter(|n| !seen.contains_key(*n) || reread.contains(*n))
-            .cloned()
-            .collect();
+        drop(suspects);
+        let mut recent: Vec<Name> = Vec::new();
+        // Phase 1 (full passes, links, recent files): stat in parallel, compare.
+        let last_scan_ns = self.last_scan_ns;
+        let (dir, entries) = (&self.dir, &listed);
+        let checked = read_many(
+            &check,
+            |&(i, known)| {
+                let path = dir.join(entries[i].name.as_os_str());
+                match std::fs::metadata(&path) {
+                    Ok(m) if m.is_file() => {
+                        let st = Stamp::of(&m);
+                        if st == known && !st.suspect_after(last_scan_ns) {
+                            Check::Same(st.suspect_after(scan_ns))
+                        } else {
+                            Check::Changed
+                        }
+                    }
+                    Ok(_) => Check::Gone(None),
+                    Err(e) => Check::Gone(Some(Error::io(&path, e))),
+                }
+            },
+            |&(i, _)| {
+                Check::Gone(Some(reader_panicked(
+                    &dir.join(entries[i].name.as_os_str()),
+                )))
+            },
+        );
+        let mut gone: Vec<usize> = Vec::new();
+        for (&(i, _), c) in check.iter().zip(checked) {
+            match c {
+                Check::Same(true) => recent.push(listed[i].name.clone()),
+                Check::Same(false) => {}
+                Check::Changed => read.push(i),
+                Check::Gone(e) => {
+                    gone.push(i);
+                    problems.extend(e.map(Problem::Skipped));
+                }
+            }
+        }
+        drop(check);
+        read.sort_unstable();
+
+        // Phase 2: forget files that vanished or are no longer what we read.
+        let mut stale: Vec<Name> = if still_listed == self.files.len() {
+            Vec::new()
+        } else {
+            let present: HashSet<&[u8]> = listed
+                .iter()
+                .filter(|e| e.regular != Some(false))
+                .map(|e| e.name.as_bytes())
+                .collect();
+            self.files
+                .keys()
+                .filter(|n| !present.contains(n.as_bytes()))
+                .cloned()
+                .collect()
+        };
+        for &i in read.iter().chain(&gone) {
+            let name = &listed[i].name;
+            if self.files.contains_key(name.as_bytes()) {
+                stale.push(name.clone());
+            }
+        }
         // Keys whose set of providing files changed while others remain: their metadata
         // must come from a file that is still there.
         let mut touched: HashSet<[u8; 32]> = HashSet::new();
@@ -200,43 +295,77 @@ impl CertDir {
                 }
             }
         }
-        let loaded = read_many(&to_read);
-        for (path, cert) in to_read.iter().zip(loaded) {
-            let Some(name) = path.file_name().map(|n| n.to_os_string()) else {
-                continue;
-            };
-            let Some(st) = seen.get(&name).copied() else {
-                continue;
-            };
-            let key = match cert {
-                Ok(cert) => {
-                    let key = cert.public;
-                    let count = self.keys.entry(key).or_insert(0);
-                    *count += 1;
-                    if *count > 1 {
-                        let other = self
-                            .files
-                            .iter()
-                            .find(|(_, f)| f.key == Some(key))
-                            .map(|(n, _)| self.dir.join(n))
-                            .unwrap_or_default();
-                        problems.push(Problem::Duplicate {
-                            file: path.clone(),
-                            other,
-                        });
-                        touched.insert(key);
-                    } else {
-                        self.set_metadata(key, &cert, path, &mut problems);
+
+        // Phase 3: read in batches (parallel within each), so that however large the
+        // directory, only one batch of results is ever held: the load leaves little
+        // freed memory behind.
+        self.files.reserve(read.len());
+        self.keys.reserve(read.len());
+        for batch in read.chunks(READ_BATCH) {
+            let outcomes = read_many(
+                batch,
+                |&i| {
+                    let entry = &listed[i];
+                    load_one(
+                        &self.dir.join(entry.name.as_os_str()),
+                        entry.regular == Some(true),
+                    )
+                },
+                |&i| {
+                    Outcome::Unreadable(reader_panicked(&self.dir.join(listed[i].name.as_os_str())))
+                },
+            );
+            for (&i, outcome) in batch.iter().zip(outcomes) {
+                let (stamp, loaded) = match outcome {
+                    Outcome::NotRegular => continue,
+                    Outcome::Unreadable(e) => {
+                        problems.push(Problem::Skipped(e));
+                        continue;
                     }
-                    Some(key)
+                    Outcome::Read(stamp, loaded) => (stamp, loaded),
+                };
+                if stamp.suspect_after(scan_ns) {
+                    recent.push(listed[i].name.clone());
                 }
-                Err(e) => {
-                    problems.push(Problem::Skipped(e));
-                    None
-                }
-            };
-            self.files.insert(name, FileState { stamp: st, key });
+                let key = match loaded {
+                    Ok(loaded) => {
+                        let key = loaded.key;
+                        let count = self.keys.entry(key).or_insert(0);
+                        *count += 1;
+                        if *count > 1 {
+                            let other = self
+                                .files
+                                .iter()
+                                .find(|(_, f)| f.key == Some(key))
+                                .map(|(n, _)| self.dir.join(n.as_os_str()))
+                                .unwrap_or_default();
+                            problems.push(Problem::Duplicate {
+                                file: self.dir.join(listed[i].name.as_os_str()),
+                                other,
+                            });
+                            touched.insert(key);
+                        } else {
+                            problems.extend(loaded.problems);
+                            match loaded.metadata {
+                                Some(m) => self.metadata.insert(key, m),
+                                None => self.metadata.remove(&key),
+                            };
+                        }
+                        Some(key)
+                    }
+                    Err(e) => {
+                        problems.push(Problem::Skipped(e));
+                        None
+                    }
+                };
+                // The listed name becomes the table's key: no copy.
+                let entry = &mut listed[i];
+                self.files
+                    .insert(std::mem::take(&mut entry.name), FileState { stamp, key });
+            }
         }
+        self.suspects = recent;
+        drop(listed);
         // Rare (duplicate keys only): the first remaining file by name supplies metadata.
         for key in touched {
             let first = self
@@ -245,7 +374,7 @@ impl CertDir {
                 .filter(|(_, f)| f.key == Some(key))
                 .map(|(n, _)| n)
                 .min()
-                .map(|n| self.dir.join(n));
+                .map(|n| self.dir.join(n.as_os_str()));
             let Some(path) = first else { continue };
             match read_text(&path).and_then(|t| parse_certificate(&path, &t, true)) {
                 Ok(cert) if cert.public == key => {
@@ -261,9 +390,9 @@ impl CertDir {
                 }
             }
         }
-        self.dir_stamp = Some(stamp);
+        self.dir_stamp = Some(dir_stamp);
         self.last_scan_ns = scan_ns;
-        self.any_suspect = any_suspect || stamp.suspect_after(scan_ns);
+        self.dir_suspect = dir_stamp.suspect_after(scan_ns);
         Ok(problems)
     }
 

@@ -6,10 +6,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::Instant;
 
-use super::{deny, domain_key, find_domain, internal, Authenticator, Verdict};
+use super::{deny, domain_key, find_domain, internal, Authenticator, UserId, Verdict};
 use crate::certs::CertDir;
 use crate::error::Result;
-use crate::keys::{encode_z85_key, require_curve};
+use crate::keys::{require_curve, z85_key_bytes};
 use crate::zap::{StatusCode, ZapRequest};
 use crate::CURVE_ALLOW_ANY;
 
@@ -179,7 +179,7 @@ impl Authenticator {
         Ok(())
     }
 
-    pub(super) fn decide_curve(&mut self, req: &ZapRequest<'_>) -> Verdict {
+    pub(super) fn decide_curve<'a>(&mut self, req: &ZapRequest<'a>) -> Verdict<'a> {
         let key: [u8; 32] = match req.credentials {
             [k] => match <[u8; 32]>::try_from(*k) {
                 Ok(k) => k,
@@ -191,9 +191,11 @@ impl Authenticator {
             return deny("Unknown domain");
         };
         let interval = self.reload_interval;
-        let Some(policy) = self.curve.get_mut(&domain) else {
+        let Some(policy) = self.curve.get_mut(domain) else {
             return internal();
         };
+        // The key's Z85 text once a callback needed it: also the default user id.
+        let mut z85_text: Option<[u8; 40]> = None;
         let metadata = match policy {
             CurvePolicy::AllowAny => None,
             CurvePolicy::Certs {
@@ -229,15 +231,19 @@ impl Authenticator {
             }
             CurvePolicy::Callback(provider) => {
                 let dom = String::from_utf8_lossy(req.domain);
-                let z85 = encode_z85_key(&key);
-                match catch_unwind(AssertUnwindSafe(|| provider.decide(&dom, &z85))) {
-                    Ok(CurveDecision::Allow) => None,
+                let z85 = z85_key_bytes(&key);
+                let text = std::str::from_utf8(&z85).unwrap_or_default();
+                match catch_unwind(AssertUnwindSafe(|| provider.decide(&dom, text))) {
+                    Ok(CurveDecision::Allow) => {
+                        z85_text = Some(z85);
+                        None
+                    }
                     Ok(CurveDecision::Deny) => return deny("Unknown key"),
                     Ok(CurveDecision::TryLater) => {
                         return (
                             StatusCode::TemporaryError,
                             Cow::Borrowed("Temporary failure"),
-                            String::new(),
+                            UserId::Text(Cow::Borrowed("")),
                             None,
                         )
                     }
@@ -249,9 +255,9 @@ impl Authenticator {
             }
         };
         let user_id = match &self.curve_user_id {
-            None => encode_z85_key(&key),
+            None => UserId::Z85(z85_text.unwrap_or_else(|| z85_key_bytes(&key))),
             Some(f) => match catch_unwind(AssertUnwindSafe(|| f(&key))) {
-                Ok(id) => id,
+                Ok(id) => UserId::Text(Cow::Owned(id)),
                 Err(_) => {
                     log::error!(target: "zmq_auth", "CURVE user-id function panicked; replying 500");
                     return internal();

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::address::AddressList;
 use crate::error::{Error, Result};
+use crate::hash::NameHash;
 use crate::plain::{Passwords, PlainCheck};
 use crate::zap::{parse_request, Mechanism, StatusCode, ZapParseError, ZapReply, ZapRequest};
 
@@ -42,9 +43,9 @@ type UserIdFn = Box<dyn Fn(&[u8; 32]) -> String + Send>;
 pub struct Authenticator {
     allow: AddressList,
     deny: AddressList,
-    passwords: HashMap<String, Passwords>,
-    curve: HashMap<String, CurvePolicy>,
-    gssapi: HashSet<String>,
+    passwords: HashMap<String, Passwords, NameHash>,
+    curve: HashMap<String, CurvePolicy, NameHash>,
+    gssapi: HashSet<String, NameHash>,
     curve_user_id: Option<UserIdFn>,
     reload_interval: Duration,
 }
@@ -103,30 +104,39 @@ fn domain_key(domain: &str) -> String {
 }
 
 /// The key under which a request's domain is configured: exact, else `"*"`.
-fn find_domain<T>(map: &HashMap<String, T>, domain: &[u8]) -> Option<String> {
+fn find_domain<'a, T>(map: &HashMap<String, T, NameHash>, domain: &'a [u8]) -> Option<&'a str> {
+    // Borrowed from the request: the lookup allocates nothing.
     std::str::from_utf8(domain)
         .ok()
         .filter(|d| !d.is_empty() && map.contains_key(*d))
-        .map(str::to_string)
-        .or_else(|| map.contains_key("*").then(|| "*".to_string()))
+        .or_else(|| map.contains_key("*").then_some("*"))
 }
 
-type Verdict = (StatusCode, Cow<'static, str>, String, Option<Arc<[u8]>>);
+/// The user id a verdict grants: text (often borrowed from the request), or the Z85
+/// text of a CURVE key, kept on the stack.
+enum UserId<'a> {
+    Text(Cow<'a, str>),
+    Z85([u8; 40]),
+}
 
-fn deny(text: &'static str) -> Verdict {
+/// Status, status text, user id, metadata. Borrowed texts keep the common replies free
+/// of allocations.
+type Verdict<'a> = (StatusCode, Cow<'static, str>, UserId<'a>, Option<Arc<[u8]>>);
+
+fn deny(text: &'static str) -> Verdict<'static> {
     (
         StatusCode::AuthenticationFailure,
         Cow::Borrowed(text),
-        String::new(),
+        UserId::Text(Cow::Borrowed("")),
         None,
     )
 }
 
-fn internal() -> Verdict {
+fn internal() -> Verdict<'static> {
     (
         StatusCode::InternalError,
         Cow::Borrowed("Internal error"),
-        String::new(),
+        UserId::Text(Cow::Borrowed("")),
         None,
     )
 }
@@ -146,9 +156,9 @@ impl Authenticator {
         Authenticator {
             allow: AddressList::default(),
             deny: AddressList::default(),
-            passwords: HashMap::new(),
-            curve: HashMap::new(),
-            gssapi: HashSet::new(),
+            passwords: HashMap::default(),
+            curve: HashMap::default(),
+            gssapi: HashSet::default(),
             curve_user_id: None,
             reload_interval: Duration::from_secs(1),
         }
@@ -344,7 +354,7 @@ impl Authenticator {
                     request_id,
                     StatusCode::AuthenticationFailure,
                     "Not enough frames",
-                    String::new(),
+                    b"",
                     None,
                 );
                 return (reply, None);
@@ -355,7 +365,7 @@ impl Authenticator {
                     request_id,
                     StatusCode::AuthenticationFailure,
                     "Invalid version",
-                    String::new(),
+                    b"",
                     None,
                 );
                 return (reply, None);
@@ -370,6 +380,10 @@ impl Authenticator {
                 log::error!(target: "zmq_auth", "ZAP decision panicked; replying 500");
                 internal()
             });
+        let user_id: &[u8] = match &user_id {
+            UserId::Text(t) => t.as_bytes(),
+            UserId::Z85(text) => text,
+        };
         log::debug!(
             target: "zmq_auth",
             "ZAP {} from {:?} domain {:?}: {} {}",
@@ -391,7 +405,7 @@ impl Authenticator {
         (reply, event)
     }
 
-    fn decide(&mut self, req: &ZapRequest<'_>, mechanism: Mechanism) -> Verdict {
+    fn decide<'a>(&mut self, req: &ZapRequest<'a>, mechanism: Mechanism) -> Verdict<'a> {
         if !self.allow.is_empty() && !self.allow.contains(req.address) {
             return deny("Address not allowed");
         }
@@ -402,7 +416,7 @@ impl Authenticator {
             Mechanism::Null => (
                 StatusCode::Success,
                 Cow::Borrowed("OK"),
-                "anonymous".into(),
+                UserId::Text(Cow::Borrowed("anonymous")),
                 None,
             ),
             Mechanism::Plain => self.decide_plain(req),
@@ -410,7 +424,7 @@ impl Authenticator {
             Mechanism::Gssapi => match req.credentials {
                 [principal] => {
                     if find_domain_set(&self.gssapi, req.domain) {
-                        let user = String::from_utf8_lossy(principal).into_owned();
+                        let user = UserId::Text(String::from_utf8_lossy(principal));
                         (StatusCode::Success, Cow::Borrowed("OK"), user, None)
                     } else {
                         deny("Unknown domain")
@@ -422,7 +436,7 @@ impl Authenticator {
         }
     }
 
-    fn decide_plain(&mut self, req: &ZapRequest<'_>) -> Verdict {
+    fn decide_plain<'a>(&mut self, req: &ZapRequest<'a>) -> Verdict<'a> {
         let [username, password] = req.credentials else {
             return deny("Invalid credentials");
         };
@@ -432,13 +446,13 @@ impl Authenticator {
         let Some(key) = find_domain(&self.passwords, req.domain) else {
             return deny("Invalid domain");
         };
-        let Some(users) = self.passwords.get_mut(&key) else {
+        let Some(users) = self.passwords.get_mut(key) else {
             return internal();
         };
         users.refresh(self.reload_interval);
         match users.check(username, password) {
-            PlainCheck::Ok => {
-                let user = String::from_utf8_lossy(username).into_owned();
+            PlainCheck::Ok(name) => {
+                let user = UserId::Text(Cow::Borrowed(name));
                 (StatusCode::Success, Cow::Borrowed("OK"), user, None)
             }
             PlainCheck::UnknownUser => deny("Invalid username"),
@@ -447,7 +461,7 @@ impl Authenticator {
     }
 }
 
-fn find_domain_set(set: &HashSet<String>, domain: &[u8]) -> bool {
+fn find_domain_set(set: &HashSet<String, NameHash>, domain: &[u8]) -> bool {
     std::str::from_utf8(domain)
         .ok()
         .is_some_and(|d| !d.is_empty() && set.contains(d))

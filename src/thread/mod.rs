@@ -76,6 +76,8 @@ pub struct ThreadAuthenticator {
     worker: ThreadId,
     events: Receiver<AuthEvent>,
     events_dropped: Arc<AtomicU64>,
+    /// Turned on by the first [`events`](Self::events) call.
+    events_on: Arc<AtomicBool>,
 }
 
 fn next_pipe_endpoint() -> String {
@@ -126,6 +128,7 @@ impl ThreadAuthenticator {
         let (done_tx, done_rx) = bounded::<()>(1);
         let (event_tx, event_rx) = bounded::<AuthEvent>(EVENT_CAPACITY);
         let events_dropped = Arc::new(AtomicU64::new(0));
+        let events_on = Arc::new(AtomicBool::new(false));
         let alive = Arc::new(AtomicBool::new(true));
         let worker = Worker::new(
             zap,
@@ -134,6 +137,7 @@ impl ThreadAuthenticator {
             event_tx,
             event_rx.clone(),
             Arc::clone(&events_dropped),
+            Arc::clone(&events_on),
         );
         let alive_t = Arc::clone(&alive);
         let handle = std::thread::Builder::new()
@@ -172,6 +176,7 @@ impl ThreadAuthenticator {
             alive,
             events: event_rx,
             events_dropped,
+            events_on,
         })
     }
 
@@ -235,7 +240,9 @@ impl ThreadAuthenticator {
     /// for audit logs and tests. Bounded (1024): when it is full the *oldest* unread
     /// event is dropped and counted by [`events_dropped`](Self::events_dropped), so
     /// readers always see the latest decisions; the thread never waits. Malformed
-    /// requests produce no event.
+    /// requests produce no event. **Recording starts with the first call**: decisions
+    /// made before it are not in the stream (an unread stream would cost every request
+    /// four allocations), so call it before the connections you want to observe.
     ///
     /// ```
     /// use std::time::Duration;
@@ -258,6 +265,7 @@ impl ThreadAuthenticator {
     /// assert_eq!(event.reason, "Address denied");
     /// ```
     pub fn events(&self) -> Receiver<AuthEvent> {
+        self.events_on.store(true, Ordering::Relaxed);
         self.events.clone()
     }
 

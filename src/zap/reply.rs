@@ -6,6 +6,34 @@ use super::{StatusCode, ZAP_VERSION};
 #[cfg(doc)]
 use super::decode_metadata;
 
+/// Bytes kept inline when short — request ids (libzmq sends `"1"`) and user ids (a Z85
+/// key is 40 characters) — so that a reply on the common paths allocates nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Small {
+    Inline(u8, [u8; 47]),
+    Heap(Box<[u8]>),
+}
+
+impl Small {
+    fn new(bytes: &[u8]) -> Small {
+        match u8::try_from(bytes.len()) {
+            Ok(len) if bytes.len() <= 47 => {
+                let mut buf = [0u8; 47];
+                buf[..bytes.len()].copy_from_slice(bytes);
+                Small::Inline(len, buf)
+            }
+            _ => Small::Heap(bytes.into()),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Small::Inline(len, buf) => &buf[..usize::from(*len)],
+            Small::Heap(b) => b,
+        }
+    }
+}
+
 /// The answer to one ZAP request: always six frames on the wire.
 ///
 /// Returned by [`Authenticator::handle_zap_message`](crate::Authenticator::handle_zap_message).
@@ -26,10 +54,11 @@ use super::decode_metadata;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ZapReply {
-    request_id: Vec<u8>,
+    request_id: Small,
     status: StatusCode,
     status_text: std::borrow::Cow<'static, str>,
-    user_id: String,
+    /// UTF-8 (the policy builds it from text or from Z85, which is ASCII).
+    user_id: Small,
     metadata: Option<std::sync::Arc<[u8]>>,
 }
 
@@ -38,16 +67,16 @@ impl ZapReply {
         request_id: &[u8],
         status: StatusCode,
         status_text: impl Into<std::borrow::Cow<'static, str>>,
-        user_id: String,
+        user_id: &[u8],
         metadata: Option<std::sync::Arc<[u8]>>,
     ) -> ZapReply {
         // A refused peer never gets a user id or metadata.
         let ok = status == StatusCode::Success;
         ZapReply {
-            request_id: request_id.to_vec(),
+            request_id: Small::new(request_id),
             status,
             status_text: status_text.into(),
-            user_id: if ok { user_id } else { String::new() },
+            user_id: Small::new(if ok { user_id } else { b"" }),
             metadata: if ok { metadata } else { None },
         }
     }
@@ -97,7 +126,8 @@ impl ZapReply {
     /// assert_eq!(auth.handle_zap_message(&bad).user_id(), "");
     /// ```
     pub fn user_id(&self) -> &str {
-        &self.user_id
+        // Always UTF-8 (see the field), so this never falls back.
+        std::str::from_utf8(self.user_id.as_bytes()).unwrap_or_default()
     }
 
     /// The ZMTP-encoded metadata (empty unless 200 and the client's certificate had some).
@@ -125,7 +155,7 @@ impl ZapReply {
     /// assert_eq!(auth.handle_zap_message(&req).request_id(), b"req-10");
     /// ```
     pub fn request_id(&self) -> &[u8] {
-        &self.request_id
+        self.request_id.as_bytes()
     }
 
     /// The six reply frames, borrowed (no copies): version, request id, status code,
@@ -145,7 +175,7 @@ impl ZapReply {
     pub fn frames(&self) -> [&[u8]; 6] {
         [
             ZAP_VERSION,
-            &self.request_id,
+            self.request_id.as_bytes(),
             self.status.as_bytes(),
             self.status_text.as_bytes(),
             self.user_id.as_bytes(),

@@ -1,0 +1,501 @@
+//! zmq-auth against its floors (issue #8). Run it with
+//!
+//! ```text
+//! cargo bench --bench auth                 # full run, a few minutes
+//! cargo bench --bench auth -- --quick      # smoke run (CI), seconds, no verdicts
+//! ```
+//!
+//! Prints one table — measurement, floor, ours, ratio, target, verdict — and a last line
+//! with the worst ratio (relative to its target). Throughputs are medians of rounds in
+//! which every configuration runs in its own `zmq::Context`, interleaved with its floor.
+//! Options: `--rounds N`, `--requests N`, `--strict` (exit 1 when a target is missed),
+//! `--cert-dir DIR` (write the 10,000-certificate directory there and keep it, for
+//! `benches/compare_peers.sh`), `--summary FILE` (raw numbers as `key value` lines),
+//! `--profile NAME [--certs N]` (one measurement alone, for
+//! `valgrind --tool=callgrind --separate-threads=yes`; NAME is one of
+//! bare-null, null, bare-plain, plain, bare-curve, curve-dir, curve-callback, load, raw-read,
+//! configure-curve, reload).
+
+mod alloc;
+mod certs;
+mod e2e;
+mod load;
+mod profile;
+mod table;
+mod throughput;
+mod zap;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use zmq_auth::ThreadAuthenticator;
+
+use crate::table::{median_f, ms, print_table, rate, us, Row, Target};
+use crate::throughput::{cycle_to, measure, Config, Data, CONFIGS};
+use crate::zap::{BoxError, Workload};
+
+#[global_allocator]
+static GLOBAL: alloc::Counting = alloc::Counting;
+
+const DOMAIN: &str = "global";
+
+struct Params {
+    quick: bool,
+    rounds: usize,
+    requests: usize,
+    warmup: usize,
+    inflight: usize,
+    certs: usize,
+    users: usize,
+    scale_small: usize,
+    scale_big: usize,
+    handshakes: usize,
+    handshake_warmup: usize,
+    concurrency: usize,
+    load_reps: usize,
+    reload_reps: usize,
+    rtt: usize,
+}
+
+impl Params {
+    fn full() -> Params {
+        Params {
+            quick: false,
+            rounds: 7,
+            requests: 200_000,
+            warmup: 20_000,
+            inflight: 100,
+            certs: 10_000,
+            users: 1_000,
+            scale_small: 10,
+            scale_big: 100_000,
+            handshakes: 1_500,
+            handshake_warmup: 100,
+            concurrency: 8,
+            load_reps: 9,
+            reload_reps: 5,
+            rtt: 2_000,
+        }
+    }
+
+    fn quick() -> Params {
+        Params {
+            quick: true,
+            rounds: 1,
+            requests: 20_000,
+            warmup: 2_000,
+            certs: 1_000,
+            scale_big: 10_000,
+            handshakes: 100,
+            handshake_warmup: 10,
+            load_reps: 2,
+            reload_reps: 1,
+            rtt: 200,
+            ..Params::full()
+        }
+    }
+}
+
+struct Opts {
+    params: Params,
+    /// `--profile NAME`: run one measurement alone (for callgrind), print its result.
+    profile: Option<String>,
+    strict: bool,
+    cert_dir: Option<PathBuf>,
+    summary: Option<PathBuf>,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: cargo bench --bench auth -- [--quick] [--rounds N] [--requests N] [--strict] \
+         [--cert-dir DIR] [--summary FILE] [--profile NAME [--certs N]]"
+    );
+    std::process::exit(2)
+}
+
+fn parse_args() -> Opts {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--memory-child") {
+        let dir = args.get(1).map(PathBuf::from).unwrap_or_else(|| usage());
+        match load::memory_child(&dir) {
+            Ok(()) => std::process::exit(0),
+            Err(e) => {
+                eprintln!("memory child: {e}");
+                std::process::exit(1)
+            }
+        }
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let mut o = Opts {
+        params: if quick {
+            Params::quick()
+        } else {
+            Params::full()
+        },
+        profile: None,
+        strict: false,
+        cert_dir: None,
+        summary: None,
+    };
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| usage());
+        match a.as_str() {
+            "--quick" | "--bench" => {}
+            "--strict" => o.strict = true,
+            "--profile" => o.profile = Some(value()),
+            "--certs" => o.params.certs = value().parse().unwrap_or_else(|_| usage()),
+            "--rounds" => o.params.rounds = value().parse().unwrap_or_else(|_| usage()),
+            "--requests" => o.params.requests = value().parse().unwrap_or_else(|_| usage()),
+            "--cert-dir" => o.cert_dir = Some(PathBuf::from(value())),
+            "--summary" => o.summary = Some(PathBuf::from(value())),
+            _ => usage(),
+        }
+    }
+    o.params.rounds = o.params.rounds.max(1);
+    o
+}
+
+fn main() {
+    let o = parse_args();
+    if let Err(e) = run(o) {
+        eprintln!("benchmark failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(o: Opts) -> Result<(), BoxError> {
+    if let Some(name) = &o.profile {
+        return profile::profile(name, &o.params);
+    }
+    let p = &o.params;
+    let t_start = Instant::now();
+    if !zmq_auth::curve_available() {
+        return Err("the linked libzmq has no CURVE".into());
+    }
+    let mut summary: Vec<(String, f64)> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
+
+    eprintln!(
+        "zmq-auth benchmark ({} mode): {} rounds, {} requests each, {} in flight",
+        if p.quick { "quick" } else { "full" },
+        p.rounds,
+        p.requests,
+        p.inflight
+    );
+    eprintln!("generating certificate directories (pyzmq format)...");
+    let dir = certs::make(o.cert_dir.as_deref(), p.certs, 64)?;
+    let small = certs::make(None, p.scale_small, 0)?;
+    let big = certs::make(None, p.scale_big, 0)?;
+    let users: Vec<(String, String)> = (0..p.users)
+        .map(|i| {
+            (
+                format!("user{i:04}"),
+                format!("password-{i:04}-{:08x}", i * 2654435761usize),
+            )
+        })
+        .collect();
+    let z85: HashSet<String> = dir.public.iter().map(zmq_auth::encode_z85_key).collect();
+    let data = Data {
+        w_null: Workload::null(DOMAIN),
+        w_plain: Workload::plain(DOMAIN, &users),
+        w_curve: Workload::curve(DOMAIN, &dir.public),
+        w_small: Workload::curve(DOMAIN, &cycle_to(&small.public, big.public.len())),
+        w_big: Workload::curve(DOMAIN, &big.public),
+        z85: Arc::new(z85),
+        users,
+        dir,
+        small,
+        big,
+    };
+
+    // ---- ZAP throughput, interleaved rounds ----
+    eprintln!("ZAP throughput...");
+    let mut results: Vec<Vec<f64>> = vec![Vec::new(); CONFIGS.len()];
+    for round in 0..p.rounds {
+        let t = Instant::now();
+        for k in 0..CONFIGS.len() {
+            let i = (k + round) % CONFIGS.len();
+            let r = measure(CONFIGS[i], &data, p).map_err(|e| format!("{:?}: {e}", CONFIGS[i]))?;
+            results[i].push(r);
+        }
+        eprintln!(
+            "  round {}/{} ({:.1} s): {}",
+            round + 1,
+            p.rounds,
+            t.elapsed().as_secs_f64(),
+            CONFIGS
+                .iter()
+                .zip(&results)
+                .map(|(c, v)| format!("{c:?} {:.0}", v[round]))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let med: Vec<f64> = results.iter().map(|v| median_f(v.clone())).collect();
+    let get = |c: Config| med[CONFIGS.iter().position(|x| *x == c).unwrap_or(0)];
+    for (c, key) in [
+        (Config::BareNull, "zap_bare_null"),
+        (Config::Null, "zap_null"),
+        (Config::BarePlain, "zap_bare_plain"),
+        (Config::Plain, "zap_plain"),
+        (Config::BareCurve, "zap_bare_curve"),
+        (Config::CurveDir, "zap_curve_dir"),
+        (Config::CurveCallback, "zap_curve_callback"),
+        (Config::CurveSmall, "zap_curve_small"),
+        (Config::CurveBig, "zap_curve_big"),
+    ] {
+        summary.push((key.into(), get(c)));
+    }
+    let tp_row = |name: String, floor: f64, ours: f64, t: f64| Row {
+        name,
+        floor: rate(floor),
+        ours: rate(ours),
+        ratio: Some(ours / floor),
+        target: Target::AtLeast(t),
+    };
+    rows.push(tp_row(
+        "ZAP NULL".into(),
+        get(Config::BareNull),
+        get(Config::Null),
+        0.95,
+    ));
+    rows.push(tp_row(
+        format!("ZAP PLAIN ({} users)", p.users),
+        get(Config::BarePlain),
+        get(Config::Plain),
+        0.95,
+    ));
+    rows.push(tp_row(
+        format!("ZAP CURVE, {}-cert dir", p.certs),
+        get(Config::BareCurve),
+        get(Config::CurveDir),
+        0.95,
+    ));
+    rows.push(tp_row(
+        "ZAP CURVE, callback".into(),
+        get(Config::BareCurve),
+        get(Config::CurveCallback),
+        0.95,
+    ));
+    rows.push(Row {
+        name: format!(
+            "scale: CURVE {} keys vs {} keys",
+            p.scale_big, p.scale_small
+        ),
+        floor: rate(get(Config::CurveSmall)),
+        ours: rate(get(Config::CurveBig)),
+        ratio: Some(get(Config::CurveBig) / get(Config::CurveSmall)),
+        target: Target::AtLeast(0.95),
+    });
+
+    // ---- memory per key ----
+    eprintln!("memory per key ({} keys, fresh process)...", p.scale_big);
+    let mem = load::memory(&data.big.dir)?;
+    let per = |b: i64| b as f64 / mem.keys.max(1) as f64;
+    summary.push(("mem_rss_per_key".into(), per(mem.rss)));
+    summary.push(("mem_heap_per_key".into(), per(mem.heap)));
+    rows.push(Row {
+        name: format!("memory per key at {} keys (RSS, vs budget)", mem.keys),
+        floor: "200 B".into(),
+        ours: format!("{:.0} B", per(mem.rss)),
+        ratio: Some(per(mem.rss) / 200.0),
+        target: Target::AtMost(1.0),
+    });
+    rows.push(Row {
+        name: "  same, RSS after malloc_trim".into(),
+        floor: "-".into(),
+        ours: format!("{:.0} B", per(mem.rss_trimmed)),
+        ratio: None,
+        target: Target::Info,
+    });
+    rows.push(Row {
+        name: "  same, live heap (peak while loading)".into(),
+        floor: "-".into(),
+        ours: format!("{:.0} B ({:.0} B)", per(mem.heap), per(mem.heap_peak)),
+        ratio: None,
+        target: Target::Info,
+    });
+
+    // ---- end to end ----
+    eprintln!("CURVE handshakes over TCP...");
+    let (mut hs_bare, mut hs_ours) = (Vec::new(), Vec::new());
+    for round in 0..p.rounds {
+        for k in 0..2 {
+            let ctx = zmq::Context::new();
+            let clients = &data.dir.clients;
+            if (k + round) % 2 == 0 {
+                let _b = zap::start_bare(&ctx)?;
+                hs_bare.push(e2e::handshakes(
+                    &ctx,
+                    DOMAIN,
+                    clients,
+                    p.handshake_warmup,
+                    p.handshakes,
+                    p.concurrency,
+                )?);
+            } else {
+                let auth = ThreadAuthenticator::start(&ctx)?;
+                auth.configure_curve(DOMAIN, &data.dir.dir)?;
+                hs_ours.push(e2e::handshakes(
+                    &ctx,
+                    DOMAIN,
+                    clients,
+                    p.handshake_warmup,
+                    p.handshakes,
+                    p.concurrency,
+                )?);
+            }
+        }
+    }
+    let (hb, ho) = (median_f(hs_bare), median_f(hs_ours));
+    summary.push(("e2e_bare".into(), hb));
+    summary.push(("e2e_ours".into(), ho));
+    rows.push(Row {
+        name: format!("CURVE handshakes over TCP ({} at once)", p.concurrency),
+        floor: rate(hb),
+        ours: rate(ho),
+        ratio: Some(ho / hb),
+        target: Target::AtLeast(0.97),
+    });
+
+    // ---- loading ----
+    eprintln!("loading certificate directories...");
+    let lt = load::load_times(&data.dir.dir, p.certs, p.load_reps)?;
+    summary.push(("load_floor_ms".into(), lt.floor.as_secs_f64() * 1e3));
+    summary.push((
+        "load_certificates_ms".into(),
+        lt.load_certificates.as_secs_f64() * 1e3,
+    ));
+    summary.push((
+        "configure_curve_ms".into(),
+        lt.configure_curve.as_secs_f64() * 1e3,
+    ));
+    let load_row = |name: String, ours: Duration| Row {
+        name,
+        floor: ms(lt.floor),
+        ours: ms(ours),
+        ratio: Some(lt.floor.as_secs_f64() / ours.as_secs_f64()),
+        target: Target::AtLeast(1.0),
+    };
+    rows.push(load_row(
+        format!("load_certificates, {} certs (speed vs raw read)", p.certs),
+        lt.load_certificates,
+    ));
+    rows.push(load_row(
+        format!("configure_curve, {} certs (speed vs raw read)", p.certs),
+        lt.configure_curve,
+    ));
+    let known = data.dir.public[0];
+    let rl = load::reload_times(&data.dir.dir, &known, p.reload_reps)?;
+    summary.push(("reload_added_ms".into(), rl.added.as_secs_f64() * 1e3));
+    summary.push(("reload_removed_ms".into(), rl.removed.as_secs_f64() * 1e3));
+    for (what, d) in [("added", rl.added), ("removed", rl.removed)] {
+        rows.push(Row {
+            name: format!("reload after 1 cert {what} (vs full load)"),
+            floor: ms(rl.full),
+            ours: ms(d),
+            ratio: Some(d.as_secs_f64() / rl.full.as_secs_f64()),
+            target: Target::AtMost(0.25),
+        });
+    }
+    rows.push(Row {
+        name: format!(
+            "  periodic check, {} certs unchanged: quick / full pass",
+            p.certs
+        ),
+        floor: "-".into(),
+        ours: format!("{} / {}", us(rl.quiet_check), ms(rl.full_pass)),
+        ratio: None,
+        target: Target::Info,
+    });
+    let rl_big = load::reload_times(&data.big.dir, &data.big.public[0], 1)?;
+    summary.push((
+        "full_pass_big_ms".into(),
+        rl_big.full_pass.as_secs_f64() * 1e3,
+    ));
+    rows.push(Row {
+        name: format!(
+            "  periodic full pass at {} certs (ZAP blocked) / full load",
+            p.scale_big
+        ),
+        floor: "-".into(),
+        ours: format!("{} / {}", ms(rl_big.full_pass), ms(rl_big.full)),
+        ratio: None,
+        target: Target::Info,
+    });
+
+    // ---- round trips ----
+    eprintln!("round trips...");
+    let (mut rtt_bare, mut rtt_ours) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let ctx = zmq::Context::new();
+        {
+            let _b = zap::start_bare(&ctx)?;
+            rtt_bare.push(zap::round_trip(&ctx, &data.w_null, p.rtt)?);
+        }
+        let ctx = zmq::Context::new();
+        let _auth = ThreadAuthenticator::start(&ctx)?;
+        rtt_ours.push(zap::round_trip(&ctx, &data.w_null, p.rtt)?);
+    }
+    let (rb, ro) = (load::median(rtt_bare), load::median(rtt_ours));
+    let cr = load::configure_round_trips(p.rtt)?;
+    summary.push(("rtt_zap_bare_us".into(), rb.as_secs_f64() * 1e6));
+    summary.push(("rtt_zap_ours_us".into(), ro.as_secs_f64() * 1e6));
+    summary.push((
+        "rtt_configure_us".into(),
+        cr.configure_plain.as_secs_f64() * 1e6,
+    ));
+    rows.push(Row {
+        name: "ZAP round trip, 1 in flight (NULL)".into(),
+        floor: us(rb),
+        ours: us(ro),
+        ratio: Some(rb.as_secs_f64() / ro.as_secs_f64()),
+        target: Target::Info,
+    });
+    rows.push(Row {
+        name: "configure round trip: no-op / configure_plain".into(),
+        floor: us(ro),
+        ours: format!("{} / {}", us(cr.configure_noop), us(cr.configure_plain)),
+        ratio: None,
+        target: Target::Info,
+    });
+
+    println!();
+    println!(
+        "zmq-auth {} — {} — {} round(s), median; floors measured in the same run",
+        env!("CARGO_PKG_VERSION"),
+        machine(),
+        p.rounds
+    );
+    let met = print_table(&rows, p.quick);
+    eprintln!("total time {:.0} s", t_start.elapsed().as_secs_f64());
+    if let Some(path) = &o.summary {
+        let text: String = summary
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.3}\n"))
+            .collect();
+        std::fs::write(path, text)?;
+    }
+    if o.strict && !met && !p.quick {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (maj, min, pat) = zmq::version();
+    format!("{cpu}, {cores} cores, libzmq {maj}.{min}.{pat}")
+}

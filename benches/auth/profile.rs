@@ -1,0 +1,68 @@
+//! `--profile NAME`: one measurement alone, small enough to run under callgrind.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::table::ms;
+use crate::throughput::{measure, Config, Data};
+use crate::zap::{BoxError, Workload};
+use crate::{certs, load, usage, Params, DOMAIN};
+
+/// One measurement alone, small enough to run under callgrind.
+pub fn profile(name: &str, p: &Params) -> Result<(), BoxError> {
+    let dir = certs::make(None, p.certs, 0)?;
+    let users: Vec<(String, String)> = (0..p.users)
+        .map(|i| (format!("user{i:04}"), format!("password-{i:04}")))
+        .collect();
+    let data = Data {
+        w_null: Workload::null(DOMAIN),
+        w_plain: Workload::plain(DOMAIN, &users),
+        w_curve: Workload::curve(DOMAIN, &dir.public),
+        w_small: Workload::curve(DOMAIN, &dir.public[..1]),
+        w_big: Workload::curve(DOMAIN, &dir.public),
+        z85: Arc::new(dir.public.iter().map(zmq_auth::encode_z85_key).collect()),
+        users,
+        small: certs::make(None, 1, 0)?,
+        big: certs::make(None, 1, 0)?,
+        dir,
+    };
+    let cfg = match name {
+        "bare-null" => Some(Config::BareNull),
+        "null" => Some(Config::Null),
+        "bare-plain" => Some(Config::BarePlain),
+        "plain" => Some(Config::Plain),
+        "bare-curve" => Some(Config::BareCurve),
+        "curve-dir" => Some(Config::CurveDir),
+        "curve-callback" => Some(Config::CurveCallback),
+        _ => None,
+    };
+    let t = Instant::now();
+    match (cfg, name) {
+        (Some(cfg), _) => println!("{name}: {:.0} requests/s", measure(cfg, &data, p)?),
+        (None, "load") => {
+            let n = zmq_auth::load_certificates(&data.dir.dir)?.len();
+            println!("load_certificates: {n} keys in {}", ms(t.elapsed()));
+        }
+        (None, "configure-curve") => {
+            let mut a = zmq_auth::Authenticator::new();
+            a.configure_curve(DOMAIN, &data.dir.dir)?;
+            println!("configure_curve: {}", ms(t.elapsed()));
+        }
+        (None, "raw-read") => {
+            certs::raw_read(&data.dir.dir)?;
+            println!("raw read: {}", ms(t.elapsed()));
+        }
+        (None, "reload") => {
+            let r = load::reload_times(&data.dir.dir, &data.dir.public[0], 1)?;
+            println!(
+                "full {} added {} removed {} full pass {}",
+                ms(r.full),
+                ms(r.added),
+                ms(r.removed),
+                ms(r.full_pass)
+            );
+        }
+        _ => usage(),
+    }
+    Ok(())
+}
