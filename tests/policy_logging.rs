@@ -5,11 +5,12 @@
 //! `Display`/`Debug` text may contain a password or a secret key's Z85 text. A separate
 //! test binary, since the logger is process-global.
 
+mod log_capture;
+use log_capture::{install_logger, records};
+
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, Once};
 use std::time::Duration;
 
-use log::{Level, LevelFilter, Log, Metadata, Record};
 use zmq_auth::{
     create_certificates, encode_z85_key, load_certificate, Authenticator, Certificate, ZapReply,
     CURVE_ALLOW_ANY,
@@ -17,49 +18,6 @@ use zmq_auth::{
 
 // ---------------------------------------------------------------------------------
 // the capturing logger
-
-struct Captured {
-    level: Level,
-    target: String,
-    message: String,
-}
-
-static RECORDS: Mutex<Vec<Captured>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl Log for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &Record<'_>) {
-        let captured = Captured {
-            level: record.level(),
-            target: record.target().to_string(),
-            message: format!("{}", record.args()),
-        };
-        RECORDS.lock().unwrap().push(captured);
-    }
-    fn flush(&self) {}
-}
-
-fn install_logger() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        log::set_boxed_logger(Box::new(Capture)).unwrap();
-        log::set_max_level(LevelFilter::Trace);
-    });
-}
-
-/// Every record so far as `LEVEL target: message`.
-fn records() -> Vec<String> {
-    RECORDS
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|r| format!("{} {}: {}", r.level, r.target, r.message))
-        .collect()
-}
 
 /// Fails if any record, or any of `texts`, contains one of `secrets`.
 #[track_caller]
@@ -423,15 +381,17 @@ fn logged_records_use_the_crate_target() {
         .unwrap();
     let r = plain(&mut auth, "target-check", "Pw-target-8c7d6e");
     assert_eq!(r.status_code(), 200);
-    let captured = RECORDS.lock().unwrap();
-    let ours: Vec<&Captured> = captured
-        .iter()
-        .filter(|r| r.message.contains("PLAIN"))
+    // Records read `LEVEL target: message`.
+    let ours: Vec<String> = records()
+        .into_iter()
+        .filter(|r| r.contains("PLAIN"))
         .collect();
     assert!(!ours.is_empty());
-    for r in ours {
-        assert_eq!(r.target, "zmq_auth", "{}", r.message);
+    for r in &ours {
+        let target = r
+            .split_once(' ')
+            .and_then(|(_, rest)| rest.split_once(": "));
+        assert_eq!(target.map(|(t, _)| t), Some("zmq_auth"), "{r}");
     }
-    drop(captured);
     assert_no_secret(&["Pw-target-8c7d6e".to_string()], &[]);
 }

@@ -14,13 +14,15 @@
 #[path = "common/mod.rs"]
 mod common;
 
+mod log_capture;
+use log_capture::{install_logger, records};
+
 use std::path::Path;
-use std::sync::{Mutex, Once};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use common::*;
 use crossbeam_channel::Receiver;
-use log::{Level, LevelFilter, Log, Metadata, Record};
 use zmq_auth::{
     create_certificates, load_certificate, zmq, AuthEvent, Mechanism, StatusCode,
     ThreadAuthenticator,
@@ -29,52 +31,9 @@ use zmq_auth::{
 // ---------------------------------------------------------------------------------
 // the capturing logger
 
-struct Captured {
-    level: Level,
-    target: String,
-    message: String,
-}
-
-static RECORDS: Mutex<Vec<Captured>> = Mutex::new(Vec::new());
-
 /// Every secret any test of this binary uses, registered before the test does anything,
 /// so the last test to finish checks all records against all secrets.
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl Log for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &Record<'_>) {
-        let captured = Captured {
-            level: record.level(),
-            target: record.target().to_string(),
-            message: format!("{}", record.args()),
-        };
-        RECORDS.lock().unwrap().push(captured);
-    }
-    fn flush(&self) {}
-}
-
-fn install_logger() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        log::set_boxed_logger(Box::new(Capture)).unwrap();
-        log::set_max_level(LevelFilter::Trace);
-    });
-}
-
-/// Every record so far as `LEVEL target: message`.
-fn records() -> Vec<String> {
-    RECORDS
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|r| format!("{} {}: {}", r.level, r.target, r.message))
-        .collect()
-}
 
 fn register_secrets(secrets: &[String]) {
     for s in secrets {
