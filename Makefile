@@ -33,8 +33,21 @@ venv: deps
 demo: deps
 	$(CARGO) run --example ironhouse
 
-# `cargo test` (plain, so doctests run too), then every examples/*.rs except bench*.
+# The secret audit (tests/suite_audit.rs): `make test` builds with --cfg zmq_auth_audit
+# (in its own target directory, so it does not rebuild what plain `cargo` builds), and
+# every process of the run records what the crate logged and every secret it was given
+# in AUDIT_DIR; the last step searches all the logs for all the secrets.
+AUDIT_DIR ?= $(CURDIR)/target/secret-audit
+AUDIT_TARGET_DIR ?= $(CURDIR)/target/audit-build
+test: export ZMQ_AUTH_AUDIT_DIR := $(AUDIT_DIR)
+test: export CARGO_TARGET_DIR := $(AUDIT_TARGET_DIR)
+test: export RUSTFLAGS := $(RUSTFLAGS) --cfg zmq_auth_audit
+
+# `cargo test` (plain, so doctests run too), then every examples/*.rs except bench*,
+# then the audit of everything they logged.
 test: deps venv
+	rm -rf "$(AUDIT_DIR)"
+	mkdir -p "$(AUDIT_DIR)"
 	$(CARGO) test
 	@pass=0; fail=0; failed=""; \
 	for f in examples/*.rs; do \
@@ -54,6 +67,7 @@ test: deps venv
 	if [ $$((pass + fail)) -eq 0 ]; then echo "no examples to run"; \
 	else echo "examples: $$pass passed, $$fail failed"; fi; \
 	[ "$$fail" -eq 0 ]
+	$(CARGO) test --test suite_audit -- --ignored --nocapture
 
 lint: deps
 	$(CARGO) fmt --check

@@ -135,7 +135,18 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        #[cfg(zmq_auth_audit)]
+        crate::audit::error_text(&Described(self).to_string(), &format!("{self:?}"));
+        Described(self).fmt(f)
+    }
+}
+
+/// The message itself; `Display` wraps it so an audit build can also record it.
+struct Described<'a>(&'a Error);
+
+impl fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Parse {
                 path,

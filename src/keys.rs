@@ -105,6 +105,8 @@ pub fn encode_z85_key(key: &[u8; 32]) -> String {
 
 /// Derives the public key for a secret key with libzmq's `zmq_curve_public`.
 pub(crate) fn derive_public(secret: &[u8; 32]) -> Result<[u8; 32]> {
+    #[cfg(zmq_auth_audit)]
+    crate::audit::secret_key(secret);
     require_curve()?;
     let mut secret_z85 = encode_z85_key(secret).into_bytes();
     secret_z85.push(0);

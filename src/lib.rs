@@ -154,7 +154,12 @@
 #![warn(missing_docs, unreachable_pub)]
 #![deny(missing_docs)]
 
+#[macro_use]
+mod logging;
+
 mod address;
+#[cfg(zmq_auth_audit)]
+mod audit;
 mod certs;
 mod ct;
 mod error;

@@ -47,6 +47,10 @@ pub(crate) struct Passwords {
 
 impl Passwords {
     pub(crate) fn from_map(users: HashMap<String, String>) -> Passwords {
+        #[cfg(zmq_auth_audit)]
+        users
+            .values()
+            .for_each(|p| crate::audit::password(p.as_bytes()));
         Passwords {
             users: users.into_iter().collect(),
             file: None,
@@ -81,7 +85,11 @@ impl Passwords {
         let stamp = std::fs::metadata(&src.path).ok().map(|m| Stamp::of(&m));
         if (stamp == src.stamp && !src.suspect()) || stamp.is_none() {
             if stamp.is_none() && src.stamp.is_some() {
-                log::warn!(target: "zmq_auth", "password file {} is gone; keeping its last passwords", src.path.display());
+                zlog!(
+                    Warn,
+                    "password file {} is gone; keeping its last passwords",
+                    src.path.display()
+                );
                 src.stamp = None;
             }
             return;
@@ -89,12 +97,17 @@ impl Passwords {
         src.read_at = now_ns();
         match read_password_file(&src.path) {
             Ok((users, stamp)) => {
-                log::debug!(target: "zmq_auth", "reloaded password file {} ({} users)", src.path.display(), users.len());
+                zlog!(
+                    Debug,
+                    "reloaded password file {} ({} users)",
+                    src.path.display(),
+                    users.len()
+                );
                 self.users = users;
                 src.stamp = Some(stamp);
             }
             Err(e) => {
-                log::warn!(target: "zmq_auth", "keeping previous passwords: {e}");
+                zlog!(Warn, "keeping previous passwords: {e}");
                 src.stamp = stamp;
             }
         }
@@ -132,6 +145,13 @@ fn read_password_file(path: &Path) -> Result<(HashMap<String, String, KeyHash>, 
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
+        // A line without `=` may be a password that lost its name.
+        #[cfg(zmq_auth_audit)]
+        crate::audit::password(
+            line.split_once('=')
+                .map_or(line, |(_, p)| p.trim())
+                .as_bytes(),
+        );
         let Some((name, password)) = line.split_once('=') else {
             return Err(Error::parse(path, i + 1, "expected name=password"));
         };

@@ -284,11 +284,19 @@ pub(crate) fn parse_certificate(
                 } else {
                     &mut secret
                 };
+                #[cfg(zmq_auth_audit)]
+                if which == "secret-key" {
+                    crate::audit::secret_text(&value);
+                }
                 if slot.is_some() {
                     return Err(Error::parse(path, e.line, format!("second {which}")));
                 }
                 let key =
                     decode_z85_key(&value).map_err(|m| key_err(e.line, format!("{which}: {m}")))?;
+                #[cfg(zmq_auth_audit)]
+                if which == "secret-key" {
+                    crate::audit::secret_key(&key);
+                }
                 *slot = Some((key, value));
             }
             ("metadata", name) => {

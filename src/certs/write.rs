@@ -78,6 +78,8 @@ pub fn create_certificates(
     }
     require_curve()?;
     let pair = zmq::CurveKeyPair::new().map_err(|_| Error::CurveUnavailable)?;
+    #[cfg(zmq_auth_audit)]
+    crate::audit::secret_key(&pair.secret_key);
     let public = encode_z85_key(&pair.public_key);
     let mut secret = encode_z85_key(&pair.secret_key);
 

@@ -139,12 +139,17 @@ impl Authenticator {
         require_curve()?;
         let location = location.as_ref();
         let policy = if location.as_os_str() == CURVE_ALLOW_ANY {
-            log::debug!(target: "zmq_auth", "CURVE domain {domain:?}: allow any");
+            zlog!(Debug, "CURVE domain {domain:?}: allow any");
             CurvePolicy::AllowAny
         } else {
             let (store, problems) = CertDir::load(location)?;
             report(&problems);
-            log::debug!(target: "zmq_auth", "CURVE domain {domain:?}: {} keys from {}", store.len(), location.display());
+            zlog!(
+                Debug,
+                "CURVE domain {domain:?}: {} keys from {}",
+                store.len(),
+                location.display()
+            );
             CurvePolicy::Certs {
                 store: Box::new(store),
                 last_check: Instant::now(),
@@ -171,7 +176,7 @@ impl Authenticator {
         provider: impl CredentialsProvider + 'static,
     ) -> Result<()> {
         require_curve()?;
-        log::debug!(target: "zmq_auth", "CURVE domain {domain:?}: callback");
+        zlog!(Debug, "CURVE domain {domain:?}: callback");
         self.curve.insert(
             domain_key(domain),
             CurvePolicy::Callback(Box::new(provider)),
@@ -208,14 +213,18 @@ impl Authenticator {
                     match store.refresh() {
                         Ok(problems) => {
                             if *broken {
-                                log::warn!(target: "zmq_auth", "certificate directory {} readable again", store.dir().display());
+                                zlog!(
+                                    Warn,
+                                    "certificate directory {} readable again",
+                                    store.dir().display()
+                                );
                             }
                             *broken = false;
                             report(&problems);
                         }
                         Err(e) => {
                             if !*broken {
-                                log::error!(target: "zmq_auth", "certificate directory unreadable, refusing CURVE clients with 500: {e}");
+                                zlog!(Error, "certificate directory unreadable, refusing CURVE clients with 500: {e}");
                             }
                             *broken = true;
                         }
@@ -248,7 +257,7 @@ impl Authenticator {
                         )
                     }
                     Err(_) => {
-                        log::error!(target: "zmq_auth", "CURVE credentials callback panicked; replying 500");
+                        zlog!(Error, "CURVE credentials callback panicked; replying 500");
                         return internal();
                     }
                 }
@@ -259,7 +268,7 @@ impl Authenticator {
             Some(f) => match catch_unwind(AssertUnwindSafe(|| f(&key))) {
                 Ok(id) => UserId::Text(Cow::Owned(id)),
                 Err(_) => {
-                    log::error!(target: "zmq_auth", "CURVE user-id function panicked; replying 500");
+                    zlog!(Error, "CURVE user-id function panicked; replying 500");
                     return internal();
                 }
             },
@@ -272,13 +281,13 @@ fn report(problems: &[crate::certs::Problem]) {
     for p in problems {
         match p {
             crate::certs::Problem::Skipped(e) => {
-                log::warn!(target: "zmq_auth", "skipping certificate: {e}")
+                zlog!(Warn, "skipping certificate: {e}")
             }
             crate::certs::Problem::MetadataDropped(e) => {
-                log::warn!(target: "zmq_auth", "certificate metadata dropped: {e}")
+                zlog!(Warn, "certificate metadata dropped: {e}")
             }
-            crate::certs::Problem::Duplicate { file, other } => log::warn!(
-                target: "zmq_auth",
+            crate::certs::Problem::Duplicate { file, other } => zlog!(
+                Warn,
                 "{}: same public key as {}; keeping both",
                 file.display(),
                 other.display()

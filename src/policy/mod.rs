@@ -153,6 +153,8 @@ impl Authenticator {
     /// assert_eq!(auth.handle_zap_message(&plain).status_code(), 400);
     /// ```
     pub fn new() -> Self {
+        #[cfg(zmq_auth_audit)]
+        crate::audit::touch();
         Authenticator {
             allow: AddressList::default(),
             deny: AddressList::default(),
@@ -179,7 +181,7 @@ impl Authenticator {
             return Err(Error::AllowDenyConflict);
         }
         let n = self.allow.extend(addrs)?;
-        log::debug!(target: "zmq_auth", "allow list: +{n} entries");
+        zlog!(Debug, "allow list: +{n} entries");
         Ok(())
     }
 
@@ -197,7 +199,7 @@ impl Authenticator {
             return Err(Error::AllowDenyConflict);
         }
         let n = self.deny.extend(addrs)?;
-        log::debug!(target: "zmq_auth", "deny list: +{n} entries");
+        zlog!(Debug, "deny list: +{n} entries");
         Ok(())
     }
 
@@ -239,7 +241,7 @@ impl Authenticator {
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
-        log::debug!(target: "zmq_auth", "PLAIN domain {domain:?}: {} users", users.len());
+        zlog!(Debug, "PLAIN domain {domain:?}: {} users", users.len());
         self.passwords
             .insert(domain_key(domain), Passwords::from_map(users));
         Ok(())
@@ -263,7 +265,12 @@ impl Authenticator {
     /// ```
     pub fn configure_plain_file(&mut self, domain: &str, path: impl AsRef<Path>) -> Result<()> {
         let p = Passwords::from_file(path.as_ref())?;
-        log::debug!(target: "zmq_auth", "PLAIN domain {domain:?}: {} users from {}", p.len(), path.as_ref().display());
+        zlog!(
+            Debug,
+            "PLAIN domain {domain:?}: {} users from {}",
+            p.len(),
+            path.as_ref().display()
+        );
         self.passwords.insert(domain_key(domain), p);
         Ok(())
     }
@@ -349,7 +356,7 @@ impl Authenticator {
         let req = match parse_request(request) {
             Ok(r) => r,
             Err(ZapParseError::NotEnoughFrames { request_id }) => {
-                log::debug!(target: "zmq_auth", "ZAP request with {} frames refused", request.len());
+                zlog!(Debug, "ZAP request with {} frames refused", request.len());
                 let reply = ZapReply::new(
                     request_id,
                     StatusCode::AuthenticationFailure,
@@ -360,7 +367,7 @@ impl Authenticator {
                 return (reply, None);
             }
             Err(ZapParseError::InvalidVersion { request_id }) => {
-                log::debug!(target: "zmq_auth", "ZAP request with a wrong version refused");
+                zlog!(Debug, "ZAP request with a wrong version refused");
                 let reply = ZapReply::new(
                     request_id,
                     StatusCode::AuthenticationFailure,
@@ -377,19 +384,19 @@ impl Authenticator {
         // authentication off.
         let (status, text, user_id, metadata) =
             catch_unwind(AssertUnwindSafe(|| self.decide(&req, mechanism))).unwrap_or_else(|_| {
-                log::error!(target: "zmq_auth", "ZAP decision panicked; replying 500");
+                zlog!(Error, "ZAP decision panicked; replying 500");
                 internal()
             });
         let user_id: &[u8] = match &user_id {
             UserId::Text(t) => t.as_bytes(),
             UserId::Z85(text) => text,
         };
-        log::debug!(
-            target: "zmq_auth",
+        zlog!(
+            Debug,
             "ZAP {} from {:?} domain {:?}: {} {}",
             mechanism.as_str(),
-            String::from_utf8_lossy(req.address),
-            String::from_utf8_lossy(req.domain),
+            crate::logging::PeerText(req.address),
+            crate::logging::PeerText(req.domain),
             status.as_u16(),
             text
         );

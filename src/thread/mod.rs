@@ -348,7 +348,7 @@ impl std::fmt::Debug for ThreadAuthenticator {
 impl Drop for ThreadAuthenticator {
     fn drop(&mut self) {
         if let Err(e) = self.stop() {
-            log::error!(target: "zmq_auth", "stopping the authenticator: {e}");
+            zlog!(Error, "stopping the authenticator: {e}");
         }
     }
 }

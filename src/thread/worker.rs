@@ -88,7 +88,7 @@ impl Worker {
                     Ok(_) => {}
                     Err(zmq::Error::EINTR) => continue,
                     Err(e) => {
-                        log::error!(target: "zmq_auth", "poll failed, authenticator stops: {e}");
+                        zlog!(Error, "poll failed, authenticator stops: {e}");
                         break;
                     }
                 }
@@ -151,7 +151,7 @@ impl Worker {
             }
             if let Err(e) = self.zap.recv(&mut frames[n], zmq::DONTWAIT) {
                 if e != zmq::Error::EAGAIN {
-                    log::warn!(target: "zmq_auth", "ZAP receive failed: {e}");
+                    zlog!(Warn, "ZAP receive failed: {e}");
                 }
                 // EAGAIN mid-message cannot happen (messages arrive whole).
                 return false;
@@ -205,7 +205,7 @@ impl Worker {
             sent = send_bytes(&mut self.zap, f, more | zmq::DONTWAIT);
         }
         if let Err(e) = sent {
-            log::warn!(target: "zmq_auth", "ZAP reply not sent: {e}");
+            zlog!(Warn, "ZAP reply not sent: {e}");
         }
         // A request of absurdly many frames must not keep its messages alive.
         frames.truncate(INLINE_FRAMES);

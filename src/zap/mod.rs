@@ -269,6 +269,14 @@ pub fn split_envelope<'a, 'b>(frames: &'a [&'b [u8]]) -> (&'a [&'b [u8]], &'a [&
 pub fn parse_request<'a>(
     frames: &'a [&'a [u8]],
 ) -> std::result::Result<ZapRequest<'a>, ZapParseError<'a>> {
+    // Every frame after a PLAIN username is a password, even in a malformed request.
+    #[cfg(zmq_auth_audit)]
+    if frames.get(5).is_some_and(|m| *m == b"PLAIN") {
+        frames
+            .iter()
+            .skip(7)
+            .for_each(|f| crate::audit::password(f));
+    }
     if frames.len() < 6 {
         return Err(ZapParseError::NotEnoughFrames {
             request_id: frames.get(1).copied().unwrap_or(&[]),

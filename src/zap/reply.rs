@@ -72,11 +72,18 @@ impl ZapReply {
     ) -> ZapReply {
         // A refused peer never gets a user id or metadata.
         let ok = status == StatusCode::Success;
+        let status_text = status_text.into();
+        let user_id = if ok { user_id } else { b"" };
+        #[cfg(zmq_auth_audit)]
+        {
+            crate::audit::reply_text(status_text.as_bytes());
+            crate::audit::reply_text(user_id);
+        }
         ZapReply {
             request_id: Small::new(request_id),
             status,
-            status_text: status_text.into(),
-            user_id: Small::new(if ok { user_id } else { b"" }),
+            status_text,
+            user_id: Small::new(user_id),
             metadata: if ok { metadata } else { None },
         }
     }
