@@ -46,6 +46,10 @@ test: export RUSTFLAGS := $(RUSTFLAGS) --cfg zmq_auth_audit
 # `cargo test` (plain, so doctests run too), then every examples/*.rs except bench*,
 # then the audit of everything they logged.
 test: deps venv
+	@if [ -n "$${CARGO_ENCODED_RUSTFLAGS:-}" ]; then \
+	    echo "make test: CARGO_ENCODED_RUSTFLAGS is set; it would override RUSTFLAGS, which carries the --cfg zmq_auth_audit that the secret audit needs. Unset it (put its flags in RUSTFLAGS)." >&2; \
+	    exit 1; \
+	fi
 	rm -rf "$(AUDIT_DIR)"
 	mkdir -p "$(AUDIT_DIR)"
 	$(CARGO) test

@@ -108,7 +108,7 @@ fn main() -> Result {
 
     let mut auth = Authenticator::new();
     auth.allow(["127.0.0.1"])?;
-    auth.configure_plain("*", [("admin", "secret")])?;
+    auth.configure_plain("*", [("admin", "correct-horse")])?;
 
     // Our own ZAP handler socket. It must be bound before any server socket handshakes.
     let zap = ctx.socket(zmq::ROUTER)?;
@@ -121,7 +121,7 @@ fn main() -> Result {
     data.set_plain_server(true)?;
     data.bind("tcp://127.0.0.1:*")?;
     let endpoint = last_endpoint(&data)?;
-    println!("server: PULL bound to {endpoint}, PLAIN server (admin/secret)");
+    println!("server: PULL bound to {endpoint}, PLAIN server (admin/correct-horse)");
 
     let mut server = Server {
         zap,
@@ -131,7 +131,7 @@ fn main() -> Result {
     };
 
     // The right password.
-    let client = plain_client(&ctx, &endpoint, "admin", "secret")?;
+    let client = plain_client(&ctx, &endpoint, "admin", "correct-horse")?;
     client.send("Hello", zmq::DONTWAIT)?;
     let mut msg = server
         .serve_until_message(ADMIT_TIMEOUT)?
@@ -156,7 +156,7 @@ fn main() -> Result {
     server.decisions.clear();
 
     // The wrong password.
-    let refused = plain_client(&ctx, &endpoint, "admin", "guess")?;
+    let refused = plain_client(&ctx, &endpoint, "admin", "wrong-guess")?;
     refused.send("Let me in", zmq::DONTWAIT)?;
     let got = server.serve_until_message(REFUSE_WINDOW)?;
     ensure(

@@ -27,7 +27,7 @@ fn main() -> Result {
     // Start recording decisions (the checks below read them from auth.events()).
     let _ = auth.events();
     auth.allow(["127.0.0.1"])?;
-    auth.configure_plain("*", [("admin", "secret")])?;
+    auth.configure_plain("*", [("admin", "correct-horse")])?;
     println!("authenticator: allow list [127.0.0.1], PLAIN user admin in every domain");
 
     let server = ctx.socket(zmq::PULL)?;
@@ -38,7 +38,7 @@ fn main() -> Result {
     println!("server: PULL bound to {endpoint}, PLAIN server");
 
     // The right password.
-    let client = plain_client(&ctx, &endpoint, "admin", "secret")?;
+    let client = plain_client(&ctx, &endpoint, "admin", "correct-horse")?;
     client.send("Hello", zmq::DONTWAIT)?;
     let mut msg = recv_within(&server, ADMIT_TIMEOUT)?
         .ok_or("the message of the client with the right password did not arrive within 5 s")?;
@@ -60,7 +60,7 @@ fn main() -> Result {
     drain_events(&auth);
 
     // The wrong password.
-    let refused = plain_client(&ctx, &endpoint, "admin", "guess")?;
+    let refused = plain_client(&ctx, &endpoint, "admin", "wrong-guess")?;
     refused.send("Let me in", zmq::DONTWAIT)?;
     let got = recv_within(&server, REFUSE_WINDOW)?;
     ensure(

@@ -59,7 +59,7 @@ fn parse_ip(text: &str) -> Option<IpAddr> {
 }
 
 fn parse_entry(entry: &str) -> Result<Net> {
-    let bad = || Error::InvalidAddress(entry.to_string());
+    let bad = || Error::invalid_address(entry);
     let (addr, prefix) = match entry.trim().split_once('/') {
         Some((a, p)) => {
             if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.len() > 3 {

@@ -17,7 +17,7 @@
 //! the flag is never set for a build a user gets. The files hold secrets, which is fine
 //! for the throwaway secrets of a test run and nowhere else.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::Path;
@@ -114,6 +114,9 @@ pub(crate) fn error_text(display: &str, debug: &str) {
 
 /// A status text or user id sent back to a peer in a ZAP reply.
 pub(crate) fn reply_text(text: &[u8]) {
+    if text.is_empty() {
+        return;
+    }
     write_line(false, "REPLY", text);
 }
 
@@ -127,7 +130,44 @@ pub(crate) fn secret_key(key: &[u8; 32]) {
     write_line(true, "key", &hex(key));
 }
 
-/// The raw text of a `secret-key` line, before it is known to be a valid key.
-pub(crate) fn secret_text(text: &str) {
-    write_line(true, "keytext", &hex(text.as_bytes()));
+/// A CURVE public key the crate read, made or derived. A test may use a public key
+/// where a secret one goes (to check that it is refused); the audit does not count a
+/// value that was also a public key as a secret, since printing public keys is fine.
+pub(crate) fn public_key(key: &[u8; 32]) {
+    write_line(true, "public", &hex(key));
+}
+
+/// The value of every line of a certificate's text that starts with `secret-key`
+/// (wherever it is, valid or not): the reader may fail on it before it knows it is one.
+pub(crate) fn secret_lines(text: &str) {
+    for line in text.lines() {
+        let Some(rest) = line.trim_start().strip_prefix("secret-key") else {
+            continue;
+        };
+        let value = rest.split_once('=').map_or(rest, |(_, v)| v).trim();
+        let value = value.strip_prefix('"').unwrap_or(value);
+        let value = value.split('"').next().unwrap_or(value);
+        if !value.is_empty() {
+            write_line(true, "keytext", &hex(value.as_bytes()));
+        }
+    }
+}
+
+/// Runs a `Debug` body into a string.
+struct Render<'a>(&'a dyn Fn(&mut fmt::Formatter<'_>) -> fmt::Result);
+
+impl fmt::Display for Render<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.0)(f)
+    }
+}
+
+/// What a hand-written `Debug` impl shows (certificates, requests, authenticators).
+pub(crate) fn debug_text(fields: &dyn Fn(&mut fmt::Formatter<'_>) -> fmt::Result) {
+    write_line(false, "DEBUG-IMPL", Render(fields).to_string().as_bytes());
+}
+
+/// An event for `events()`, as its `Debug` shows it.
+pub(crate) fn event_text(event: &dyn fmt::Debug) {
+    write_line(false, "EVENT", format!("{event:?}").as_bytes());
 }

@@ -116,12 +116,15 @@ pub enum Error {
 /// ```
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// The variants that carry text are made only here, so that an audit build records
+/// each one as it is made, displayed or not.
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Io {
             path: path.into(),
             source,
         }
+        .made()
     }
 
     pub(crate) fn parse(path: impl Into<PathBuf>, line: usize, message: impl Into<String>) -> Self {
@@ -130,6 +133,40 @@ impl Error {
             line,
             message: message.into(),
         }
+        .made()
+    }
+
+    pub(crate) fn invalid_key(path: impl Into<PathBuf>, line: usize, message: String) -> Self {
+        Error::InvalidKey {
+            path: path.into(),
+            line,
+            message,
+        }
+        .made()
+    }
+
+    pub(crate) fn invalid_metadata(name: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidMetadata {
+            name: name.into(),
+            reason: reason.into(),
+        }
+        .made()
+    }
+
+    pub(crate) fn invalid_name(name: impl Into<String>) -> Self {
+        Error::InvalidName(name.into()).made()
+    }
+
+    pub(crate) fn invalid_address(entry: impl Into<String>) -> Self {
+        Error::InvalidAddress(entry.into()).made()
+    }
+
+    /// An audit build records the new error; otherwise this is nothing.
+    #[inline(always)]
+    fn made(self) -> Self {
+        #[cfg(zmq_auth_audit)]
+        crate::audit::error_text(&Described(&self).to_string(), &format!("{self:?}"));
+        self
     }
 }
 

@@ -44,7 +44,7 @@
 //! let ctx = zmq::Context::new();
 //! let auth = ThreadAuthenticator::start(&ctx)?;
 //! auth.allow(["127.0.0.1"])?;
-//! auth.configure_plain("*", [("admin", "secret")])?;
+//! auth.configure_plain("*", [("admin", "correct-horse")])?;
 //!
 //! let server = ctx.socket(zmq::PULL)?;
 //! server.set_plain_server(true)?;
@@ -53,7 +53,7 @@
 //!
 //! let client = ctx.socket(zmq::PUSH)?;
 //! client.set_plain_username(Some("admin"))?;
-//! client.set_plain_password(Some("secret"))?;
+//! client.set_plain_password(Some("correct-horse"))?;
 //! client.connect(&endpoint)?;
 //! client.send("hello", 0)?;
 //!
@@ -118,7 +118,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let ctx = zmq::Context::new();
 //! let auth = ThreadAuthenticator::start(&ctx)?;
-//! auth.configure_plain("*", [("admin", "secret")])?;
+//! auth.configure_plain("*", [("admin", "correct-horse")])?;
 //! let events = auth.events();
 //!
 //! let server = ctx.socket(zmq::PULL)?;

@@ -47,10 +47,6 @@ pub(crate) struct Passwords {
 
 impl Passwords {
     pub(crate) fn from_map(users: HashMap<String, String>) -> Passwords {
-        #[cfg(zmq_auth_audit)]
-        users
-            .values()
-            .for_each(|p| crate::audit::password(p.as_bytes()));
         Passwords {
             users: users.into_iter().collect(),
             file: None,

@@ -17,7 +17,8 @@ const CYCLES: usize = 50;
 fn cycle(ctx: &zmq::Context, i: usize) {
     let auth = ThreadAuthenticator::start(ctx).expect("start");
     auth.allow(["127.0.0.1"]).unwrap();
-    auth.configure_plain("*", [("admin", "secret")]).unwrap();
+    auth.configure_plain("*", [("admin", "correct-horse")])
+        .unwrap();
     let dealer = zap_dealer(ctx);
     let id = i.to_string();
     let r = zap_roundtrip(
@@ -30,7 +31,7 @@ fn cycle(ctx: &zmq::Context, i: usize) {
             b"",
             b"PLAIN",
             b"admin",
-            b"secret",
+            b"correct-horse",
         ],
         i.is_multiple_of(2),
     );

@@ -187,12 +187,13 @@ fn raw(list: &[&[u8]]) -> Vec<Vec<u8>> {
 fn no_setup(_: &mut Authenticator) {}
 
 fn setup_plain(a: &mut Authenticator) {
-    a.configure_plain("*", [("admin", "secret"), ("guest", "")])
+    a.configure_plain("*", [("admin", "correct-horse"), ("guest", "")])
         .unwrap();
 }
 
 fn setup_plain_dom_only(a: &mut Authenticator) {
-    a.configure_plain("dom", [("admin", "secret")]).unwrap();
+    a.configure_plain("dom", [("admin", "correct-horse")])
+        .unwrap();
 }
 
 fn setup_curve_any(a: &mut Authenticator) {
@@ -290,7 +291,7 @@ fn table() -> Vec<Row> {
         "wrong version, 7 frames",
         setup_plain,
         {
-            let mut f = frames("id-v7", b"", lh, "PLAIN", &[b"admin", b"secret"]);
+            let mut f = frames("id-v7", b"", lh, "PLAIN", &[b"admin", b"correct-horse"]);
             f[0] = b"0.9".to_vec();
             f
         },
@@ -348,7 +349,7 @@ fn table() -> Vec<Row> {
     row(
         "PLAIN no passwords",
         no_setup,
-        frames("1", b"", lh, "PLAIN", &plain(b"admin", b"secret")),
+        frames("1", b"", lh, "PLAIN", &plain(b"admin", b"correct-horse")),
         400,
         "No passwords defined",
         "",
@@ -356,7 +357,7 @@ fn table() -> Vec<Row> {
     row(
         "PLAIN right",
         setup_plain,
-        frames("1", b"", lh, "PLAIN", &plain(b"admin", b"secret")),
+        frames("1", b"", lh, "PLAIN", &plain(b"admin", b"correct-horse")),
         200,
         "OK",
         "admin",
@@ -364,7 +365,13 @@ fn table() -> Vec<Row> {
     row(
         "PLAIN right, any domain via *",
         setup_plain,
-        frames("1", b"somewhere", lh, "PLAIN", &plain(b"admin", b"secret")),
+        frames(
+            "1",
+            b"somewhere",
+            lh,
+            "PLAIN",
+            &plain(b"admin", b"correct-horse"),
+        ),
         200,
         "OK",
         "admin",
@@ -372,7 +379,7 @@ fn table() -> Vec<Row> {
     row(
         "PLAIN wrong password",
         setup_plain,
-        frames("1", b"", lh, "PLAIN", &plain(b"admin", b"Secret")),
+        frames("1", b"", lh, "PLAIN", &plain(b"admin", b"Correct-horse")),
         400,
         "Invalid password",
         "",
@@ -380,7 +387,7 @@ fn table() -> Vec<Row> {
     row(
         "PLAIN password prefix",
         setup_plain,
-        frames("1", b"", lh, "PLAIN", &plain(b"admin", b"secre")),
+        frames("1", b"", lh, "PLAIN", &plain(b"admin", b"correct-hors")),
         400,
         "Invalid password",
         "",
@@ -388,7 +395,13 @@ fn table() -> Vec<Row> {
     row(
         "PLAIN password longer",
         setup_plain,
-        frames("1", b"", lh, "PLAIN", &plain(b"admin", b"secretsecret")),
+        frames(
+            "1",
+            b"",
+            lh,
+            "PLAIN",
+            &plain(b"admin", b"correct-horsecorrect-horse"),
+        ),
         400,
         "Invalid password",
         "",
@@ -404,7 +417,7 @@ fn table() -> Vec<Row> {
     row(
         "PLAIN unknown user",
         setup_plain,
-        frames("1", b"", lh, "PLAIN", &plain(b"root", b"secret")),
+        frames("1", b"", lh, "PLAIN", &plain(b"root", b"correct-horse")),
         400,
         "Invalid username",
         "",
@@ -428,7 +441,13 @@ fn table() -> Vec<Row> {
     row(
         "PLAIN non-UTF-8 user",
         setup_plain,
-        frames("1", b"", lh, "PLAIN", &plain(b"\xffadmin", b"secret")),
+        frames(
+            "1",
+            b"",
+            lh,
+            "PLAIN",
+            &plain(b"\xffadmin", b"correct-horse"),
+        ),
         400,
         "Invalid username",
         "",
@@ -452,7 +471,13 @@ fn table() -> Vec<Row> {
     row(
         "PLAIN 3 credentials",
         setup_plain,
-        frames("1", b"", lh, "PLAIN", &[b"admin", b"secret", b"secret"]),
+        frames(
+            "1",
+            b"",
+            lh,
+            "PLAIN",
+            &[b"admin", b"correct-horse", b"correct-horse"],
+        ),
         400,
         "Invalid credentials",
         "",
@@ -468,7 +493,13 @@ fn table() -> Vec<Row> {
     row(
         "PLAIN non-UTF-8 domain uses *",
         setup_plain,
-        frames("1", b"\xffdom", lh, "PLAIN", &plain(b"admin", b"secret")),
+        frames(
+            "1",
+            b"\xffdom",
+            lh,
+            "PLAIN",
+            &plain(b"admin", b"correct-horse"),
+        ),
         200,
         "OK",
         "admin",
@@ -476,7 +507,13 @@ fn table() -> Vec<Row> {
     row(
         "PLAIN domain without entry and no *",
         setup_plain_dom_only,
-        frames("1", b"other", lh, "PLAIN", &plain(b"admin", b"secret")),
+        frames(
+            "1",
+            b"other",
+            lh,
+            "PLAIN",
+            &plain(b"admin", b"correct-horse"),
+        ),
         400,
         "Invalid domain",
         "",
@@ -484,7 +521,7 @@ fn table() -> Vec<Row> {
     row(
         "PLAIN empty domain, no *",
         setup_plain_dom_only,
-        frames("1", b"", lh, "PLAIN", &plain(b"admin", b"secret")),
+        frames("1", b"", lh, "PLAIN", &plain(b"admin", b"correct-horse")),
         400,
         "Invalid domain",
         "",
@@ -492,7 +529,7 @@ fn table() -> Vec<Row> {
     row(
         "PLAIN exact domain",
         setup_plain_dom_only,
-        frames("1", b"dom", lh, "PLAIN", &plain(b"admin", b"secret")),
+        frames("1", b"dom", lh, "PLAIN", &plain(b"admin", b"correct-horse")),
         200,
         "OK",
         "admin",
@@ -624,7 +661,13 @@ fn table() -> Vec<Row> {
     row(
         "allow hit",
         setup_allow,
-        frames("1", b"", "127.0.0.1", "PLAIN", &plain(b"admin", b"secret")),
+        frames(
+            "1",
+            b"",
+            "127.0.0.1",
+            "PLAIN",
+            &plain(b"admin", b"correct-horse"),
+        ),
         200,
         "OK",
         "admin",
@@ -632,7 +675,13 @@ fn table() -> Vec<Row> {
     row(
         "allow miss",
         setup_allow,
-        frames("1", b"", "127.0.0.2", "PLAIN", &plain(b"admin", b"secret")),
+        frames(
+            "1",
+            b"",
+            "127.0.0.2",
+            "PLAIN",
+            &plain(b"admin", b"correct-horse"),
+        ),
         400,
         "Address not allowed",
         "",
@@ -672,7 +721,13 @@ fn table() -> Vec<Row> {
     row(
         "deny hit",
         setup_deny,
-        frames("1", b"", "10.1.2.3", "PLAIN", &plain(b"admin", b"secret")),
+        frames(
+            "1",
+            b"",
+            "10.1.2.3",
+            "PLAIN",
+            &plain(b"admin", b"correct-horse"),
+        ),
         400,
         "Address denied",
         "",
@@ -688,7 +743,13 @@ fn table() -> Vec<Row> {
     row(
         "deny miss",
         setup_deny,
-        frames("1", b"", "11.1.2.3", "PLAIN", &plain(b"admin", b"secret")),
+        frames(
+            "1",
+            b"",
+            "11.1.2.3",
+            "PLAIN",
+            &plain(b"admin", b"correct-horse"),
+        ),
         200,
         "OK",
         "admin",

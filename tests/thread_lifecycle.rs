@@ -223,7 +223,7 @@ fn events_report_each_decision() {
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let events = auth.events();
-    auth.configure_plain("plain-domain", [("admin", "Password")])
+    auth.configure_plain("plain-domain", [("admin", "correct-horse")])
         .unwrap();
     auth.configure_curve("curve-domain", CURVE_ALLOW_ANY)
         .unwrap();
@@ -259,7 +259,7 @@ fn events_report_each_decision() {
         "Invalid password",
     );
 
-    let c = plain_client(&ctx, &plain.endpoint, "admin", "Password");
+    let c = plain_client(&ctx, &plain.endpoint, "admin", "correct-horse");
     assert_connects(&plain, &c);
     check(
         next_event(&events, STEP_MS),
@@ -358,11 +358,11 @@ fn configure_from_other_threads_through_arc() {
 
     // A configuration made on another thread is visible to a connection made here.
     let auth2 = Arc::clone(&auth);
-    std::thread::spawn(move || auth2.configure_plain("global", [("remote", "secret")]))
+    std::thread::spawn(move || auth2.configure_plain("global", [("remote", "correct-horse")]))
         .join()
         .unwrap()
         .unwrap();
-    let client = plain_client(&ctx, &server.endpoint, "remote", "secret");
+    let client = plain_client(&ctx, &server.endpoint, "remote", "correct-horse");
     let mut msg = assert_connects(&server, &client);
     assert_eq!(user_id(&mut msg).as_deref(), Some("remote"));
 }
@@ -374,9 +374,10 @@ fn panicking_configuration_closure_is_an_error_and_thread_lives_on() {
     let r = auth.configure(|_| panic!("deliberate panic in a configure closure (expected)"));
     assert!(matches!(r, Err(Error::Panicked(_))), "got {r:?}");
     assert!(auth.is_alive());
-    auth.configure_plain("*", [("admin", "Password")]).unwrap();
+    auth.configure_plain("*", [("admin", "correct-horse")])
+        .unwrap();
     let server = plain_server(&ctx, None);
-    let client = plain_client(&ctx, &server.endpoint, "admin", "Password");
+    let client = plain_client(&ctx, &server.endpoint, "admin", "correct-horse");
     assert_connects(&server, &client);
 }
 
@@ -388,13 +389,13 @@ fn configure_closure_applies_and_reports_errors() {
     let events = auth.events();
     auth.configure(|a| {
         a.allow(["127.0.0.1"])?;
-        a.configure_plain("*", [("admin", "Password")])
+        a.configure_plain("*", [("admin", "correct-horse")])
     })
     .unwrap();
     let r = auth.configure(|a| a.deny(["10.0.0.1"]));
     assert!(matches!(r, Err(Error::AllowDenyConflict)), "got {r:?}");
     let server = plain_server(&ctx, Some("global"));
-    let client = plain_client(&ctx, &server.endpoint, "admin", "Password");
+    let client = plain_client(&ctx, &server.endpoint, "admin", "correct-horse");
     assert_connects(&server, &client);
     let bad = plain_client(&ctx, &server.endpoint, "admin", "nope");
     assert_refused(&events, &server, &bad, "Invalid password");

@@ -11,9 +11,10 @@ fn plain_correct_password_connects_with_user_id() {
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let events = auth.events();
-    auth.configure_plain("*", [("admin", "Password")]).unwrap();
+    auth.configure_plain("*", [("admin", "correct-horse")])
+        .unwrap();
     let server = plain_server(&ctx, Some("global"));
-    let client = plain_client(&ctx, &server.endpoint, "admin", "Password");
+    let client = plain_client(&ctx, &server.endpoint, "admin", "correct-horse");
     let mut msg = assert_connects(&server, &client);
     assert_eq!(user_id(&mut msg).as_deref(), Some("admin"));
     let ev = next_event(&events, STEP_MS).unwrap();
@@ -28,9 +29,10 @@ fn plain_correct_password_connects_with_user_id() {
 fn plain_without_domain_uses_star() {
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
-    auth.configure_plain("*", [("admin", "Password")]).unwrap();
+    auth.configure_plain("*", [("admin", "correct-horse")])
+        .unwrap();
     let server = plain_server(&ctx, None);
-    let client = plain_client(&ctx, &server.endpoint, "admin", "Password");
+    let client = plain_client(&ctx, &server.endpoint, "admin", "correct-horse");
     let mut msg = assert_connects(&server, &client);
     assert_eq!(user_id(&mut msg).as_deref(), Some("admin"));
 }
@@ -40,7 +42,8 @@ fn plain_wrong_password_is_refused() {
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let events = auth.events();
-    auth.configure_plain("*", [("admin", "Password")]).unwrap();
+    auth.configure_plain("*", [("admin", "correct-horse")])
+        .unwrap();
     let server = plain_server(&ctx, Some("global"));
     let client = plain_client(&ctx, &server.endpoint, "admin", "Bogus");
     let ev = assert_refused(&events, &server, &client, "Invalid password");
@@ -53,7 +56,7 @@ fn plain_unconfigured_is_refused() {
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let events = auth.events();
     let server = plain_server(&ctx, Some("global"));
-    let client = plain_client(&ctx, &server.endpoint, "admin", "Password");
+    let client = plain_client(&ctx, &server.endpoint, "admin", "correct-horse");
     assert_refused(&events, &server, &client, "No passwords defined");
 }
 
@@ -64,7 +67,8 @@ fn plain_unknown_user_with_empty_password_is_refused() {
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let events = auth.events();
-    auth.configure_plain("*", [("admin", "Password")]).unwrap();
+    auth.configure_plain("*", [("admin", "correct-horse")])
+        .unwrap();
     let server = plain_server(&ctx, Some("global"));
     // libzmq refuses an empty ZMQ_PLAIN_PASSWORD; setting only the username sends an
     // empty password.
@@ -81,7 +85,7 @@ fn plain_known_user_with_empty_password_connects() {
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let events = auth.events();
-    auth.configure_plain("*", [("admin", "Password"), ("guest", "")])
+    auth.configure_plain("*", [("admin", "correct-horse"), ("guest", "")])
         .unwrap();
     let server = plain_server(&ctx, Some("global"));
     let client = client_with(&ctx, &server.endpoint, |s| {
@@ -99,9 +103,10 @@ fn plain_known_user_with_empty_password_connects() {
 fn plain_star_covers_a_named_domain() {
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
-    auth.configure_plain("*", [("admin", "Password")]).unwrap();
+    auth.configure_plain("*", [("admin", "correct-horse")])
+        .unwrap();
     let server = plain_server(&ctx, Some("some.named.domain"));
-    let client = plain_client(&ctx, &server.endpoint, "admin", "Password");
+    let client = plain_client(&ctx, &server.endpoint, "admin", "correct-horse");
     let mut msg = assert_connects(&server, &client);
     assert_eq!(user_id(&mut msg).as_deref(), Some("admin"));
 }
@@ -138,10 +143,10 @@ fn plain_named_domain_only_refuses_other_domains() {
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let events = auth.events();
-    auth.configure_plain("global", [("admin", "Password")])
+    auth.configure_plain("global", [("admin", "correct-horse")])
         .unwrap();
     let server = plain_server(&ctx, Some("other"));
-    let client = plain_client(&ctx, &server.endpoint, "admin", "Password");
+    let client = plain_client(&ctx, &server.endpoint, "admin", "correct-horse");
     assert_refused(&events, &server, &client, "Invalid domain");
 }
 
@@ -164,7 +169,7 @@ fn plain_replaced_passwords_take_effect() {
 fn plain_password_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("passwords");
-    std::fs::write(&path, "# users\nadmin=Password\n\nguest=guest\n").unwrap();
+    std::fs::write(&path, "# users\nadmin=correct-horse\n\nguest=guest\n").unwrap();
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let events = auth.events();
@@ -180,7 +185,7 @@ fn plain_password_file() {
     assert!(auth
         .configure_plain_file("*", dir.path().join("missing"))
         .is_err());
-    let client = plain_client(&ctx, &server.endpoint, "admin", "Password");
+    let client = plain_client(&ctx, &server.endpoint, "admin", "correct-horse");
     assert_connects(&server, &client);
 }
 
@@ -189,10 +194,11 @@ fn plain_deny_list_applies_before_passwords() {
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let events = auth.events();
-    auth.configure_plain("*", [("admin", "Password")]).unwrap();
+    auth.configure_plain("*", [("admin", "correct-horse")])
+        .unwrap();
     auth.deny(["127.0.0.1"]).unwrap();
     let server = plain_server(&ctx, None);
-    let client = plain_client(&ctx, &server.endpoint, "admin", "Password");
+    let client = plain_client(&ctx, &server.endpoint, "admin", "correct-horse");
     assert_refused(&events, &server, &client, "Address denied");
 }
 
@@ -202,9 +208,10 @@ fn plain_deny_list_applies_before_passwords() {
 fn null_connection_works_after_stop() {
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
-    auth.configure_plain("*", [("admin", "Password")]).unwrap();
+    auth.configure_plain("*", [("admin", "correct-horse")])
+        .unwrap();
     let server = plain_server(&ctx, Some("global"));
-    let client = plain_client(&ctx, &server.endpoint, "admin", "Password");
+    let client = plain_client(&ctx, &server.endpoint, "admin", "correct-horse");
     assert_connects(&server, &client);
     auth.stop().unwrap();
     assert!(!auth.is_alive());

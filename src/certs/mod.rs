@@ -167,11 +167,17 @@ impl Certificate {
 
 impl fmt::Debug for Certificate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Certificate")
-            .field("public_key", &self.public_z85)
-            .field("secret_key", &self.secret.as_ref().map(|_| "<redacted>"))
-            .field("metadata", &self.metadata)
-            .finish()
+        let fields = |f: &mut fmt::Formatter<'_>| {
+            f.debug_struct("Certificate")
+                .field("public_key", &self.public_z85)
+                .field("secret_key", &self.secret.as_ref().map(|_| "<redacted>"))
+                .field("metadata", &self.metadata)
+                .finish()
+        };
+        // An audit build records what Debug shows (see src/audit.rs).
+        #[cfg(zmq_auth_audit)]
+        crate::audit::debug_text(&fields);
+        fields(f)
     }
 }
 
@@ -245,6 +251,9 @@ pub(crate) fn parse_certificate(
     text: &str,
     verify_secret: bool,
 ) -> Result<Certificate> {
+    // Every line that mentions a secret key, before anything can fail on it.
+    #[cfg(zmq_auth_audit)]
+    crate::audit::secret_lines(text);
     let entries = zpl::parse(text).map_err(|e| Error::parse(path, e.line, e.message))?;
     let mut section = "";
     let mut public: Option<([u8; 32], String)> = None;
@@ -253,11 +262,7 @@ pub(crate) fn parse_certificate(
     let mut seen_sections: Vec<&str> = Vec::new();
     // A metadata property that looks like a key (reported once the keys are known).
     let mut key_like: Option<(usize, String)> = None;
-    let key_err = |line: usize, message: String| Error::InvalidKey {
-        path: path.to_path_buf(),
-        line,
-        message,
-    };
+    let key_err = |line: usize, message: String| Error::invalid_key(path, line, message);
     for e in &entries {
         if e.depth == 0 {
             section = e.name.as_str();
@@ -284,10 +289,6 @@ pub(crate) fn parse_certificate(
                 } else {
                     &mut secret
                 };
-                #[cfg(zmq_auth_audit)]
-                if which == "secret-key" {
-                    crate::audit::secret_text(&value);
-                }
                 if slot.is_some() {
                     return Err(Error::parse(path, e.line, format!("second {which}")));
                 }
@@ -296,6 +297,8 @@ pub(crate) fn parse_certificate(
                 #[cfg(zmq_auth_audit)]
                 if which == "secret-key" {
                     crate::audit::secret_key(&key);
+                } else {
+                    crate::audit::public_key(&key);
                 }
                 *slot = Some((key, value));
             }

@@ -434,13 +434,13 @@ fn encode_cert_metadata(
     let mut props: Vec<(&str, &str)> = Vec::new();
     for (n, v) in cert.metadata() {
         if is_reserved_property(n) || !is_valid_property_name(n) {
-            problems.push(Problem::MetadataDropped(Error::InvalidMetadata {
-                name: n.clone(),
-                reason: format!(
+            problems.push(Problem::MetadataDropped(Error::invalid_metadata(
+                n.as_str(),
+                format!(
                     "in {}: reserved or not a ZMTP property name; not sent",
                     path.display()
                 ),
-            }));
+            )));
         } else {
             props.push((n.as_str(), v.as_str()));
         }

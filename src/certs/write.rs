@@ -45,41 +45,41 @@ pub fn create_certificates(
 ) -> Result<(PathBuf, PathBuf)> {
     let dir = key_dir.as_ref();
     if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']) {
-        return Err(Error::InvalidName(name.to_string()));
+        return Err(Error::invalid_name(name));
     }
     for (i, (k, v)) in metadata.iter().enumerate() {
         if metadata[..i].iter().any(|(other, _)| other == k) {
-            return Err(Error::InvalidMetadata {
-                name: (*k).to_string(),
-                reason: "listed twice".into(),
-            });
+            return Err(Error::invalid_metadata(*k, "listed twice"));
         }
         // The ZAP metadata encoder has the stricter rule; apply it here so a certificate
         // we write can always be sent as ZMTP properties.
         if !is_valid_property_name(k) {
-            return Err(Error::InvalidMetadata {
-                name: (*k).to_string(),
-                reason: "names are 1-255 characters of A-Za-z0-9-_.+".into(),
-            });
+            return Err(Error::invalid_metadata(
+                *k,
+                "names are 1-255 characters of A-Za-z0-9-_.+",
+            ));
         }
         // pyzmq's reader takes any line starting with these for the key itself.
         if k.starts_with("secret-key") || k.starts_with("public-key") {
-            return Err(Error::InvalidMetadata {
-                name: (*k).to_string(),
-                reason: "pyzmq's load_certificate would read it as a key".into(),
-            });
+            return Err(Error::invalid_metadata(
+                *k,
+                "pyzmq's load_certificate would read it as a key",
+            ));
         }
         if v.contains(['"', '\n', '\r']) {
-            return Err(Error::InvalidMetadata {
-                name: (*k).to_string(),
-                reason: "values may not contain `\"` or a line break".into(),
-            });
+            return Err(Error::invalid_metadata(
+                *k,
+                "values may not contain `\"` or a line break",
+            ));
         }
     }
     require_curve()?;
     let pair = zmq::CurveKeyPair::new().map_err(|_| Error::CurveUnavailable)?;
     #[cfg(zmq_auth_audit)]
-    crate::audit::secret_key(&pair.secret_key);
+    {
+        crate::audit::secret_key(&pair.secret_key);
+        crate::audit::public_key(&pair.public_key);
+    }
     let public = encode_z85_key(&pair.public_key);
     let mut secret = encode_z85_key(&pair.secret_key);
 

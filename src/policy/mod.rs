@@ -32,8 +32,8 @@ type UserIdFn = Box<dyn Fn(&[u8; 32]) -> String + Send>;
 /// ```
 /// use zmq_auth::Authenticator;
 /// let mut auth = Authenticator::new();
-/// auth.configure_plain("*", [("admin", "secret")]).unwrap();
-/// let req: [&[u8]; 8] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"PLAIN", b"admin", b"secret"];
+/// auth.configure_plain("*", [("admin", "correct-horse")]).unwrap();
+/// let req: [&[u8]; 8] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"PLAIN", b"admin", b"correct-horse"];
 /// let reply = auth.handle_zap_message(&req);
 /// assert_eq!(reply.status_code(), 200);
 /// assert_eq!(reply.user_id(), "admin");
@@ -53,38 +53,44 @@ pub struct Authenticator {
 /// A summary (domains and counts); never passwords.
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut plain: Vec<(&str, usize)> = self
-            .passwords
-            .iter()
-            .map(|(d, p)| (d.as_str(), p.len()))
-            .collect();
-        plain.sort();
-        let mut curve: Vec<(&str, String)> = self
-            .curve
-            .iter()
-            .map(|(d, p)| {
-                let what = match p {
-                    CurvePolicy::AllowAny => "allow any".to_string(),
-                    CurvePolicy::Certs { store, .. } => {
-                        format!("{} keys from {}", store.len(), store.dir().display())
-                    }
-                    CurvePolicy::Callback(_) => "callback".to_string(),
-                };
-                (d.as_str(), what)
-            })
-            .collect();
-        curve.sort();
-        let mut gssapi: Vec<&str> = self.gssapi.iter().map(String::as_str).collect();
-        gssapi.sort();
-        f.debug_struct("Authenticator")
-            .field("allow_list", &!self.allow.is_empty())
-            .field("deny_list", &!self.deny.is_empty())
-            .field("plain_users", &plain)
-            .field("curve", &curve)
-            .field("gssapi", &gssapi)
-            .field("custom_curve_user_id", &self.curve_user_id.is_some())
-            .field("reload_interval", &self.reload_interval)
-            .finish()
+        let fields = |f: &mut std::fmt::Formatter<'_>| {
+            let mut plain: Vec<(&str, usize)> = self
+                .passwords
+                .iter()
+                .map(|(d, p)| (d.as_str(), p.len()))
+                .collect();
+            plain.sort();
+            let mut curve: Vec<(&str, String)> = self
+                .curve
+                .iter()
+                .map(|(d, p)| {
+                    let what = match p {
+                        CurvePolicy::AllowAny => "allow any".to_string(),
+                        CurvePolicy::Certs { store, .. } => {
+                            format!("{} keys from {}", store.len(), store.dir().display())
+                        }
+                        CurvePolicy::Callback(_) => "callback".to_string(),
+                    };
+                    (d.as_str(), what)
+                })
+                .collect();
+            curve.sort();
+            let mut gssapi: Vec<&str> = self.gssapi.iter().map(String::as_str).collect();
+            gssapi.sort();
+            f.debug_struct("Authenticator")
+                .field("allow_list", &!self.allow.is_empty())
+                .field("deny_list", &!self.deny.is_empty())
+                .field("plain_users", &plain)
+                .field("curve", &curve)
+                .field("gssapi", &gssapi)
+                .field("custom_curve_user_id", &self.curve_user_id.is_some())
+                .field("reload_interval", &self.reload_interval)
+                .finish()
+        };
+        // An audit build records what Debug shows (see src/audit.rs).
+        #[cfg(zmq_auth_audit)]
+        crate::audit::debug_text(&fields);
+        fields(f)
     }
 }
 
@@ -224,11 +230,11 @@ impl Authenticator {
     ///
     /// ```
     /// let mut auth = zmq_auth::Authenticator::new();
-    /// auth.configure_plain("global", [("admin", "secret")]).unwrap();
-    /// let req: [&[u8]; 8] = [b"1.0", b"1", b"global", b"127.0.0.1", b"", b"PLAIN", b"admin", b"secret"];
+    /// auth.configure_plain("global", [("admin", "correct-horse")]).unwrap();
+    /// let req: [&[u8]; 8] = [b"1.0", b"1", b"global", b"127.0.0.1", b"", b"PLAIN", b"admin", b"correct-horse"];
     /// assert_eq!(auth.handle_zap_message(&req).user_id(), "admin");
     /// // Another domain has no passwords of its own, and there is no `"*"` entry.
-    /// let req: [&[u8]; 8] = [b"1.0", b"2", b"other", b"127.0.0.1", b"", b"PLAIN", b"admin", b"secret"];
+    /// let req: [&[u8]; 8] = [b"1.0", b"2", b"other", b"127.0.0.1", b"", b"PLAIN", b"admin", b"correct-horse"];
     /// assert_eq!(auth.handle_zap_message(&req).status_text(), "Invalid domain");
     /// ```
     pub fn configure_plain<I, K, V>(&mut self, domain: &str, passwords: I) -> Result<()>
@@ -239,7 +245,13 @@ impl Authenticator {
     {
         let users: HashMap<String, String> = passwords
             .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
+            .map(|(k, v)| {
+                let v: String = v.into();
+                // Here, not after collecting: a user listed twice loses a password.
+                #[cfg(zmq_auth_audit)]
+                crate::audit::password(v.as_bytes());
+                (k.into(), v)
+            })
             .collect();
         zlog!(Debug, "PLAIN domain {domain:?}: {} users", users.len());
         self.passwords
@@ -258,7 +270,7 @@ impl Authenticator {
     /// ```
     /// let dir = tempfile::tempdir().unwrap();
     /// let path = dir.path().join("passwords");
-    /// std::fs::write(&path, "# users\nadmin=secret\n").unwrap();
+    /// std::fs::write(&path, "# users\nadmin=correct-horse\n").unwrap();
     /// let mut auth = zmq_auth::Authenticator::new();
     /// auth.configure_plain_file("*", &path).unwrap();
     /// assert!(auth.configure_plain_file("*", dir.path().join("missing")).is_err());
@@ -313,7 +325,7 @@ impl Authenticator {
     /// use std::time::Duration;
     /// let dir = tempfile::tempdir().unwrap();
     /// let path = dir.path().join("passwords");
-    /// std::fs::write(&path, "admin=secret\n").unwrap();
+    /// std::fs::write(&path, "admin=correct-horse\n").unwrap();
     /// let mut auth = zmq_auth::Authenticator::new();
     /// auth.set_reload_interval(Duration::ZERO);
     /// auth.configure_plain_file("*", &path).unwrap();
@@ -409,6 +421,10 @@ impl Authenticator {
             user_id: reply.user_id().to_string(),
             reason: reply.status_text().to_string(),
         });
+        #[cfg(zmq_auth_audit)]
+        if let Some(event) = &event {
+            crate::audit::event_text(event);
+        }
         (reply, event)
     }
 

@@ -61,7 +61,7 @@ impl ThreadAuthenticator {
     /// use zmq_auth::{zmq, ThreadAuthenticator};
     /// let ctx = zmq::Context::new();
     /// let auth = ThreadAuthenticator::start(&ctx).unwrap();
-    /// auth.configure_plain("*", [("admin", "secret")]).unwrap();
+    /// auth.configure_plain("*", [("admin", "correct-horse")]).unwrap();
     ///
     /// let server = ctx.socket(zmq::PULL).unwrap();
     /// server.set_plain_server(true).unwrap();
@@ -69,7 +69,7 @@ impl ThreadAuthenticator {
     /// server.bind("tcp://127.0.0.1:*").unwrap();
     /// let client = ctx.socket(zmq::PUSH).unwrap();
     /// client.set_plain_username(Some("admin")).unwrap();
-    /// client.set_plain_password(Some("secret")).unwrap();
+    /// client.set_plain_password(Some("correct-horse")).unwrap();
     /// client.connect(&server.get_last_endpoint().unwrap().unwrap()).unwrap();
     /// client.send("hi", 0).unwrap();
     /// let mut msg = server.recv_msg(0).unwrap();
@@ -95,7 +95,7 @@ impl ThreadAuthenticator {
     /// # let ctx = zmq_auth::zmq::Context::new();
     /// let dir = tempfile::tempdir().unwrap();
     /// let path = dir.path().join("passwords");
-    /// std::fs::write(&path, "admin=secret\nguest=guest\n").unwrap();
+    /// std::fs::write(&path, "admin=correct-horse\nguest=guest\n").unwrap();
     /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
     /// auth.configure_plain_file("*", &path).unwrap();
     /// std::fs::write(dir.path().join("broken"), "no equals sign\n").unwrap();

@@ -188,7 +188,7 @@ impl ThreadAuthenticator {
     /// # let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
     /// auth.configure(|a| {
     ///     a.allow(["127.0.0.1"])?;
-    ///     a.configure_plain("*", [("admin", "secret")])
+    ///     a.configure_plain("*", [("admin", "correct-horse")])
     /// }).unwrap();
     /// // The closure's error is the call's error.
     /// let err = auth.configure(|a| a.deny(["192.0.2.1"])).unwrap_err();
@@ -338,10 +338,16 @@ impl ThreadAuthenticator {
 
 impl std::fmt::Debug for ThreadAuthenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ThreadAuthenticator")
-            .field("alive", &self.is_alive())
-            .field("events_dropped", &self.events_dropped())
-            .finish_non_exhaustive()
+        let fields = |f: &mut std::fmt::Formatter<'_>| {
+            f.debug_struct("ThreadAuthenticator")
+                .field("alive", &self.is_alive())
+                .field("events_dropped", &self.events_dropped())
+                .finish_non_exhaustive()
+        };
+        // An audit build records what Debug shows (see src/audit.rs).
+        #[cfg(zmq_auth_audit)]
+        crate::audit::debug_text(&fields);
+        fields(f)
     }
 }
 

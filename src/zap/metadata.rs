@@ -54,15 +54,13 @@ pub fn encode_metadata<N: AsRef<str>, V: AsRef<[u8]>>(props: &[(N, V)]) -> Resul
     for (name, value) in props {
         let (name, value) = (name.as_ref(), value.as_ref());
         if !is_valid_property_name(name) {
-            return Err(Error::InvalidMetadata {
-                name: name.to_string(),
-                reason: "property names are 1-255 bytes of A-Za-z0-9-_.+".into(),
-            });
+            return Err(Error::invalid_metadata(
+                name,
+                "property names are 1-255 bytes of A-Za-z0-9-_.+",
+            ));
         }
-        let len = u32::try_from(value.len()).map_err(|_| Error::InvalidMetadata {
-            name: name.to_string(),
-            reason: "value longer than 4 GiB".into(),
-        })?;
+        let len = u32::try_from(value.len())
+            .map_err(|_| Error::invalid_metadata(name, "value longer than 4 GiB"))?;
         // Both lengths were checked just above, so the casts cannot truncate.
         out.push(name.len() as u8);
         out.extend_from_slice(name.as_bytes());
@@ -84,10 +82,7 @@ pub fn encode_metadata<N: AsRef<str>, V: AsRef<[u8]>>(props: &[(N, V)]) -> Resul
 /// assert!(decode_metadata(b"").unwrap().is_empty());
 /// ```
 pub fn decode_metadata(mut data: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
-    let bad = |reason: &str| Error::InvalidMetadata {
-        name: String::new(),
-        reason: reason.to_string(),
-    };
+    let bad = |reason: &str| Error::invalid_metadata("", reason);
     let mut props = Vec::new();
     while let Some((&name_len, rest)) = data.split_first() {
         let name_len = usize::from(name_len);

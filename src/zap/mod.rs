@@ -162,14 +162,14 @@ impl Mechanism {
 ///
 /// ```
 /// use zmq_auth::{parse_request, Mechanism};
-/// let frames: [&[u8]; 8] = [b"1.0", b"42", b"global", b"10.0.0.5", b"", b"PLAIN", b"admin", b"secret"];
+/// let frames: [&[u8]; 8] = [b"1.0", b"42", b"global", b"10.0.0.5", b"", b"PLAIN", b"admin", b"correct-horse"];
 /// let req = parse_request(&frames).unwrap();
 /// assert_eq!(req.request_id, b"42");
 /// assert_eq!(req.domain, b"global");
 /// assert_eq!(req.address, b"10.0.0.5");
 /// assert!(req.identity.is_empty());
 /// assert_eq!(Mechanism::from_bytes(req.mechanism), Mechanism::Plain);
-/// assert_eq!(req.credentials, &[b"admin" as &[u8], b"secret"]);
+/// assert_eq!(req.credentials, &[b"admin" as &[u8], b"correct-horse"]);
 /// ```
 #[derive(Clone, Copy)]
 pub struct ZapRequest<'a> {
@@ -190,18 +190,24 @@ pub struct ZapRequest<'a> {
 /// Credentials are never printed: a PLAIN request carries the password.
 impl std::fmt::Debug for ZapRequest<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        f.debug_struct("ZapRequest")
-            .field("request_id", &lossy(self.request_id))
-            .field("domain", &lossy(self.domain))
-            .field("address", &lossy(self.address))
-            .field("identity", &self.identity)
-            .field("mechanism", &lossy(self.mechanism))
-            .field(
-                "credentials",
-                &format_args!("<{} frames redacted>", self.credentials.len()),
-            )
-            .finish()
+        let fields = |f: &mut std::fmt::Formatter<'_>| {
+            let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            f.debug_struct("ZapRequest")
+                .field("request_id", &lossy(self.request_id))
+                .field("domain", &lossy(self.domain))
+                .field("address", &lossy(self.address))
+                .field("identity", &self.identity)
+                .field("mechanism", &lossy(self.mechanism))
+                .field(
+                    "credentials",
+                    &format_args!("<{} frames redacted>", self.credentials.len()),
+                )
+                .finish()
+        };
+        // An audit build records what Debug shows (see src/audit.rs).
+        #[cfg(zmq_auth_audit)]
+        crate::audit::debug_text(&fields);
+        fields(f)
     }
 }
 

@@ -74,17 +74,20 @@ impl ZapReply {
         let ok = status == StatusCode::Success;
         let status_text = status_text.into();
         let user_id = if ok { user_id } else { b"" };
+        let metadata = if ok { metadata } else { None };
+        // Everything the peer is sent (the metadata comes from certificate files).
         #[cfg(zmq_auth_audit)]
         {
             crate::audit::reply_text(status_text.as_bytes());
             crate::audit::reply_text(user_id);
+            crate::audit::reply_text(metadata.as_deref().unwrap_or_default());
         }
         ZapReply {
             request_id: Small::new(request_id),
             status,
             status_text,
             user_id: Small::new(user_id),
-            metadata: if ok { metadata } else { None },
+            metadata,
         }
     }
 
@@ -115,7 +118,7 @@ impl ZapReply {
     ///
     /// ```
     /// let mut auth = zmq_auth::Authenticator::new();
-    /// let req: [&[u8]; 8] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"PLAIN", b"admin", b"secret"];
+    /// let req: [&[u8]; 8] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"PLAIN", b"admin", b"correct-horse"];
     /// assert_eq!(auth.handle_zap_message(&req).status_text(), "No passwords defined");
     /// ```
     pub fn status_text(&self) -> &str {
@@ -126,8 +129,8 @@ impl ZapReply {
     ///
     /// ```
     /// let mut auth = zmq_auth::Authenticator::new();
-    /// auth.configure_plain("*", [("admin", "secret")]).unwrap();
-    /// let ok: [&[u8]; 8] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"PLAIN", b"admin", b"secret"];
+    /// auth.configure_plain("*", [("admin", "correct-horse")]).unwrap();
+    /// let ok: [&[u8]; 8] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"PLAIN", b"admin", b"correct-horse"];
     /// assert_eq!(auth.handle_zap_message(&ok).user_id(), "admin");
     /// let bad: [&[u8]; 8] = [b"1.0", b"2", b"", b"127.0.0.1", b"", b"PLAIN", b"admin", b"guess"];
     /// assert_eq!(auth.handle_zap_message(&bad).user_id(), "");
