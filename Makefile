@@ -13,7 +13,7 @@ ifneq ($(wildcard $(HOME)/.cargo/bin/cargo),)
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 endif
 
-.PHONY: help deps venv demo test lint doc clean
+.PHONY: help deps venv demo test lint doc fuzz-check clean
 
 help:
 	@echo "make demo   install system packages if missing, run the ironhouse example"
@@ -22,6 +22,7 @@ help:
 	@echo "make doc    cargo doc --no-deps with warnings as errors"
 	@echo "make deps   only install the missing system packages"
 	@echo "make venv   create .venv with the pinned pyzmq (for the pyzmq interop tests)"
+	@echo "make fuzz-check  build the fuzz targets and replay their seed inputs"
 
 deps:
 	@bash scripts/install-deps.sh
@@ -79,6 +80,20 @@ lint: deps
 
 doc: deps
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+
+# The fuzz targets (fuzz/, their own workspace) still build, and run each seed input
+# once. A plain build needs no cargo-fuzz: it links libFuzzer without coverage
+# instrumentation, and libFuzzer given files runs them and exits (non-zero on a panic).
+fuzz-check: deps
+	$(CARGO) build --quiet --manifest-path fuzz/Cargo.toml --target-dir fuzz/target/plain
+	@for src in fuzz/fuzz_targets/*.rs; do \
+	    t=$$(basename "$$src" .rs); \
+	    n=$$(ls fuzz/seeds/$$t | wc -l); \
+	    [ "$$n" -gt 0 ] || { echo "fuzz target $$t has no seeds in fuzz/seeds/$$t"; exit 1; }; \
+	    out=$$(fuzz/target/plain/debug/$$t fuzz/seeds/$$t/* 2>&1) || { \
+	        echo "$$out" | tail -n 30; echo "fuzz target $$t FAILED on its seeds"; exit 1; }; \
+	    echo "fuzz target $$t: ran $$(echo "$$out" | grep -c '^Executed') of $$n seed inputs"; \
+	done
 
 clean:
 	$(CARGO) clean
