@@ -44,13 +44,13 @@ fn normalise(ip: IpAddr) -> IpAddr {
 }
 
 /// Parses an IP address as a peer or entry may spell it: optional `[...]` brackets and
-/// an optional IPv6 zone (`%eth0`), which is ignored.
+/// an optional IPv6 zone (`%eth0`), which is ignored. Nothing is trimmed: libzmq never
+/// pads a peer address, and an entry is trimmed of ASCII spaces before it gets here.
 fn parse_ip(text: &str) -> Option<IpAddr> {
-    let t = text.trim();
-    let t = t
+    let t = text
         .strip_prefix('[')
         .and_then(|s| s.strip_suffix(']'))
-        .unwrap_or(t);
+        .unwrap_or(text);
     let t = match t.find('%') {
         Some(i) if t.contains(':') => &t[..i],
         _ => t,
@@ -60,7 +60,9 @@ fn parse_ip(text: &str) -> Option<IpAddr> {
 
 fn parse_entry(entry: &str) -> Result<Net> {
     let bad = || Error::invalid_address(entry);
-    let (addr, prefix) = match entry.trim().split_once('/') {
+    // Spaces around an entry (from a config file) are forgiven; only ASCII ones.
+    let entry = entry.trim_matches(|c: char| c.is_ascii_whitespace());
+    let (addr, prefix) = match entry.split_once('/') {
         Some((a, p)) => {
             if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.len() > 3 {
                 return Err(bad());
@@ -70,8 +72,8 @@ fn parse_entry(entry: &str) -> Result<Net> {
         None => (entry, None),
     };
     // A v4-mapped network such as ::ffff:10.0.0.0/104 is the IPv4 network 10.0.0.0/8.
+    let addr = addr.trim_matches(|c: char| c.is_ascii_whitespace());
     let raw = addr
-        .trim()
         .parse::<IpAddr>()
         .ok()
         .or_else(|| parse_ip(addr))

@@ -172,3 +172,50 @@ fn certificate_debug_never_shows_the_secret_key() {
         }
     }
 }
+
+/// Found by `cargo fuzz run zap_request` (crash-60046c09…): the peer address
+/// `"\u{a0}\u{a0}\u{a0}::1\u{a0}"` matched the allow entry `::1`, because addresses were
+/// trimmed with `str::trim`, which also strips Unicode spaces. libzmq never pads an
+/// address, so a padded one is malformed and matches nothing; entries still forgive ASCII
+/// spaces (a config file), but not other ones.
+#[test]
+fn a_padded_peer_address_matches_no_entry() {
+    let mut auth = Authenticator::new();
+    auth.allow(["::1", "127.0.0.1"]).unwrap();
+    let status = |auth: &mut Authenticator, address: &str| {
+        let req: [&[u8]; 6] = [b"1.0", b"1", b"", address.as_bytes(), b"", b"NULL"];
+        let reply = auth.handle_zap_message(&req);
+        (reply.status_code(), reply.status_text().to_string())
+    };
+    let refused = (400, "Address not allowed".to_string());
+    for padded in [
+        "\u{a0}\u{a0}\u{a0}::1\u{a0}",
+        " ::1",
+        "::1 ",
+        "\t127.0.0.1",
+        "127.0.0.1\n",
+        "[::1] ",
+        "\u{2003}127.0.0.1",
+    ] {
+        assert_eq!(status(&mut auth, padded), refused, "{padded:?}");
+    }
+    for exact in ["::1", "[::1]", "127.0.0.1", "::ffff:127.0.0.1"] {
+        assert_eq!(
+            status(&mut auth, exact),
+            (200, "OK".to_string()),
+            "{exact:?}"
+        );
+    }
+
+    // Entries: ASCII spaces are forgiven, other spaces are an error naming the entry.
+    let mut auth = Authenticator::new();
+    auth.allow([" 10.0.0.0/8 ", "\t::1\n", "[::1] /128"])
+        .unwrap();
+    assert_eq!(status(&mut auth, "10.1.2.3").0, 200);
+    for bad in ["\u{a0}10.0.0.1", "10.0.0.1\u{2003}"] {
+        match Authenticator::new().allow([bad]) {
+            Err(zmq_auth::Error::InvalidAddress(entry)) => assert_eq!(entry, bad),
+            other => panic!("{bad:?}: expected InvalidAddress, got {other:?}"),
+        }
+    }
+}

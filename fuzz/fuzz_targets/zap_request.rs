@@ -105,12 +105,22 @@ fn split(mut data: &[u8]) -> Vec<&[u8]> {
 }
 
 /// Is this ZAP address in the allow list (127.0.0.1, ::1, 10.0.0.0/8), v4-mapped
-/// addresses counting as their IPv4 address? Unparsable addresses never match.
+/// addresses counting as their IPv4 address? An address may be in `[...]` and an IPv6
+/// one may carry a `%zone`; nothing else (no padding) is accepted. Unparsable addresses
+/// never match.
 fn address_allowed(addr: &[u8]) -> bool {
-    let Some(ip) = std::str::from_utf8(addr)
-        .ok()
-        .and_then(|s| s.parse::<IpAddr>().ok())
-    else {
+    let Ok(text) = std::str::from_utf8(addr) else {
+        return false;
+    };
+    let text = match text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        Some(inner) => inner,
+        None => text,
+    };
+    let text = match text.split_once('%') {
+        Some((ip, _zone)) if ip.contains(':') => ip,
+        _ => text,
+    };
+    let Ok(ip) = text.parse::<IpAddr>() else {
         return false;
     };
     let ip = match ip {

@@ -176,6 +176,10 @@ impl Authenticator {
     /// then on only those addresses are admitted. Every entry is validated first; on
     /// error nothing is added. An error too if a deny list exists.
     ///
+    /// Entries may be in `[...]`, carry an IPv6 zone (`%eth0`, ignored) and be padded
+    /// with ASCII spaces. The peer's address is matched as libzmq reports it, so it is
+    /// never trimmed: a padded one matches nothing.
+    ///
     /// ```
     /// let mut auth = zmq_auth::Authenticator::new();
     /// auth.allow(["127.0.0.1", "10.0.0.0/8"]).unwrap();
