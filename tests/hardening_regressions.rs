@@ -219,3 +219,39 @@ fn a_padded_peer_address_matches_no_entry() {
         }
     }
 }
+
+/// Found by `cargo fuzz run cert_reader` (crash-0d680e46…): a damaged secret certificate
+/// whose metadata line `email =ecret-key = "<the secret key>"ex` had swallowed the
+/// secret key loaded, and the key then showed in the certificate's `Debug` (and would
+/// have travelled as metadata). Such a file is now a parse error that names the line
+/// and the property, never the key.
+#[test]
+fn a_metadata_value_holding_the_secret_key_is_refused() {
+    let secret = "2OCnHuV]Zwjmp5Nz1L-ro/QbNX.3zgU[/@a1@JtF";
+    let public = "=jZTzge^^26pzTs^yA=w/COj@U-FxMPjBNC1=RvO";
+    let fuzzed = format!(
+        "#\n\nmetadata\n    a\n    ta\n    name \n    email =ecret-key = \"{secret}\"ex\"\n\
+         curve\n    public-key = \"{public}\"\n    secret-key = \"{secret}\"\n"
+    );
+    let quoted = format!(
+        "metadata\n    note = \"copy of {secret}\"\ncurve\n    public-key = \"{public}\"\n    \
+         secret-key = \"{secret}\"\n"
+    );
+    for (text, line, name) in [(&fuzzed, 7, "email"), (&quoted, 2, "note")] {
+        match zmq_auth::Certificate::from_zpl("bob.key_secret", text) {
+            Err(zmq_auth::Error::Parse {
+                line: l, message, ..
+            }) => {
+                assert_eq!(l, line, "{message}");
+                assert!(message.contains(name), "{message}");
+                assert!(!message.contains(secret), "{message}");
+            }
+            other => panic!("expected a parse error, got {other:?}"),
+        }
+    }
+    // The same metadata beside no secret key (a public certificate) is only text.
+    let public_only = format!(
+        "metadata\n    note = \"copy of {secret}\"\ncurve\n    public-key = \"{public}\"\n"
+    );
+    assert!(zmq_auth::Certificate::from_zpl("bob.key", &public_only).is_ok());
+}

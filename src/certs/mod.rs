@@ -259,6 +259,8 @@ pub(crate) fn parse_certificate(
     let mut public: Option<([u8; 32], String)> = None;
     let mut secret: Option<([u8; 32], String)> = None;
     let mut metadata: Vec<(String, String)> = Vec::new();
+    // The line of each metadata property, for errors found once the keys are known.
+    let mut metadata_lines: Vec<usize> = Vec::new();
     let mut seen_sections: Vec<&str> = Vec::new();
     // A metadata property that looks like a key (reported once the keys are known).
     let mut key_like: Option<(usize, String)> = None;
@@ -317,6 +319,7 @@ pub(crate) fn parse_certificate(
                     ));
                 }
                 metadata.push((name.to_string(), value));
+                metadata_lines.push(e.line);
             }
             _ => {}
         }
@@ -330,6 +333,23 @@ pub(crate) fn parse_certificate(
             line,
             format!("metadata property `{name}` looks like a key (misplaced line?)"),
         ));
+    }
+    // A damaged file can glue the secret-key line into a metadata value; kept, the secret
+    // would travel as metadata (Debug, ZAP replies). The message names the property only.
+    if let Some((_, secret_text)) = &secret {
+        let holds = |text: &str| text.contains(secret_text.as_str());
+        if let Some(i) = metadata.iter().position(|(n, v)| holds(n) || holds(v)) {
+            let what = if holds(&metadata[i].0) {
+                "a metadata property name".to_string()
+            } else {
+                format!("metadata property `{}`", metadata[i].0)
+            };
+            return Err(Error::parse(
+                path,
+                metadata_lines[i],
+                format!("{what} holds the secret key (misplaced line?)"),
+            ));
+        }
     }
     if verify_secret {
         if let Some((s, _)) = &secret {
