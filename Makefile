@@ -42,7 +42,8 @@ AUDIT_DIR ?= $(CURDIR)/target/secret-audit
 AUDIT_TARGET_DIR ?= $(CURDIR)/target/audit-build
 test: export ZMQ_AUTH_AUDIT_DIR := $(AUDIT_DIR)
 test: export CARGO_TARGET_DIR := $(AUDIT_TARGET_DIR)
-test: export RUSTFLAGS := $(RUSTFLAGS) --cfg zmq_auth_audit
+# `override`: `make test RUSTFLAGS=...` adds to the flag instead of dropping it.
+test: export override RUSTFLAGS := $(RUSTFLAGS) --cfg zmq_auth_audit
 
 # `cargo test` (plain, so doctests run too), then every examples/*.rs except bench*,
 # then the audit of everything they logged.
@@ -88,7 +89,7 @@ fuzz-check: deps
 	$(CARGO) build --quiet --manifest-path fuzz/Cargo.toml --target-dir fuzz/target/plain
 	@for src in fuzz/fuzz_targets/*.rs; do \
 	    t=$$(basename "$$src" .rs); \
-	    n=$$(ls fuzz/seeds/$$t | wc -l); \
+	    n=$$(find fuzz/seeds/$$t -type f 2>/dev/null | wc -l); \
 	    [ "$$n" -gt 0 ] || { echo "fuzz target $$t has no seeds in fuzz/seeds/$$t"; exit 1; }; \
 	    out=$$(fuzz/target/plain/debug/$$t fuzz/seeds/$$t/* 2>&1) || { \
 	        echo "$$out" | tail -n 30; echo "fuzz target $$t FAILED on its seeds"; exit 1; }; \

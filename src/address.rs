@@ -43,25 +43,32 @@ fn normalise(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Parses an IP address as a peer or entry may spell it: optional `[...]` brackets and
-/// an optional IPv6 zone (`%eth0`), which is ignored. Nothing is trimmed: libzmq never
-/// pads a peer address, and an entry is trimmed of ASCII spaces before it gets here.
+/// Parses an IP address as a peer or entry may spell it: optional `[...]` brackets and,
+/// on an IPv6 address, an optional zone (`%eth0`), which is ignored. Nothing is trimmed:
+/// libzmq never pads a peer address, and an entry is trimmed of ASCII spaces before it
+/// gets here. Not normalised (a v4-mapped entry keeps its IPv6 prefix length).
 fn parse_ip(text: &str) -> Option<IpAddr> {
     let t = text
         .strip_prefix('[')
         .and_then(|s| s.strip_suffix(']'))
         .unwrap_or(text);
+    // Only an address with a colon before the `%` is IPv6 (`127.0.0.1%a:b` is not).
     let t = match t.find('%') {
-        Some(i) if t.contains(':') => &t[..i],
+        Some(i) if t[..i].contains(':') => &t[..i],
         _ => t,
     };
-    t.parse::<IpAddr>().ok().map(normalise)
+    t.parse::<IpAddr>().ok()
+}
+
+/// ASCII whitespace as `str::trim` sees it (with vertical tab), and nothing else.
+fn is_ascii_space(c: char) -> bool {
+    c.is_ascii() && c.is_whitespace()
 }
 
 fn parse_entry(entry: &str) -> Result<Net> {
     let bad = || Error::invalid_address(entry);
     // Spaces around an entry (from a config file) are forgiven; only ASCII ones.
-    let entry = entry.trim_matches(|c: char| c.is_ascii_whitespace());
+    let entry = entry.trim_matches(is_ascii_space);
     let (addr, prefix) = match entry.split_once('/') {
         Some((a, p)) => {
             if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.len() > 3 {
@@ -72,12 +79,7 @@ fn parse_entry(entry: &str) -> Result<Net> {
         None => (entry, None),
     };
     // A v4-mapped network such as ::ffff:10.0.0.0/104 is the IPv4 network 10.0.0.0/8.
-    let addr = addr.trim_matches(|c: char| c.is_ascii_whitespace());
-    let raw = addr
-        .parse::<IpAddr>()
-        .ok()
-        .or_else(|| parse_ip(addr))
-        .ok_or_else(bad)?;
+    let raw = parse_ip(addr.trim_matches(is_ascii_space)).ok_or_else(bad)?;
     let net = match (raw, normalise(raw)) {
         (_, IpAddr::V4(v4)) => {
             let mapped = raw.is_ipv6();
@@ -156,7 +158,11 @@ impl AddressList {
     /// Does the peer address (as libzmq reports it) fall in this list? An address that
     /// does not parse (IPC peers send an empty string or `:uid:gid:pid`) matches nothing.
     pub(crate) fn contains(&self, peer: &[u8]) -> bool {
-        let Some(ip) = std::str::from_utf8(peer).ok().and_then(parse_ip) else {
+        let Some(ip) = std::str::from_utf8(peer)
+            .ok()
+            .and_then(parse_ip)
+            .map(normalise)
+        else {
             return false;
         };
         match ip {

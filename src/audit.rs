@@ -3,11 +3,13 @@
 //! `make test` builds with that flag and sets `ZMQ_AUTH_AUDIT_DIR`. Every process of
 //! the suite (test binaries, doctests, examples) then writes two files there:
 //!
-//! - `<program>-<pid>.log`: everything the crate logs, at every level and whatever
-//!   logger is installed, every error message that is displayed, and every status
-//!   text sent to a peer;
-//! - `<program>-<pid>.secrets`: every password and secret key that reached the crate
-//!   (hex encoded).
+//! - `<program>-<pid>.log`: everything the crate can say: every log record (at every
+//!   level, whatever logger is installed), every error that carries text (when made,
+//!   and again when displayed), every status text, user id and metadata frame sent to a
+//!   peer, every event, and what the hand-written `Debug` impls show;
+//! - `<program>-<pid>.secrets`: every password and secret key that reached the crate,
+//!   the raw value of every `secret-key` line of a certificate, and the public keys it
+//!   read or made (hex encoded, one per line with its kind).
 //!
 //! Afterwards `tests/suite_audit.rs` searches all the first files for everything in the
 //! second ones. The crate can only leak what it was given, so tapping where secrets
@@ -32,21 +34,24 @@ struct Sink {
 }
 
 /// Opened on first use; `None` when the variable is unset (a plain `cargo test` of an
-/// audit build) or the files cannot be made (said on stderr; the audit then finds this
-/// process missing and fails).
+/// audit build).
 fn sink() -> Option<&'static Mutex<Sink>> {
     static SINK: OnceLock<Option<Mutex<Sink>>> = OnceLock::new();
     SINK.get_or_init(|| {
         let dir = std::env::var_os(DIR_VAR)?;
         match open(Path::new(&dir)) {
             Ok(sink) => Some(Mutex::new(sink)),
-            Err(e) => {
-                eprintln!("zmq-auth audit: cannot write to {DIR_VAR}: {e}");
-                None
-            }
+            Err(e) => failed(&format!("cannot write to {DIR_VAR}: {e}")),
         }
     })
     .as_ref()
+}
+
+/// A record the audit cannot keep would make it pass without having seen everything:
+/// the process stops instead (this is a test-only build), which fails its test run.
+fn failed(what: &str) -> ! {
+    eprintln!("zmq-auth audit: {what}; aborting");
+    std::process::abort()
 }
 
 fn open(dir: &Path) -> std::io::Result<Sink> {
@@ -67,8 +72,7 @@ fn open(dir: &Path) -> std::io::Result<Sink> {
     Ok(Sink { log, secrets })
 }
 
-/// Writes one whole line to the log or the secrets file. A failed write is said on
-/// stderr; the audit then fails on a missing or short file rather than pass silently.
+/// Writes one whole line to the log or the secrets file; a failed write aborts.
 fn write_line(to_secrets: bool, tag: &str, body: &[u8]) {
     let Some(sink) = sink() else { return };
     let mut line = Vec::with_capacity(tag.len() + body.len() + 2);
@@ -83,7 +87,7 @@ fn write_line(to_secrets: bool, tag: &str, body: &[u8]) {
         &mut sink.log
     };
     if let Err(e) = file.write_all(&line) {
-        eprintln!("zmq-auth audit: write failed: {e}");
+        failed(&format!("write failed: {e}"));
     }
 }
 
@@ -130,18 +134,19 @@ pub(crate) fn secret_key(key: &[u8; 32]) {
     write_line(true, "key", &hex(key));
 }
 
-/// A CURVE public key the crate read, made or derived. A test may use a public key
+/// A CURVE public key the crate read or made. A test may use a public key
 /// where a secret one goes (to check that it is refused); the audit does not count a
 /// value that was also a public key as a secret, since printing public keys is fine.
 pub(crate) fn public_key(key: &[u8; 32]) {
     write_line(true, "public", &hex(key));
 }
 
-/// The value of every line of a certificate's text that starts with `secret-key`
-/// (wherever it is, valid or not): the reader may fail on it before it knows it is one.
+/// The value after every `secret-key` in a certificate's text (anywhere in a line,
+/// valid or not): the reader may fail on it, or take it for metadata, before it knows
+/// it is a key.
 pub(crate) fn secret_lines(text: &str) {
     for line in text.lines() {
-        let Some(rest) = line.trim_start().strip_prefix("secret-key") else {
+        let Some((_, rest)) = line.split_once("secret-key") else {
             continue;
         };
         let value = rest.split_once('=').map_or(rest, |(_, v)| v).trim();

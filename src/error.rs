@@ -116,8 +116,8 @@ pub enum Error {
 /// ```
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// The variants that carry text are made only here, so that an audit build records
-/// each one as it is made, displayed or not.
+/// The variants that carry free text (not only a path) are made only here, so that an
+/// audit build records each one as it is made, displayed or not.
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Io {

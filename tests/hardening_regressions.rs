@@ -196,10 +196,14 @@ fn a_padded_peer_address_matches_no_entry() {
         "127.0.0.1\n",
         "[::1] ",
         "\u{2003}127.0.0.1",
+        // A zone belongs to IPv6 only, whatever follows the `%` (review finding).
+        "127.0.0.1%eth0",
+        "127.0.0.1%x:y",
+        "[127.0.0.1%:]",
     ] {
         assert_eq!(status(&mut auth, padded), refused, "{padded:?}");
     }
-    for exact in ["::1", "[::1]", "127.0.0.1", "::ffff:127.0.0.1"] {
+    for exact in ["::1", "[::1]", "::1%lo", "127.0.0.1", "::ffff:127.0.0.1"] {
         assert_eq!(
             status(&mut auth, exact),
             (200, "OK".to_string()),
@@ -212,7 +216,17 @@ fn a_padded_peer_address_matches_no_entry() {
     auth.allow([" 10.0.0.0/8 ", "\t::1\n", "[::1] /128"])
         .unwrap();
     assert_eq!(status(&mut auth, "10.1.2.3").0, 200);
-    for bad in ["\u{a0}10.0.0.1", "10.0.0.1\u{2003}"] {
+    // Any ASCII space, vertical tab included, as before.
+    auth.allow(["\x0b10.9.9.9\x0b"]).unwrap();
+    assert_eq!(status(&mut auth, "10.9.9.9").0, 200);
+    // A v4-mapped range keeps its IPv6 prefix length in brackets or with a zone.
+    let mut auth = Authenticator::new();
+    auth.allow(["[::ffff:192.168.0.0]/112", "::ffff:172.16.0.0%eth0/108"])
+        .unwrap();
+    assert_eq!(status(&mut auth, "192.168.3.4").0, 200);
+    assert_eq!(status(&mut auth, "172.16.9.9").0, 200);
+    assert_eq!(status(&mut auth, "192.169.0.1"), refused);
+    for bad in ["\u{a0}10.0.0.1", "10.0.0.1\u{2003}", "10.0.0.0%a:b/8"] {
         match Authenticator::new().allow([bad]) {
             Err(zmq_auth::Error::InvalidAddress(entry)) => assert_eq!(entry, bad),
             other => panic!("{bad:?}: expected InvalidAddress, got {other:?}"),

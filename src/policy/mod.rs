@@ -177,8 +177,8 @@ impl Authenticator {
     /// error nothing is added. An error too if a deny list exists.
     ///
     /// Entries may be in `[...]`, carry an IPv6 zone (`%eth0`, ignored) and be padded
-    /// with ASCII spaces. The peer's address is matched as libzmq reports it, so it is
-    /// never trimmed: a padded one matches nothing.
+    /// with ASCII spaces. The peer's address is matched as libzmq reports it (brackets
+    /// and an IPv6 zone allowed), never trimmed: a padded one matches nothing.
     ///
     /// ```
     /// let mut auth = zmq_auth::Authenticator::new();
@@ -196,7 +196,10 @@ impl Authenticator {
     }
 
     /// Adds addresses or CIDR ranges to the deny list: those are refused, all others
-    /// admitted. Validated first; an error if an allow list exists.
+    /// admitted. Validated first; an error if an allow list exists. Entries are written
+    /// as for [`allow`](Self::allow). A peer address that does not parse (IPC peers, or
+    /// anything malformed) matches no entry and so is not denied: to fail closed, use an
+    /// allow list.
     ///
     /// ```
     /// let mut auth = zmq_auth::Authenticator::new();
