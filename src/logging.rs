@@ -2,7 +2,7 @@
 //! `zmq_auth` target.
 //!
 //! In a secret-audit build (`--cfg zmq_auth_audit`, set only by `make test`), every
-//! message is also handed to [`crate::audit`], formatted whatever the logger and level
+//! message is also handed to `crate::audit`, formatted whatever the logger and level
 //! are, so the suite-wide audit sees what *any* logging configuration could print.
 
 /// `zlog!(Debug, "format {}", args)`: logs at `log::Level::Debug` with target
