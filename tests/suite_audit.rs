@@ -348,11 +348,11 @@ fn expected_programs(root: &Path) -> Vec<String> {
     names
 }
 
-/// The text the crate itself can print: its code under `src/`, without comments and
-/// without the unit tests (everything from a file's `#[cfg(test)]` on). A password that
-/// occurs in it (`secret`, from `secret-key`) cannot be told apart from that text.
-fn crate_vocabulary(root: &Path) -> Vec<u8> {
-    let mut text = Vec::new();
+/// The code lines of every `.rs` file under `src/` as `(file, 1-based line, text)`:
+/// without comments and without the unit tests (everything from a file's
+/// `#[cfg(test)]` on), which is all the crate itself can print.
+fn crate_code_lines(root: &Path) -> Vec<(PathBuf, usize, String)> {
+    let mut lines = Vec::new();
     let mut stack = vec![root.join("src")];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).expect("list src") {
@@ -361,18 +361,31 @@ fn crate_vocabulary(root: &Path) -> Vec<u8> {
                 stack.push(path);
                 continue;
             }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
             let source = std::fs::read_to_string(&path).expect("read a source");
-            for line in source.lines() {
+            for (n, line) in source.lines().enumerate() {
                 let code = line.trim_start();
                 if code.starts_with("#[cfg(test)]") {
                     break;
                 }
                 if !code.starts_with("//") {
-                    text.extend_from_slice(line.as_bytes());
-                    text.push(b'\n');
+                    lines.push((path.clone(), n + 1, line.to_string()));
                 }
             }
         }
+    }
+    lines
+}
+
+/// The text the crate itself can print (see `crate_code_lines`). A password that occurs
+/// in it (`secret`, from `secret-key`) cannot be told apart from that text.
+fn crate_vocabulary(root: &Path) -> Vec<u8> {
+    let mut text = Vec::new();
+    for (_, _, line) in crate_code_lines(root) {
+        text.extend_from_slice(line.as_bytes());
+        text.push(b'\n');
     }
     text
 }
@@ -708,40 +721,17 @@ fn all_output_of_the_crate_goes_through_the_audited_paths() {
         "Error::InvalidAddress(",
     ];
     let mut offenders = Vec::new();
-    let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let name = path.file_name().unwrap_or_default().to_string_lossy();
-            if path.extension().is_none_or(|e| e != "rs") {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).unwrap();
-            for (n, line) in text.lines().enumerate() {
-                let code = line.trim_start();
-                // Unit tests (from `#[cfg(test)]` on) and comments print nothing.
-                if code.starts_with("#[cfg(test)]") {
-                    break;
-                }
-                if code.starts_with("//") {
-                    continue;
-                }
-                let printing = name != "logging.rs"
-                    && name != "audit.rs"
-                    && banned.iter().any(|b| line.contains(b));
-                // Patterns (left of `=>`, in `matches!`) name variants without making them.
-                let made = line.split_once("=>").map_or(line, |(_, arm)| arm);
-                let making = name != "error.rs"
-                    && !line.contains("matches!")
-                    && made_elsewhere.iter().any(|m| made.contains(m));
-                if printing || making {
-                    offenders.push(format!("{}:{}: {line}", path.display(), n + 1));
-                }
-            }
+    for (path, n, line) in crate_code_lines(Path::new(env!("CARGO_MANIFEST_DIR"))) {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let printing =
+            name != "logging.rs" && name != "audit.rs" && banned.iter().any(|b| line.contains(b));
+        // Patterns (left of `=>`, in `matches!`) name variants without making them.
+        let made = line.split_once("=>").map_or(line.as_str(), |(_, arm)| arm);
+        let making = name != "error.rs"
+            && !line.contains("matches!")
+            && made_elsewhere.iter().any(|m| made.contains(m));
+        if printing || making {
+            offenders.push(format!("{}:{n}: {line}", path.display()));
         }
     }
     assert!(
