@@ -84,47 +84,37 @@ fn curve_allow_any_without_domain() {
 /// arrives as message properties.
 #[test]
 fn curve_certificate_directory_with_metadata() {
-    let keys = tempfile::tempdir().unwrap();
-    let trusted = tempfile::tempdir().unwrap();
-    let server_cert = make_cert(keys.path(), "server", &[]);
-    let client_cert = make_cert(
-        keys.path(),
-        "client",
-        &[("email", "alice@example.org"), ("company", "ACME Inc.")],
-    );
-    copy_into(&client_cert.public_path, trusted.path());
-    copy_into(&server_cert.public_path, trusted.path());
+    let certs = curve_certs(&[("email", "alice@example.org"), ("company", "ACME Inc.")]);
+    copy_into(&certs.client.public_path, certs.trusted.path());
+    copy_into(&certs.server.public_path, certs.trusted.path());
 
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let events = auth.events();
-    auth.configure_curve("*", trusted.path()).unwrap();
-    let server = curve_server(&ctx, &server_cert.secret, Some("global"));
-    let client = curve_client_cert(&ctx, &server.endpoint, &server_cert.public, &client_cert);
+    auth.configure_curve("*", certs.trusted.path()).unwrap();
+    let server = curve_server(&ctx, &certs.server.secret, Some("global"));
+    let client = curve_client_cert(&ctx, &server.endpoint, &certs.server.public, &certs.client);
     let mut msg = assert_connects(&server, &client);
-    assert_eq!(user_id(&mut msg), Some(client_cert.public_z85.clone()));
+    assert_eq!(user_id(&mut msg), Some(certs.client.public_z85.clone()));
     assert_eq!(msg.gets("email"), Some("alice@example.org"));
     assert_eq!(msg.gets("company"), Some("ACME Inc."));
     let ev = next_event(&events, STEP_MS).unwrap();
     assert_eq!(ev.status, StatusCode::Success);
-    assert_eq!(ev.user_id, client_cert.public_z85);
+    assert_eq!(ev.user_id, certs.client.public_z85);
 }
 
 #[test]
 fn curve_certificate_without_metadata_has_no_properties() {
-    let keys = tempfile::tempdir().unwrap();
-    let trusted = tempfile::tempdir().unwrap();
-    let server_cert = make_cert(keys.path(), "server", &[]);
-    let client_cert = make_cert(keys.path(), "client", &[]);
-    copy_into(&client_cert.public_path, trusted.path());
+    let certs = curve_certs(&[]);
+    copy_into(&certs.client.public_path, certs.trusted.path());
 
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
-    auth.configure_curve("*", trusted.path()).unwrap();
-    let server = curve_server(&ctx, &server_cert.secret, Some("global"));
-    let client = curve_client_cert(&ctx, &server.endpoint, &server_cert.public, &client_cert);
+    auth.configure_curve("*", certs.trusted.path()).unwrap();
+    let server = curve_server(&ctx, &certs.server.secret, Some("global"));
+    let client = curve_client_cert(&ctx, &server.endpoint, &certs.server.public, &certs.client);
     let mut msg = assert_connects(&server, &client);
-    assert_eq!(user_id(&mut msg), Some(client_cert.public_z85.clone()));
+    assert_eq!(user_id(&mut msg), Some(certs.client.public_z85.clone()));
     assert_eq!(msg.gets("email"), None);
 }
 
@@ -160,56 +150,50 @@ fn curve_wrong_server_key_fails() {
 
 #[test]
 fn curve_unknown_client_key_is_refused() {
-    let keys = tempfile::tempdir().unwrap();
-    let trusted = tempfile::tempdir().unwrap();
-    let server_cert = make_cert(keys.path(), "server", &[]);
-    let client_cert = make_cert(keys.path(), "client", &[]);
-    copy_into(&client_cert.public_path, trusted.path());
+    let certs = curve_certs(&[]);
+    copy_into(&certs.client.public_path, certs.trusted.path());
 
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let events = auth.events();
-    auth.configure_curve("*", trusted.path()).unwrap();
-    let server = curve_server(&ctx, &server_cert.secret, Some("global"));
-    let stranger = curve_client_pair(&ctx, &server.endpoint, &server_cert.public, &keypair());
+    auth.configure_curve("*", certs.trusted.path()).unwrap();
+    let server = curve_server(&ctx, &certs.server.secret, Some("global"));
+    let stranger = curve_client_pair(&ctx, &server.endpoint, &certs.server.public, &keypair());
     let ev = assert_refused(&events, &server, &stranger, "Unknown key");
     assert_eq!(ev.mechanism, Mechanism::Curve);
     // The known client still gets in.
-    let client = curve_client_cert(&ctx, &server.endpoint, &server_cert.public, &client_cert);
+    let client = curve_client_cert(&ctx, &server.endpoint, &certs.server.public, &certs.client);
     assert_connects(&server, &client);
 }
 
 /// A certificate copied into a configured directory is accepted without another call.
 #[test]
 fn curve_certificate_added_later_is_accepted() {
-    let keys = tempfile::tempdir().unwrap();
-    let trusted = tempfile::tempdir().unwrap();
-    let server_cert = make_cert(keys.path(), "server", &[]);
-    let client_cert = make_cert(keys.path(), "client", &[]);
-    copy_into(&server_cert.public_path, trusted.path());
+    let certs = curve_certs(&[]);
+    copy_into(&certs.server.public_path, certs.trusted.path());
 
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let events = auth.events();
-    auth.configure_curve("*", trusted.path()).unwrap();
-    let server = curve_server(&ctx, &server_cert.secret, Some("global"));
-    let client = curve_client_cert(&ctx, &server.endpoint, &server_cert.public, &client_cert);
+    auth.configure_curve("*", certs.trusted.path()).unwrap();
+    let server = curve_server(&ctx, &certs.server.secret, Some("global"));
+    let client = curve_client_cert(&ctx, &server.endpoint, &certs.server.public, &certs.client);
     assert_refused(&events, &server, &client, "Unknown key");
     drop(client);
 
-    copy_into(&client_cert.public_path, trusted.path());
+    copy_into(&certs.client.public_path, certs.trusted.path());
     let copied = Instant::now();
     let mut attempts = 0;
     loop {
         attempts += 1;
         // A fresh client per attempt, paced by the bounded waits below.
-        let client = curve_client_cert(&ctx, &server.endpoint, &server_cert.public, &client_cert);
+        let client = curve_client_cert(&ctx, &server.endpoint, &certs.server.public, &certs.client);
         client.send(HELLO, zmq::DONTWAIT).unwrap();
         let ev = next_event(&events, STEP_MS).expect("every attempt gets a decision");
         if ev.status == StatusCode::Success {
-            assert_eq!(ev.user_id, client_cert.public_z85);
+            assert_eq!(ev.user_id, certs.client.public_z85);
             let mut msg = recv_within(&server.sock, STEP_MS).expect("admitted client's message");
-            assert_eq!(user_id(&mut msg), Some(client_cert.public_z85.clone()));
+            assert_eq!(user_id(&mut msg), Some(certs.client.public_z85.clone()));
             break;
         }
         assert_eq!(ev.reason, "Unknown key", "event: {ev:?}");
@@ -220,7 +204,7 @@ fn curve_certificate_added_later_is_accepted() {
         );
         if let Some(mut msg) = recv_within(&server.sock, 100) {
             // A retry of this client got in meanwhile.
-            assert_eq!(user_id(&mut msg), Some(client_cert.public_z85.clone()));
+            assert_eq!(user_id(&mut msg), Some(certs.client.public_z85.clone()));
             break;
         }
     }
@@ -230,18 +214,15 @@ fn curve_certificate_added_later_is_accepted() {
 /// another call.
 #[test]
 fn curve_certificate_removed_later_is_refused() {
-    let keys = tempfile::tempdir().unwrap();
-    let trusted = tempfile::tempdir().unwrap();
-    let server_cert = make_cert(keys.path(), "server", &[]);
-    let client_cert = make_cert(keys.path(), "client", &[]);
-    let copied = copy_into(&client_cert.public_path, trusted.path());
+    let certs = curve_certs(&[]);
+    let copied = copy_into(&certs.client.public_path, certs.trusted.path());
 
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let events = auth.events();
-    auth.configure_curve("*", trusted.path()).unwrap();
-    let server = curve_server(&ctx, &server_cert.secret, Some("global"));
-    let client = curve_client_cert(&ctx, &server.endpoint, &server_cert.public, &client_cert);
+    auth.configure_curve("*", certs.trusted.path()).unwrap();
+    let server = curve_server(&ctx, &certs.server.secret, Some("global"));
+    let client = curve_client_cert(&ctx, &server.endpoint, &certs.server.public, &certs.client);
     assert_connects(&server, &client);
     drop(client);
     let _ = next_event(&events, STEP_MS);
@@ -251,7 +232,7 @@ fn curve_certificate_removed_later_is_refused() {
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let client = curve_client_cert(&ctx, &server.endpoint, &server_cert.public, &client_cert);
+        let client = curve_client_cert(&ctx, &server.endpoint, &certs.server.public, &certs.client);
         client.send(HELLO, zmq::DONTWAIT).unwrap();
         let ev = next_event(&events, STEP_MS).expect("every attempt gets a decision");
         if ev.status != StatusCode::Success {
@@ -484,17 +465,14 @@ fn curve_set_user_id_on_running_authenticator() {
 /// previous policy (pyzmq only logs it).
 #[test]
 fn curve_failed_configure_keeps_previous_policy() {
-    let keys = tempfile::tempdir().unwrap();
-    let trusted = tempfile::tempdir().unwrap();
-    let server_cert = make_cert(keys.path(), "server", &[]);
-    let client_cert = make_cert(keys.path(), "client", &[]);
-    copy_into(&client_cert.public_path, trusted.path());
+    let certs = curve_certs(&[]);
+    copy_into(&certs.client.public_path, certs.trusted.path());
 
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let events = auth.events();
-    auth.configure_curve("*", trusted.path()).unwrap();
-    let missing = trusted.path().join("does-not-exist");
+    auth.configure_curve("*", certs.trusted.path()).unwrap();
+    let missing = certs.trusted.path().join("does-not-exist");
     let err = auth.configure_curve("*", &missing).unwrap_err();
     assert!(
         err.to_string().contains("does-not-exist"),
@@ -502,39 +480,37 @@ fn curve_failed_configure_keeps_previous_policy() {
     );
     assert!(auth.is_alive());
 
-    let server = curve_server(&ctx, &server_cert.secret, Some("global"));
+    let server = curve_server(&ctx, &certs.server.secret, Some("global"));
     // Still the certificate directory: the known client gets in...
-    let client = curve_client_cert(&ctx, &server.endpoint, &server_cert.public, &client_cert);
+    let client = curve_client_cert(&ctx, &server.endpoint, &certs.server.public, &certs.client);
     let mut msg = assert_connects(&server, &client);
-    assert_eq!(user_id(&mut msg), Some(client_cert.public_z85.clone()));
+    assert_eq!(user_id(&mut msg), Some(certs.client.public_z85.clone()));
     let _ = next_event(&events, STEP_MS);
     // ...and a stranger does not (the policy was neither dropped nor opened up).
-    let stranger = curve_client_pair(&ctx, &server.endpoint, &server_cert.public, &keypair());
+    let stranger = curve_client_pair(&ctx, &server.endpoint, &certs.server.public, &keypair());
     assert_refused(&events, &server, &stranger, "Unknown key");
 }
 
 #[test]
 fn curve_policy_is_per_domain() {
-    let keys = tempfile::tempdir().unwrap();
-    let trusted = tempfile::tempdir().unwrap();
-    let server_cert = make_cert(keys.path(), "server", &[]);
-    let client_cert = make_cert(keys.path(), "client", &[]);
-    copy_into(&client_cert.public_path, trusted.path());
+    let certs = curve_certs(&[]);
+    copy_into(&certs.client.public_path, certs.trusted.path());
 
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let events = auth.events();
     auth.configure_curve("*", CURVE_ALLOW_ANY).unwrap();
-    auth.configure_curve("secure", trusted.path()).unwrap();
+    auth.configure_curve("secure", certs.trusted.path())
+        .unwrap();
 
-    let secure = curve_server(&ctx, &server_cert.secret, Some("secure"));
-    let open = curve_server(&ctx, &server_cert.secret, Some("open"));
+    let secure = curve_server(&ctx, &certs.server.secret, Some("secure"));
+    let open = curve_server(&ctx, &certs.server.secret, Some("open"));
     let stranger = keypair();
-    let c = curve_client_pair(&ctx, &secure.endpoint, &server_cert.public, &stranger);
+    let c = curve_client_pair(&ctx, &secure.endpoint, &certs.server.public, &stranger);
     assert_refused(&events, &secure, &c, "Unknown key");
-    let c = curve_client_pair(&ctx, &open.endpoint, &server_cert.public, &stranger);
+    let c = curve_client_pair(&ctx, &open.endpoint, &certs.server.public, &stranger);
     assert_connects(&open, &c);
-    let c = curve_client_cert(&ctx, &secure.endpoint, &server_cert.public, &client_cert);
+    let c = curve_client_cert(&ctx, &secure.endpoint, &certs.server.public, &certs.client);
     assert_connects(&secure, &c);
 }
 

@@ -355,6 +355,30 @@ pub fn make_cert(dir: &std::path::Path, name: &str, metadata: &[(&str, &str)]) -
     }
 }
 
+/// The usual CURVE test setup: a server and a client certificate written in `keys`, and
+/// an empty `trusted` directory to point `configure_curve` at.
+pub struct CurveCerts {
+    /// Holds both certificate pairs; kept alive so their files stay for later copies.
+    pub keys: tempfile::TempDir,
+    pub trusted: tempfile::TempDir,
+    pub server: Cert,
+    pub client: Cert,
+}
+
+/// Makes [`CurveCerts`]; the client certificate carries `client_metadata`.
+pub fn curve_certs(client_metadata: &[(&str, &str)]) -> CurveCerts {
+    let keys = tempfile::tempdir().expect("temp dir");
+    let trusted = tempfile::tempdir().expect("temp dir");
+    let server = make_cert(keys.path(), "server", &[]);
+    let client = make_cert(keys.path(), "client", client_metadata);
+    CurveCerts {
+        keys,
+        trusted,
+        server,
+        client,
+    }
+}
+
 /// Copies a public certificate file into `dir`; returns the new path.
 pub fn copy_into(file: &std::path::Path, dir: &std::path::Path) -> std::path::PathBuf {
     let to = dir.join(file.file_name().expect("file name"));
