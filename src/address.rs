@@ -150,11 +150,6 @@ impl AddressList {
         self.v4.is_empty() && self.v6.is_empty()
     }
 
-    pub(crate) fn clear(&mut self) {
-        self.v4.clear();
-        self.v6.clear();
-    }
-
     /// Does the peer address (as libzmq reports it) fall in this list? An address that
     /// does not parse (IPC peers send an empty string or `:uid:gid:pid`) matches nothing.
     pub(crate) fn contains(&self, peer: &[u8]) -> bool {

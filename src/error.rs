@@ -102,6 +102,9 @@ pub enum Error {
     Reentrant,
     /// The authenticator thread did not answer in time.
     Timeout(&'static str),
+    /// A configuration value that would be ambiguous or grant access by accident: an
+    /// empty password, a user listed twice, an empty address list. Nothing was applied.
+    InvalidConfig(String),
 }
 
 /// `Result` with [`Error`].
@@ -162,6 +165,10 @@ impl Error {
     }
 
     /// An audit build records the new error; otherwise this is nothing.
+    pub(crate) fn invalid_config(message: impl Into<String>) -> Self {
+        Error::InvalidConfig(message.into()).made()
+    }
+
     #[inline(always)]
     fn made(self) -> Self {
         #[cfg(zmq_auth_audit)]
@@ -231,6 +238,7 @@ impl fmt::Display for Described<'_> {
                 "called from the authenticator thread itself (a callback); this would deadlock",
             ),
             Error::Timeout(what) => write!(f, "timed out waiting for the authenticator: {what}"),
+            Error::InvalidConfig(message) => write!(f, "refused configuration: {message}"),
         }
     }
 }

@@ -160,15 +160,19 @@ mod logging;
 mod address;
 #[cfg(zmq_auth_audit)]
 mod audit;
+mod authenticator;
 mod certs;
 mod ct;
+mod engine;
 mod error;
 mod hash;
 mod keys;
 mod plain;
 mod policy;
+mod sources;
 mod stamp;
-mod thread;
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks;
 mod zap;
 
 /// Re-exported: [`ThreadAuthenticator::events`] returns a `crossbeam_channel::Receiver`.
@@ -177,11 +181,12 @@ pub use crossbeam_channel;
 /// takes, so the versions always match.
 pub use zmq;
 
+pub use authenticator::Authenticator;
 pub use certs::{create_certificates, load_certificate, load_certificates, Certificate};
+pub use engine::{EngineOptions, ThreadAuthenticator};
 pub use error::{Error, Result};
 pub use keys::{curve_available, decode_z85_key, encode_z85_key};
-pub use policy::{AuthEvent, Authenticator, CredentialsProvider, CurveDecision};
-pub use thread::ThreadAuthenticator;
+pub use policy::{AuthEvent, CredentialsProvider, CurveDecision};
 pub use zap::{
     decode_metadata, encode_metadata, is_valid_property_name, parse_request, split_envelope,
     Mechanism, StatusCode, ZapParseError, ZapReply, ZapRequest, ZAP_VERSION,

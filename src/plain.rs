@@ -1,14 +1,14 @@
-//! PLAIN passwords for one domain: a map given by the caller, or a password file that
-//! is read again when it changes.
+//! PLAIN users of one domain: an immutable name → password map, built from a caller's
+//! list (strictly: any doubtful entry is an error) or from the text of a password file
+//! (strictly at configuration, leniently at a re-check: a doubtful entry admits no one
+//! and the rest applies). Pure: reading the file is the source's job (`sources/`).
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 
 use crate::ct;
 use crate::error::{Error, Result};
 use crate::hash::KeyHash;
-use crate::stamp::{now_ns, Stamp};
 
 /// Compared against when the user does not exist, so a missing user costs about as much
 /// as a wrong password and never matches (not even an empty password).
@@ -23,90 +23,107 @@ pub(crate) enum PlainCheck<'a> {
     WrongPassword,
 }
 
-struct FileSource {
-    path: PathBuf,
-    stamp: Option<Stamp>,
-    /// When we last read the file (ns since the epoch).
-    read_at: u64,
-    last_check: Instant,
-}
-
-impl FileSource {
-    /// Could the file have changed after our read without its stamp showing it?
-    fn suspect(&self) -> bool {
-        self.stamp.is_some_and(|s| s.suspect_after(self.read_at))
-    }
-}
-
-/// The passwords of one domain.
-pub(crate) struct Passwords {
+/// The users of one domain. Never holds an empty name or an empty password.
+#[derive(Default)]
+pub(crate) struct UserMap {
     /// Probed with peer-chosen names, filled only from configuration: see [`KeyHash`].
     users: HashMap<String, String, KeyHash>,
-    file: Option<FileSource>,
 }
 
-impl Passwords {
-    pub(crate) fn from_map(users: HashMap<String, String>) -> Passwords {
-        Passwords {
-            users: users.into_iter().collect(),
-            file: None,
+impl PartialEq for UserMap {
+    fn eq(&self, other: &Self) -> bool {
+        self.users.len() == other.users.len()
+            && self
+                .users
+                .iter()
+                .all(|(k, v)| other.users.get(k).is_some_and(|o| o == v))
+    }
+}
+
+impl UserMap {
+    /// From `configure_plain`: an empty name, an empty password or a name given twice is
+    /// an error naming the user (never the password), and nothing is built.
+    pub(crate) fn from_pairs(pairs: Vec<(String, String)>) -> Result<UserMap> {
+        let mut users = HashMap::default();
+        for (name, password) in pairs {
+            // Recorded before anything can reject it: the audit must know every password.
+            #[cfg(zmq_auth_audit)]
+            crate::audit::password(password.as_bytes());
+            if name.is_empty() {
+                return Err(Error::invalid_config("PLAIN user with an empty name"));
+            }
+            if password.is_empty() {
+                return Err(Error::invalid_config(format!(
+                    "PLAIN user {name:?} has an empty password (it would never be safe to admit)"
+                )));
+            }
+            if users.contains_key(&name) {
+                return Err(Error::invalid_config(format!(
+                    "PLAIN user {name:?} listed twice"
+                )));
+            }
+            users.insert(name, password);
         }
+        Ok(UserMap { users })
     }
 
-    /// Loads a `name=password` file; any malformed line is an error and nothing loads.
-    pub(crate) fn from_file(path: &Path) -> Result<Passwords> {
-        let read_at = now_ns();
-        let (users, stamp) = read_password_file(path)?;
-        Ok(Passwords {
-            users,
-            file: Some(FileSource {
-                path: path.to_path_buf(),
-                stamp: Some(stamp),
-                read_at,
-                last_check: Instant::now(),
-            }),
-        })
-    }
-
-    /// Re-reads the file when it changed, at most once per `interval`. A file that
-    /// became unreadable or malformed keeps the previous passwords (and says so).
-    pub(crate) fn refresh(&mut self, interval: Duration) {
-        let Some(src) = self.file.as_mut() else {
-            return;
-        };
-        if src.last_check.elapsed() < interval {
-            return;
-        }
-        src.last_check = Instant::now();
-        let stamp = std::fs::metadata(&src.path).ok().map(|m| Stamp::of(&m));
-        if (stamp == src.stamp && !src.suspect()) || stamp.is_none() {
-            if stamp.is_none() && src.stamp.is_some() {
-                zlog!(
-                    Warn,
-                    "password file {} is gone; keeping its last passwords",
-                    src.path.display()
-                );
-                src.stamp = None;
+    /// Parses the text of a `name=password` file: `#` starts a comment line, blank lines
+    /// are skipped, names and passwords are trimmed of ASCII/Unicode whitespace.
+    ///
+    /// Every doubtful line is a problem (with its line number, never its text: it may
+    /// hold a password): a line without `=`, an empty name, an empty password, a name
+    /// listed twice. With `strict`, the first problem is the error. Otherwise every
+    /// problem is returned beside a map in which a doubtful name admits no one (all its
+    /// lines are dropped) and every good line applies.
+    pub(crate) fn parse_file(
+        path: &Path,
+        text: &str,
+        strict: bool,
+    ) -> Result<(UserMap, Vec<Error>)> {
+        let mut users: HashMap<String, String, KeyHash> = HashMap::default();
+        let mut poisoned: HashSet<String> = HashSet::new();
+        let mut problems = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
             }
-            return;
-        }
-        src.read_at = now_ns();
-        match read_password_file(&src.path) {
-            Ok((users, stamp)) => {
-                zlog!(
-                    Debug,
-                    "reloaded password file {} ({} users)",
-                    src.path.display(),
-                    users.len()
-                );
-                self.users = users;
-                src.stamp = Some(stamp);
+            // A line without `=` may be a password that lost its name.
+            #[cfg(zmq_auth_audit)]
+            crate::audit::password(
+                line.split_once('=')
+                    .map_or(line, |(_, p)| p.trim())
+                    .as_bytes(),
+            );
+            let problem = match line.split_once('=') {
+                None => Some((None, "expected name=password".to_string())),
+                Some((name, password)) => {
+                    let (name, password) = (name.trim(), password.trim());
+                    if name.is_empty() {
+                        Some((None, "empty user name".to_string()))
+                    } else if password.is_empty() {
+                        Some((Some(name), format!("user {name:?} has an empty password")))
+                    } else if users.contains_key(name) || poisoned.contains(name) {
+                        Some((Some(name), format!("user {name:?} listed twice")))
+                    } else {
+                        users.insert(name.to_string(), password.to_string());
+                        None
+                    }
+                }
+            };
+            if let Some((name, message)) = problem {
+                let err = Error::parse(path, i + 1, message);
+                if strict {
+                    return Err(err);
+                }
+                if let Some(name) = name {
+                    users.remove(name);
+                    poisoned.insert(name.to_string());
+                }
+                problems.push(err);
             }
-            Err(e) => {
-                zlog!(Warn, "keeping previous passwords: {e}");
-                src.stamp = stamp;
-            }
         }
+        Ok((UserMap { users }, problems))
     }
 
     pub(crate) fn check<'a>(&self, username: &'a [u8], password: &[u8]) -> PlainCheck<'a> {
@@ -114,7 +131,12 @@ impl Passwords {
             .ok()
             .and_then(|u| self.users.get(u).map(|p| (u, p)));
         match user {
-            Some((name, expected)) if ct::eq(password, expected.as_bytes()) => PlainCheck::Ok(name),
+            // Stored passwords are never empty; an empty one given never matches anyway.
+            Some((name, expected))
+                if !password.is_empty() && ct::eq(password, expected.as_bytes()) =>
+            {
+                PlainCheck::Ok(name)
+            }
             Some(_) => PlainCheck::WrongPassword,
             None => {
                 let _ = ct::eq(password, DUMMY);
@@ -128,43 +150,38 @@ impl Passwords {
     }
 }
 
-/// Parses `name=password` lines; `#` starts a comment line; blank lines are skipped.
-/// Names and passwords are trimmed of surrounding whitespace. Error messages carry the
-/// line number, never the line (it holds a password).
-fn read_password_file(path: &Path) -> Result<(HashMap<String, String, KeyHash>, Stamp)> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    // Same guarded reader as certificates: regular files only, at most 1 MiB.
-    let text = crate::certs::read_text(path)?;
-    let mut users = HashMap::default();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        // A line without `=` may be a password that lost its name.
-        #[cfg(zmq_auth_audit)]
-        crate::audit::password(
-            line.split_once('=')
-                .map_or(line, |(_, p)| p.trim())
-                .as_bytes(),
-        );
-        let Some((name, password)) = line.split_once('=') else {
-            return Err(Error::parse(path, i + 1, "expected name=password"));
-        };
-        let name = name.trim();
-        if name.is_empty() {
-            return Err(Error::parse(path, i + 1, "empty user name"));
-        }
-        if users
-            .insert(name.to_string(), password.trim().to_string())
-            .is_some()
-        {
-            return Err(Error::parse(
-                path,
-                i + 1,
-                format!("user {name:?} listed twice"),
-            ));
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
-    Ok((users, Stamp::of(&meta)))
+
+    #[test]
+    fn strict_pairs_refuse_doubtful_entries() {
+        assert!(UserMap::from_pairs(pairs(&[("admin", "")])).is_err());
+        assert!(UserMap::from_pairs(pairs(&[("", "x")])).is_err());
+        assert!(UserMap::from_pairs(pairs(&[("a", "x"), ("a", "y")])).is_err());
+        let m = UserMap::from_pairs(pairs(&[("a", "x")])).unwrap();
+        assert_eq!(m.check(b"a", b"x"), PlainCheck::Ok("a"));
+        assert_eq!(m.check(b"a", b""), PlainCheck::WrongPassword);
+        assert_eq!(m.check(b"b", b""), PlainCheck::UnknownUser);
+    }
+
+    #[test]
+    fn lenient_file_drops_doubtful_names_and_keeps_the_rest() {
+        let text = "alice=one\n; mallory removed\nadmin=\nbob=two\nbob=three\n=x\n";
+        let p = Path::new("f");
+        assert!(UserMap::parse_file(p, text, true).is_err());
+        let (m, problems) = UserMap::parse_file(p, text, false).unwrap();
+        assert_eq!(problems.len(), 4);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m.check(b"alice", b"one"), PlainCheck::Ok("alice"));
+        assert_eq!(m.check(b"admin", b""), PlainCheck::UnknownUser);
+        assert_eq!(m.check(b"bob", b"two"), PlainCheck::UnknownUser);
+        assert_eq!(m.check(b"bob", b"three"), PlainCheck::UnknownUser);
+    }
 }

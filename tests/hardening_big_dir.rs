@@ -49,20 +49,22 @@ fn ten_thousand_certificates_with_a_corrupt_file_and_a_duplicate() {
             key
         })
         .collect();
-    // The corrupt file: a 39-character key (its name sorts in the middle).
-    std::fs::write(
-        dir.join("client05000x.key"),
-        "metadata\ncurve\n    public-key = \"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf\"\n",
-    )
-    .unwrap();
     // The duplicate: another name for client00007's key.
     std::fs::copy(dir.join("client00007.key"), dir.join("zz-duplicate.key")).unwrap();
     let generated = t.elapsed();
 
     let mut auth = Authenticator::new();
+    auth.set_reload_interval(std::time::Duration::ZERO);
     let t = Instant::now();
     auth.configure_curve("*", dir).expect("configure_curve");
     let loaded = t.elapsed();
+    // The corrupt file, added later: a 39-character key (its name sorts in the middle).
+    // The re-check skips it (it admits no one) and keeps every other key.
+    std::fs::write(
+        dir.join("client05000x.key"),
+        "metadata\ncurve\n    public-key = \"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf\"\n",
+    )
+    .unwrap();
 
     let status = |auth: &mut Authenticator, key: &[u8; 32]| {
         let req: [&[u8]; 7] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"CURVE", key];
@@ -97,6 +99,13 @@ fn ten_thousand_certificates_with_a_corrupt_file_and_a_duplicate() {
         "the duplicate is reported with both names: {logs:?}"
     );
     assert_eq!(logs.len(), 2, "exactly two warnings: {logs:?}");
+
+    // At a configuration call the same corrupt file is an error naming it, and the
+    // policy stays as it was.
+    let err = auth.configure_curve("*", dir).unwrap_err().to_string();
+    assert!(err.contains("client05000x.key"), "{err}");
+    assert_eq!(status(&mut auth, &keys[7]), 200);
+    std::fs::remove_file(dir.join("client05000x.key")).unwrap();
 
     // Removing one of the duplicates keeps the key trusted (reference counted).
     std::fs::remove_file(dir.join("zz-duplicate.key")).unwrap();

@@ -44,7 +44,7 @@ fn curve_request(key: &[u8; 32]) -> [&[u8]; 7] {
 }
 
 #[test]
-fn configure_curve_skips_awkward_entries_without_hanging() {
+fn configure_curve_refuses_awkward_entries_without_hanging() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let good = awkward_dir(&dir);
@@ -59,7 +59,12 @@ fn configure_curve_skips_awkward_entries_without_hanging() {
         (r.map_err(|e| e.to_string()), status, unknown)
     })
     .expect("configure_curve hung on a FIFO, symlink loop or device");
-    assert_eq!(result, (Ok(()), 200, 400));
+    // Fail closed: at a configuration call a file that does not load is an error naming
+    // it, and no CURVE policy is set (the reload test below shows them skipped later).
+    let (r, status, unknown) = result;
+    let err = r.expect_err("a directory with unloadable *.key files is refused");
+    assert!(err.contains(".key"), "names the file: {err}");
+    assert_eq!((status, unknown), (400, 400));
     eprintln!("awkward directory configured in {:?}", started.elapsed());
 }
 

@@ -392,21 +392,22 @@ fn stop_is_bounded_while_a_callback_is_stuck() {
     let r = auth.stop();
     let took = t.elapsed();
     eprintln!("stop() with a stuck callback took {took:?}: {r:?}");
-    assert!(took < Duration::from_secs(3), "stop took {took:?}");
-    assert!(
-        matches!(r, Err(zmq_auth::Error::Timeout(_))),
-        "stop reports the stuck thread: {r:?}"
+    // The callback runs on the pool, not on the ZAP thread: stop does not wait for it.
+    assert!(took < Duration::from_secs(2), "stop took {took:?}");
+    assert!(r.is_ok(), "stop: {r:?}");
+    assert!(!auth.is_alive());
+    // The request that was waiting for the callback was told to come back later.
+    dealer.set_rcvtimeo(5000).unwrap();
+    let reply = dealer
+        .recv_multipart(0)
+        .expect("a reply to the waiting request");
+    assert_eq!(
+        reply.get(3).map(Vec::as_slice),
+        Some(&b"300"[..]),
+        "{reply:?}"
     );
-    // Once the callback returns, the thread finishes and the context terminates.
+    // Once the callback returns, its pool thread ends and the context terminates.
     release_tx.send(()).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while auth.is_alive() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(
-        !auth.is_alive(),
-        "the thread ended after the callback returned"
-    );
     drop(dealer);
     drop(auth);
     terminate(ctx, "after a stuck callback");

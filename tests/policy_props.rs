@@ -29,7 +29,8 @@ fn cert_dir() -> &'static (PathBuf, Vec<[u8; 32]>) {
             *load_certificate(public).unwrap().public_key_bytes()
         })
         .collect();
-        std::fs::write(dir.join("corrupt.key"), "not a certificate\n\tx").unwrap();
+        // (A corrupt *.key file would make configure_curve refuse the directory: fail
+        // closed. Corrupt files found at a re-check are covered in tests/policy.rs.)
         (dir, keys)
     })
 }
@@ -56,10 +57,10 @@ fn quiet_deliberate_panics() {
 struct Moody;
 
 impl CredentialsProvider for Moody {
-    fn callback(&mut self, _domain: &str, _key: &str) -> bool {
+    fn callback(&self, _domain: &str, _key: &str) -> bool {
         false
     }
-    fn decide(&mut self, _domain: &str, key: &str) -> CurveDecision {
+    fn decide(&self, _domain: &str, key: &str) -> CurveDecision {
         let first = zmq_auth::decode_z85_key(key).map_or(0, |k| k[0]);
         match first % 4 {
             0 => CurveDecision::Allow,
@@ -85,13 +86,16 @@ fn authenticator(policy: u8) -> Authenticator {
             a.configure_curve("*", CURVE_ALLOW_ANY).unwrap();
         }
         3 => {
-            a.configure_plain("*", [("admin", ADMIN_PW), ("empty", "")])
-                .unwrap();
+            // An empty password is refused, and the refusal changes nothing.
+            assert!(a
+                .configure_plain("*", [("admin", ADMIN_PW), ("empty", "")])
+                .is_err());
+            a.configure_plain("*", [("admin", ADMIN_PW)]).unwrap();
             a.configure_plain("dom", [("dom-user", DOM_PW)]).unwrap();
         }
         4 => {
             a.configure_curve("dom", cert_dir().0.as_path()).unwrap();
-            a.configure_curve_callback("*", Moody).unwrap();
+            a.configure_curve_provider("*", Moody).unwrap();
         }
         5 => {
             a.configure_curve("*", cert_dir().0.as_path()).unwrap();
@@ -111,7 +115,7 @@ fn authenticator(policy: u8) -> Authenticator {
         _ => {
             a.configure_plain("dom", [("admin", ADMIN_PW)]).unwrap();
             a.configure_curve("*", cert_dir().0.as_path()).unwrap();
-            a.configure_curve_callback("dom", Moody).unwrap();
+            a.configure_curve_provider("dom", Moody).unwrap();
             if zmq_auth::zmq::has("gssapi").unwrap_or(false) {
                 a.configure_gssapi("*").unwrap();
             }

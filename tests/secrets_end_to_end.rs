@@ -70,6 +70,22 @@ fn assert_logged(words: &[&str]) {
     );
 }
 
+/// Waits (polling, bounded) until a record contains every word: the watcher thread
+/// logs what it finds in its own time.
+fn wait_logged(words: &[&str]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if records()
+            .iter()
+            .any(|r| words.iter().all(|w| r.contains(w)))
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_logged(words);
+}
+
 /// The `Display` and `Debug` texts of an error.
 fn err_texts(e: &zmq_auth::Error) -> Vec<String> {
     vec![e.to_string(), format!("{e:?}"), format!("{e:#?}")]
@@ -226,17 +242,17 @@ fn plain_over_sockets_never_leaks_passwords() {
     let client = plain_client(&ctx, &files.endpoint, "bob", PW_FILE);
     assert_eq!(watch.admitted(&files, &client, Mechanism::Plain), "bob");
 
-    // A malformed rewrite (a line without `=` holding a password): the previous
-    // passwords stay, the new one does not open.
+    // A rewrite with a malformed line (no `=`, holding a password): that line admits
+    // no one (reported by line number, never quoted), the good line applies.
     std::fs::write(
         &pw_path,
         format!("bob={PW_MALFORMED}\n{PW_NO_EQUALS}\n# the end\n"),
     )
     .unwrap();
-    let client = plain_client(&ctx, &files.endpoint, "bob", PW_FILE);
-    assert_eq!(watch.admitted(&files, &client, Mechanism::Plain), "bob");
-    assert_logged(&["WARN", "zmq_auth", "keeping previous passwords"]);
+    wait_logged(&["WARN", "zmq_auth", "ignored", ":2:"]);
     let client = plain_client(&ctx, &files.endpoint, "bob", PW_MALFORMED);
+    assert_eq!(watch.admitted(&files, &client, Mechanism::Plain), "bob");
+    let client = plain_client(&ctx, &files.endpoint, "bob", PW_FILE);
     watch.refused(&files, &client, Mechanism::Plain, "Invalid password");
     drop(client);
 
@@ -257,9 +273,12 @@ fn plain_over_sockets_never_leaks_passwords() {
         .unwrap_err();
     assert!(matches!(err, zmq_auth::Error::Io { .. }), "{err:?}");
     texts.extend(err_texts(&err));
-    // Still the previous passwords.
+    // Still the file's passwords as last read (carol left it with the rewrite).
+    let client = plain_client(&ctx, &files.endpoint, "bob", PW_MALFORMED);
+    assert_eq!(watch.admitted(&files, &client, Mechanism::Plain), "bob");
     let client = plain_client(&ctx, &files.endpoint, "carol", PW_FILE_OTHER);
-    assert_eq!(watch.admitted(&files, &client, Mechanism::Plain), "carol");
+    watch.refused(&files, &client, Mechanism::Plain, "Invalid username");
+    drop(client);
 
     texts.extend(watch.finish());
     assert_logged(&["zmq_auth", "ZAP PLAIN", "200"]);
@@ -378,10 +397,24 @@ fn curve_over_sockets_never_leaks_secret_keys() {
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let mut watch = Watch::new(&auth);
     auth.set_reload_interval(Duration::ZERO).unwrap();
+    // Fail closed: a configuration call refuses a directory with broken files, with an
+    // error naming one...
+    let err = auth.configure_curve("*", trusted.path()).unwrap_err();
+    texts.extend(err_texts(&err));
+    // ...so configure it without them, then put them back: the watcher's re-check skips
+    // them with warnings (they admit no one) and keeps the rest.
+    let hold = tempfile::tempdir().unwrap();
+    let broken = ["mismatch.key", "corrupt.key", "garbage.key"];
+    for n in broken {
+        std::fs::rename(trusted.path().join(n), hold.path().join(n)).unwrap();
+    }
     auth.configure_curve("*", trusted.path()).unwrap();
-    assert_logged(&["WARN", "zmq_auth", "skipping certificate", "mismatch.key"]);
-    assert_logged(&["WARN", "zmq_auth", "skipping certificate", "corrupt.key"]);
-    assert_logged(&["WARN", "zmq_auth", "skipping certificate", "garbage.key"]);
+    for n in broken {
+        std::fs::rename(hold.path().join(n), trusted.path().join(n)).unwrap();
+    }
+    wait_logged(&["WARN", "zmq_auth", "skipping certificate", "mismatch.key"]);
+    wait_logged(&["WARN", "zmq_auth", "skipping certificate", "corrupt.key"]);
+    wait_logged(&["WARN", "zmq_auth", "skipping certificate", "garbage.key"]);
     // configure_curve on a missing directory: an error, the previous policy stays.
     let err = auth
         .configure_curve("*", keys.path().join("nowhere"))

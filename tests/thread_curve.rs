@@ -392,10 +392,10 @@ fn curve_panicking_user_id_function_denies_and_thread_lives_on() {
 fn curve_try_later_then_allow() {
     struct Flaky(Arc<AtomicUsize>);
     impl CredentialsProvider for Flaky {
-        fn callback(&mut self, _: &str, _: &str) -> bool {
+        fn callback(&self, _: &str, _: &str) -> bool {
             true
         }
-        fn decide(&mut self, _: &str, _: &str) -> CurveDecision {
+        fn decide(&self, _: &str, _: &str) -> CurveDecision {
             if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
                 CurveDecision::TryLater
             } else {
@@ -407,7 +407,7 @@ fn curve_try_later_then_allow() {
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let events = auth.events();
     let calls = Arc::new(AtomicUsize::new(0));
-    auth.configure_curve_callback("*", Flaky(Arc::clone(&calls)))
+    auth.configure_curve_provider("*", Flaky(Arc::clone(&calls)))
         .unwrap();
     let server_keys = keypair();
     let server = server_with(&ctx, |s| {

@@ -486,7 +486,7 @@ fn recv_multipart_within(sock: &zmq::Socket, ms: i64) -> Option<Vec<Vec<u8>>> {
 /// `Error::Timeout`, configuration is refused from then on, a later `stop` waits again,
 /// and once the callback returns the thread finishes and frees the ZAP endpoint.
 #[test]
-fn stop_is_bounded_when_a_callback_is_stuck_and_the_thread_finishes_later() {
+fn stop_is_immediate_when_a_callback_is_stuck() {
     use std::time::{Duration, Instant};
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
@@ -506,48 +506,21 @@ fn stop_is_bounded_when_a_callback_is_stuck_and_the_thread_finishes_later() {
         .recv_timeout(Duration::from_millis(STEP_MS as u64))
         .expect("the callback was entered");
 
+    // The callback runs on the engine's pool, never on the ZAP thread: stop returns at
+    // once, the ZAP endpoint is free at once, and the stuck callback finishes later.
     let t = Instant::now();
     let r = auth.stop();
-    assert!(matches!(r, Err(Error::Timeout(_))), "got {r:?}");
+    assert!(r.is_ok(), "got {r:?}");
     assert!(
-        t.elapsed() < Duration::from_secs(5),
+        t.elapsed() < Duration::from_secs(2),
         "stop took {:?}",
         t.elapsed()
     );
+    assert!(!auth.is_alive());
     assert!(matches!(auth.allow(["127.0.0.1"]), Err(Error::NotRunning)));
-    // While the thread is still stuck, a second stop is bounded too and says so: the
-    // handle is kept, so `stop` can be asked again instead of losing the thread.
-    let t = Instant::now();
-    assert!(matches!(auth.stop(), Err(Error::Timeout(_))));
-    assert!(t.elapsed() < Duration::from_secs(5));
-    assert!(
-        auth.is_alive(),
-        "the stuck thread is honestly reported alive"
-    );
-
-    // Let the callback return: the thread must now finish by itself and free the
-    // endpoint, so a new authenticator can start on this context; `stop` then succeeds.
+    assert!(auth.stop().is_ok(), "idempotent");
+    let restarted = ThreadAuthenticator::start(&ctx).expect("the endpoint is free");
     release_tx.send(()).unwrap();
-    assert!(
-        auth.stop().is_ok(),
-        "stop succeeds once the thread finished"
-    );
-    assert!(auth.stop().is_ok(), "and stays idempotent");
-    let deadline = Instant::now() + Duration::from_millis(STEP_MS as u64);
-    let restarted = loop {
-        match ThreadAuthenticator::start(&ctx) {
-            Ok(a) => break a,
-            Err(Error::AlreadyRunning) if Instant::now() < deadline => {
-                // Poll interval of a bounded retry loop, not a correctness wait.
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => panic!(
-                "the stuck thread never finished after its callback returned \
-                 (still alive: {}): {e:?}",
-                auth.is_alive()
-            ),
-        }
-    };
     assert!(!auth.is_alive());
     assert!(restarted.is_alive());
 }

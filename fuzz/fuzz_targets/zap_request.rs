@@ -35,10 +35,10 @@ fn provider_rule(key: &[u8; 32]) -> CurveDecision {
 }
 
 impl CredentialsProvider for ByFirstByte {
-    fn callback(&mut self, _domain: &str, _key: &str) -> bool {
+    fn callback(&self, _domain: &str, _key: &str) -> bool {
         unreachable!("decide is overridden")
     }
-    fn decide(&mut self, _domain: &str, key: &str) -> CurveDecision {
+    fn decide(&self, _domain: &str, key: &str) -> CurveDecision {
         let key = zmq_auth::decode_z85_key(key).expect("the handler passes 40 valid Z85");
         provider_rule(&key)
     }

@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-pub(crate) use store::{CertDir, Problem};
+pub(crate) use store::{CertDir, KeySet, Problem};
 pub use write::create_certificates;
 
 use crate::error::{Error, Result};

@@ -1,10 +1,12 @@
 //! A directory of trusted public certificates, kept in step with the disk cheaply.
 //!
-//! Lookups are one hash probe. A refresh stats the directory; when it changed, the
-//! directory is listed and only entries whose name or inode is new are read (adding,
-//! removing or atomically replacing a certificate all change the directory). Every
-//! few refreshes a full pass also stats every file, to catch certificates edited in
-//! place. Reading, stat'ing and parsing are spread over the machine's cores.
+//! Every refresh lists the directory and stats every listed file; a file is read again
+//! only when its name or inode is new, or its stamp (size, mtime, ctime, inode) moved, or
+//! it changed so close to the last pass that a change may hide in the same timestamp.
+//! That is the whole change detection: no directory-mtime shortcut, no periodic passes.
+//! Reading, stat'ing and parsing are spread over the machine's cores. Refreshes run off
+//! the ZAP loop (on the engine's watcher); the keys are published as an immutable
+//! [`KeySet`] that a policy snapshot shares.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -16,10 +18,6 @@ use crate::error::{Error, Result};
 use crate::hash::{KeyHash, NameHash};
 use crate::stamp::{identity, now_ns, Stamp};
 use crate::zap::{encode_metadata, is_reserved_property, is_valid_property_name};
-
-/// Even with an unchanged directory mtime, list and stat every file this often, to catch
-/// certificates edited in place.
-const FULL_PASS_EVERY: u32 = 5;
 
 /// Kept per file (96 bytes per table slot with its inline name: most of what a trusted
 /// key costs).
@@ -54,8 +52,8 @@ const READ_BATCH: usize = 4096;
 
 /// What a stat found for a file we hold.
 enum Check {
-    /// Same stamp as when read; `true` when it is recent (look again next time).
-    Same(bool),
+    /// Same stamp as when read, and old enough to trust.
+    Same,
     /// To be read again.
     Changed,
     /// No longer a regular file, or unreadable (with why, to report).
@@ -99,54 +97,16 @@ fn load_one(path: &Path, regular: bool) -> Outcome {
     Outcome::Read(stamp, loaded)
 }
 
-/// The trusted keys of one directory.
-pub(crate) struct CertDir {
-    dir: PathBuf,
-    dir_stamp: Option<Stamp>,
-    passes: u32,
-    /// When the last pass started.
-    last_scan_ns: u64,
-    /// The directory, or these files, changed so close to the last pass that a change
-    /// right after it may share their timestamps: look again next time.
-    dir_suspect: bool,
-    suspects: Vec<Name>,
-    /// The directory's device: with a listed inode number, the identity a held file's
-    /// stamp must still have (a file renamed over it has another).
-    dir_dev: u64,
-    files: HashMap<Name, FileState, NameHash>,
+/// The trusted keys of a directory at one moment: what a policy snapshot holds.
+#[derive(Clone, Default)]
+pub(crate) struct KeySet {
     /// Key → number of files providing it (duplicates are allowed, see [`Problem`]).
     keys: HashMap<[u8; 32], u32, KeyHash>,
     /// ZMTP-encoded metadata, only for keys whose certificate has some.
     metadata: HashMap<[u8; 32], Arc<[u8]>, KeyHash>,
 }
 
-impl CertDir {
-    /// Loads `dir`; a missing or unreadable directory is an error.
-    pub(crate) fn load(dir: &Path) -> Result<(CertDir, Vec<Problem>)> {
-        let mut store = CertDir {
-            dir: dir.to_path_buf(),
-            dir_stamp: None,
-            passes: 0,
-            last_scan_ns: 0,
-            dir_suspect: false,
-            suspects: Vec::new(),
-            dir_dev: 0,
-            files: HashMap::default(),
-            keys: HashMap::default(),
-            metadata: HashMap::default(),
-        };
-        let problems = store.rescan(true)?;
-        Ok((store, problems))
-    }
-
-    pub(crate) fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.keys.len()
-    }
-
+impl KeySet {
     pub(crate) fn contains(&self, key: &[u8; 32]) -> bool {
         self.keys.contains_key(key)
     }
@@ -155,32 +115,64 @@ impl CertDir {
         self.metadata.get(key)
     }
 
-    /// The cheap check: stat the directory; when it changed, list it and read what is
-    /// new; every few calls a full pass that stats every file. An error means the
-    /// directory is gone or unreadable.
-    pub(crate) fn refresh(&mut self) -> Result<Vec<Problem>> {
-        let meta = std::fs::metadata(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
-        let stamp = Stamp::of(&meta);
-        self.passes += 1;
-        // Without inode numbers a replaced file is only seen by its stamp.
-        let full = self.passes >= FULL_PASS_EVERY || cfg!(not(unix));
-        let relist = Some(stamp) != self.dir_stamp
-            || self.dir_suspect
-            || stamp.suspect_after(self.last_scan_ns)
-            || !self.suspects.is_empty();
-        if !full && !relist {
-            return Ok(Vec::new());
-        }
-        self.rescan(full)
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+/// The trusted keys of one directory, and what is needed to keep them in step with it.
+pub(crate) struct CertDir {
+    dir: PathBuf,
+    /// When the last pass started.
+    last_scan_ns: u64,
+    /// The directory's device: with a listed inode number, the identity a held file's
+    /// stamp must still have (a file renamed over it has another).
+    dir_dev: u64,
+    files: HashMap<Name, FileState, NameHash>,
+    /// Shared with the policy snapshots; copied on write when a pass changes it.
+    set: Arc<KeySet>,
+}
+
+impl CertDir {
+    /// Loads `dir`; a missing or unreadable directory is an error.
+    pub(crate) fn load(dir: &Path) -> Result<(CertDir, Vec<Problem>)> {
+        let mut store = CertDir {
+            dir: dir.to_path_buf(),
+            last_scan_ns: 0,
+            dir_dev: 0,
+            files: HashMap::default(),
+            set: Arc::default(),
+        };
+        let problems = store.rescan()?;
+        Ok((store, problems))
     }
 
-    /// Lists the `*.key` files and reads those whose name or inode is new. Files whose
-    /// stamp may hide a change (recent ones, symbolic links, and all of them on a full
-    /// pass) are stat'ed first and read again if their stamp moved.
-    fn rescan(&mut self, full: bool) -> Result<Vec<Problem>> {
-        if full {
-            self.passes = 0;
-        }
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    /// The keys as of the last pass (shared, never changed in place).
+    pub(crate) fn keys(&self) -> Arc<KeySet> {
+        Arc::clone(&self.set)
+    }
+
+    fn set_mut(&mut self) -> &mut KeySet {
+        Arc::make_mut(&mut self.set)
+    }
+
+    /// One pass (see the module docs). An error means the directory is gone or
+    /// unreadable; problems with single files are returned, never fatal.
+    pub(crate) fn refresh(&mut self) -> Result<Vec<Problem>> {
+        self.rescan()
+    }
+
+    /// Lists the `*.key` files, reads those whose name or inode is new, stats every held
+    /// one and reads it again if its stamp moved or may hide a change.
+    fn rescan(&mut self) -> Result<Vec<Problem>> {
         let scan_ns = now_ns();
         let dir_meta = std::fs::metadata(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         if !dir_meta.is_dir() {
@@ -189,14 +181,12 @@ impl CertDir {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
             ));
         }
-        let dir_stamp = Stamp::of(&dir_meta);
         #[cfg(unix)]
         {
             self.dir_dev = std::os::unix::fs::MetadataExt::dev(&dir_meta);
         }
         let mut listed = list_key_files(&self.dir)?;
         let mut problems = Vec::new();
-        let suspects: HashSet<Name> = std::mem::take(&mut self.suspects).into_iter().collect();
 
         // Sort the listing into files to check (held, same inode, stamp to compare) and
         // files to read (new name or new inode), in name order.
@@ -211,17 +201,14 @@ impl CertDir {
             let held = self.files.get(entry.name.as_bytes());
             still_listed += usize::from(held.is_some());
             match held {
-                Some(f) if f.stamp.id() == identity(self.dir_dev, entry.ino) => {
-                    if full || entry.regular != Some(true) || suspects.contains(&entry.name) {
-                        check.push((i, f.stamp));
-                    }
+                // Without inode numbers (not Unix) a replaced file is seen by its stamp.
+                Some(f) if f.stamp.id() == identity(self.dir_dev, entry.ino) || cfg!(not(unix)) => {
+                    check.push((i, f.stamp));
                 }
                 _ => read.push(i),
             }
         }
-        drop(suspects);
-        let mut recent: Vec<Name> = Vec::new();
-        // Phase 1 (full passes, links, recent files): stat in parallel, compare.
+        // Phase 1: stat every held file in parallel, compare.
         let last_scan_ns = self.last_scan_ns;
         let (dir, entries) = (&self.dir, &listed);
         let checked = read_many(
@@ -232,7 +219,7 @@ impl CertDir {
                     Ok(m) if m.is_file() => {
                         let st = Stamp::of(&m);
                         if st == known && !st.suspect_after(last_scan_ns) {
-                            Check::Same(st.suspect_after(scan_ns))
+                            Check::Same
                         } else {
                             Check::Changed
                         }
@@ -250,8 +237,7 @@ impl CertDir {
         let mut gone: Vec<usize> = Vec::new();
         for (&(i, _), c) in check.iter().zip(checked) {
             match c {
-                Check::Same(true) => recent.push(listed[i].name.clone()),
-                Check::Same(false) => {}
+                Check::Same => {}
                 Check::Changed => read.push(i),
                 Check::Gone(e) => {
                     gone.push(i);
@@ -300,7 +286,9 @@ impl CertDir {
         // directory, only one batch of results is ever held: the load leaves little
         // freed memory behind.
         self.files.reserve(read.len());
-        self.keys.reserve(read.len());
+        if !read.is_empty() {
+            self.set_mut().keys.reserve(read.len());
+        }
         for batch in read.chunks(READ_BATCH) {
             let outcomes = read_many(
                 batch,
@@ -324,15 +312,15 @@ impl CertDir {
                     }
                     Outcome::Read(stamp, loaded) => (stamp, loaded),
                 };
-                if stamp.suspect_after(scan_ns) {
-                    recent.push(listed[i].name.clone());
-                }
                 let key = match loaded {
                     Ok(loaded) => {
                         let key = loaded.key;
-                        let count = self.keys.entry(key).or_insert(0);
-                        *count += 1;
-                        if *count > 1 {
+                        let count = {
+                            let c = self.set_mut().keys.entry(key).or_insert(0);
+                            *c += 1;
+                            *c
+                        };
+                        if count > 1 {
                             let other = self
                                 .files
                                 .iter()
@@ -346,9 +334,10 @@ impl CertDir {
                             touched.insert(key);
                         } else {
                             problems.extend(loaded.problems);
+                            let set = self.set_mut();
                             match loaded.metadata {
-                                Some(m) => self.metadata.insert(key, m),
-                                None => self.metadata.remove(&key),
+                                Some(m) => set.metadata.insert(key, m),
+                                None => set.metadata.remove(&key),
                             };
                         }
                         Some(key)
@@ -364,7 +353,6 @@ impl CertDir {
                     .insert(std::mem::take(&mut entry.name), FileState { stamp, key });
             }
         }
-        self.suspects = recent;
         drop(listed);
         // Rare (duplicate keys only): the first remaining file by name supplies metadata.
         for key in touched {
@@ -382,29 +370,28 @@ impl CertDir {
                 }
                 // Changed under our feet: the next pass sees the new stamp and re-reads it.
                 Ok(_) => {
-                    self.metadata.remove(&key);
+                    self.set_mut().metadata.remove(&key);
                 }
                 Err(e) => {
-                    self.metadata.remove(&key);
+                    self.set_mut().metadata.remove(&key);
                     problems.push(Problem::Skipped(e));
                 }
             }
         }
-        self.dir_stamp = Some(dir_stamp);
         self.last_scan_ns = scan_ns;
-        self.dir_suspect = dir_stamp.suspect_after(scan_ns);
         Ok(problems)
     }
 
     /// One file providing `key` went away; true when other files still provide it.
     fn release(&mut self, key: &[u8; 32]) -> bool {
-        let Some(count) = self.keys.get_mut(key) else {
+        let set = self.set_mut();
+        let Some(count) = set.keys.get_mut(key) else {
             return false;
         };
         *count = count.saturating_sub(1);
         if *count == 0 {
-            self.keys.remove(key);
-            self.metadata.remove(key);
+            set.keys.remove(key);
+            set.metadata.remove(key);
             return false;
         }
         true
@@ -417,9 +404,11 @@ impl CertDir {
         path: &Path,
         problems: &mut Vec<Problem>,
     ) {
-        match encode_cert_metadata(cert, path, problems) {
-            Some(m) => self.metadata.insert(key, m),
-            None => self.metadata.remove(&key),
+        let metadata = encode_cert_metadata(cert, path, problems);
+        let set = self.set_mut();
+        match metadata {
+            Some(m) => set.metadata.insert(key, m),
+            None => set.metadata.remove(&key),
         };
     }
 }

@@ -1,5 +1,6 @@
 //! The configuration methods of [`ThreadAuthenticator`]: each runs one
-//! [`Authenticator`] setter on the thread through [`ThreadAuthenticator::configure`].
+//! [`Authenticator`] setter through [`ThreadAuthenticator::configure`], on the caller's
+//! thread, and swaps the new snapshot in.
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use crate::policy::CredentialsProvider;
 
 // Only named in intra-doc links.
 #[cfg(doc)]
-use crate::policy::Authenticator;
+use crate::authenticator::Authenticator;
 
 impl ThreadAuthenticator {
     /// [`Authenticator::allow`] on the running thread.
@@ -22,8 +23,7 @@ impl ThreadAuthenticator {
     /// assert!(matches!(auth.allow(["10.1.2.3/8"]), Err(zmq_auth::Error::InvalidAddress(_))));
     /// ```
     pub fn allow<I: IntoIterator<Item = S>, S: AsRef<str>>(&self, addrs: I) -> Result<()> {
-        let addrs: Vec<String> = addrs.into_iter().map(|s| s.as_ref().to_string()).collect();
-        self.configure(move |a| a.allow(addrs))
+        self.configure(|a| a.allow(addrs))
     }
 
     /// [`Authenticator::deny`] on the running thread.
@@ -35,8 +35,7 @@ impl ThreadAuthenticator {
     /// assert!(matches!(auth.allow(["127.0.0.1"]), Err(zmq_auth::Error::AllowDenyConflict)));
     /// ```
     pub fn deny<I: IntoIterator<Item = S>, S: AsRef<str>>(&self, addrs: I) -> Result<()> {
-        let addrs: Vec<String> = addrs.into_iter().map(|s| s.as_ref().to_string()).collect();
-        self.configure(move |a| a.deny(addrs))
+        self.configure(|a| a.deny(addrs))
     }
 
     /// [`Authenticator::clear_address_lists`] on the running thread.
@@ -81,12 +80,7 @@ impl ThreadAuthenticator {
         K: Into<String>,
         V: Into<String>,
     {
-        let domain = domain.to_string();
-        let users: Vec<(String, String)> = passwords
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        self.configure(move |a| a.configure_plain(&domain, users))
+        self.configure(|a| a.configure_plain(domain, passwords))
     }
 
     /// [`Authenticator::configure_plain_file`] on the running thread.
@@ -105,8 +99,7 @@ impl ThreadAuthenticator {
     /// ));
     /// ```
     pub fn configure_plain_file(&self, domain: &str, path: impl AsRef<Path>) -> Result<()> {
-        let (domain, path) = (domain.to_string(), path.as_ref().to_path_buf());
-        self.configure(move |a| a.configure_plain_file(&domain, path))
+        self.configure(|a| a.configure_plain_file(domain, path))
     }
 
     /// [`Authenticator::configure_curve`] on the running thread.
@@ -125,27 +118,50 @@ impl ThreadAuthenticator {
     /// ));
     /// ```
     pub fn configure_curve(&self, domain: &str, location: impl AsRef<Path>) -> Result<()> {
-        let (domain, location) = (domain.to_string(), location.as_ref().to_path_buf());
-        self.configure(move |a| a.configure_curve(&domain, location))
+        self.configure(|a| a.configure_curve(domain, location))
     }
 
-    /// [`Authenticator::configure_curve_callback`] on the running thread.
+    /// [`Authenticator::configure_curve_callback`] on the running thread. The closure
+    /// runs on the engine's pool, under its deadline.
     ///
     /// ```
     /// # if !zmq_auth::curve_available() { return; }
     /// # let ctx = zmq_auth::zmq::Context::new();
     /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
     /// let trusted = zmq_auth::encode_z85_key(&[1u8; 32]);
-    /// auth.configure_curve_callback("*", move |_domain: &str, key: &str| key == trusted)
-    ///     .unwrap();
+    /// auth.configure_curve_callback("*", move |_domain, key| key == trusted).unwrap();
     /// ```
-    pub fn configure_curve_callback(
+    pub fn configure_curve_callback<F>(&self, domain: &str, callback: F) -> Result<()>
+    where
+        F: Fn(&str, &str) -> bool + Send + Sync + 'static,
+    {
+        self.configure(|a| a.configure_curve_callback(domain, callback))
+    }
+
+    /// [`Authenticator::configure_curve_provider`] on the running thread. The provider
+    /// runs on the engine's pool, under its deadline.
+    ///
+    /// ```
+    /// # if !zmq_auth::curve_available() { return; }
+    /// use zmq_auth::{CredentialsProvider, CurveDecision};
+    /// struct Directory;
+    /// impl CredentialsProvider for Directory {
+    ///     fn callback(&self, _: &str, key: &str) -> bool { key.starts_with('x') }
+    ///     fn decide(&self, d: &str, key: &str) -> CurveDecision {
+    ///         // e.g. CurveDecision::TryLater while a backing store is down
+    ///         if self.callback(d, key) { CurveDecision::Allow } else { CurveDecision::Deny }
+    ///     }
+    /// }
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.configure_curve_provider("*", Directory).unwrap();
+    /// ```
+    pub fn configure_curve_provider(
         &self,
         domain: &str,
         provider: impl CredentialsProvider + 'static,
     ) -> Result<()> {
-        let domain = domain.to_string();
-        self.configure(move |a| a.configure_curve_callback(&domain, provider))
+        self.configure(|a| a.configure_curve_provider(domain, provider))
     }
 
     /// [`Authenticator::configure_gssapi`] on the running thread.
@@ -160,8 +176,7 @@ impl ThreadAuthenticator {
     /// }
     /// ```
     pub fn configure_gssapi(&self, domain: &str) -> Result<()> {
-        let domain = domain.to_string();
-        self.configure(move |a| a.configure_gssapi(&domain))
+        self.configure(|a| a.configure_gssapi(domain))
     }
 
     /// [`Authenticator::set_curve_user_id`] on the running thread.
@@ -169,14 +184,14 @@ impl ThreadAuthenticator {
     /// ```
     /// # let ctx = zmq_auth::zmq::Context::new();
     /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
-    /// auth.set_curve_user_id(|key: &[u8; 32]| format!("{:02x}{:02x}", key[0], key[1]))
+    /// auth.set_curve_user_id(|key| format!("{:02x}{:02x}", key[0], key[1]))
     ///     .unwrap();
     /// ```
     pub fn set_curve_user_id(
         &self,
-        f: impl Fn(&[u8; 32]) -> String + Send + 'static,
+        f: impl Fn(&[u8; 32]) -> String + Send + Sync + 'static,
     ) -> Result<()> {
-        self.configure(move |a| {
+        self.configure(|a| {
             a.set_curve_user_id(f);
             Ok(())
         })
@@ -190,7 +205,7 @@ impl ThreadAuthenticator {
     /// auth.set_reload_interval(std::time::Duration::from_millis(100)).unwrap();
     /// ```
     pub fn set_reload_interval(&self, interval: Duration) -> Result<()> {
-        self.configure(move |a| {
+        self.configure(|a| {
             a.set_reload_interval(interval);
             Ok(())
         })

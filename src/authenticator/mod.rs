@@ -1,0 +1,301 @@
+//! [`Authenticator`]: the configuration (what the caller set up, with its sources) and
+//! a synchronous ZAP handler over it for custom poll loops and tests.
+
+mod setters;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::address::AddressList;
+use crate::hash::NameHash;
+use crate::plain::UserMap;
+use crate::policy::{
+    self, Asked, CredentialsProvider, CurveRule, Decision, PlainRule, Policy, UserIdFn,
+};
+use crate::sources::{DirSource, PasswordFile, Source};
+use crate::zap::ZapReply;
+
+/// A domain's PLAIN configuration.
+#[derive(Clone)]
+enum PlainSource {
+    Map(Arc<UserMap>),
+    File(Arc<Mutex<PasswordFile>>),
+}
+
+/// A domain's CURVE configuration.
+#[derive(Clone)]
+enum CurveSource {
+    AllowAny,
+    Dir(Arc<Mutex<DirSource>>),
+    Provider(Arc<dyn CredentialsProvider>),
+}
+
+/// A ZAP policy and its sources, with a synchronous handler.
+///
+/// Configure it with the same methods as [`crate::ThreadAuthenticator`] (they are the
+/// same code), then feed [`handle_zap_message`](Self::handle_zap_message) the frames of
+/// each ZAP request (after any ROUTER envelope) and send back the reply's frames.
+///
+/// **What it does on your thread:** `handle_zap_message` re-checks configured
+/// certificate directories and password files when the reload interval has passed
+/// (reading files), and calls credentials providers and the user-id function inline,
+/// with no deadline. [`crate::ThreadAuthenticator`] does neither on its ZAP loop: it
+/// re-checks on a watcher thread and runs user code on a pool under a deadline. Use this
+/// type for your own poll loop, or to test a policy without sockets.
+///
+/// Every configuration call is all or nothing: when it returns an error, nothing changed.
+///
+/// ```
+/// use zmq_auth::Authenticator;
+/// let mut auth = Authenticator::new();
+/// auth.configure_plain("*", [("admin", "correct-horse")]).unwrap();
+/// let req: [&[u8]; 8] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"PLAIN", b"admin", b"correct-horse"];
+/// let reply = auth.handle_zap_message(&req);
+/// assert_eq!(reply.status_code(), 200);
+/// assert_eq!(reply.user_id(), "admin");
+/// let req: [&[u8]; 8] = [b"1.0", b"2", b"", b"127.0.0.1", b"", b"PLAIN", b"admin", b"guess"];
+/// assert_eq!(auth.handle_zap_message(&req).status_text(), "Invalid password");
+/// ```
+pub struct Authenticator {
+    allow: Arc<AddressList>,
+    deny: Arc<AddressList>,
+    plain: HashMap<String, PlainSource, NameHash>,
+    curve: HashMap<String, CurveSource, NameHash>,
+    gssapi: HashSet<String, NameHash>,
+    curve_user_id: Option<UserIdFn>,
+    reload_interval: Duration,
+    /// The synchronous handler's snapshot; `None` after any change.
+    cached: Option<Arc<Policy>>,
+    last_recheck: Instant,
+}
+
+/// A summary (domains and counts); never passwords.
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fields = |f: &mut std::fmt::Formatter<'_>| {
+            let mut plain: Vec<(&str, String)> = self
+                .plain
+                .iter()
+                .map(|(d, p)| {
+                    let what = match p {
+                        PlainSource::Map(m) => format!("{} users", m.len()),
+                        PlainSource::File(file) => {
+                            let file = file.lock();
+                            match file.users() {
+                                Some(u) => {
+                                    format!("{} users from {}", u.len(), file.path().display())
+                                }
+                                None => format!("unreadable {}", file.path().display()),
+                            }
+                        }
+                    };
+                    (d.as_str(), what)
+                })
+                .collect();
+            plain.sort();
+            let mut curve: Vec<(&str, String)> = self
+                .curve
+                .iter()
+                .map(|(d, p)| {
+                    let what = match p {
+                        CurveSource::AllowAny => "allow any".to_string(),
+                        CurveSource::Dir(dir) => {
+                            let dir = dir.lock();
+                            format!("{} keys from {}", dir.len(), dir.path().display())
+                        }
+                        CurveSource::Provider(_) => "callback".to_string(),
+                    };
+                    (d.as_str(), what)
+                })
+                .collect();
+            curve.sort();
+            let mut gssapi: Vec<&str> = self.gssapi.iter().map(String::as_str).collect();
+            gssapi.sort();
+            f.debug_struct("Authenticator")
+                .field("allow_list", &!self.allow.is_empty())
+                .field("deny_list", &!self.deny.is_empty())
+                .field("plain", &plain)
+                .field("curve", &curve)
+                .field("gssapi", &gssapi)
+                .field("custom_curve_user_id", &self.curve_user_id.is_some())
+                .field("reload_interval", &self.reload_interval)
+                .finish()
+        };
+        // An audit build records what Debug shows (see src/audit.rs).
+        #[cfg(zmq_auth_audit)]
+        crate::audit::debug_text(&fields);
+        fields(f)
+    }
+}
+
+impl Default for Authenticator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `""` means "every domain", spelled `"*"`.
+fn domain_key(domain: &str) -> String {
+    if domain.is_empty() {
+        "*".to_string()
+    } else {
+        domain.to_string()
+    }
+}
+
+impl Authenticator {
+    /// An authenticator with no policy: NULL is allowed, every other mechanism refused
+    /// until configured.
+    ///
+    /// ```
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// let null: [&[u8]; 6] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"NULL"];
+    /// assert_eq!(auth.handle_zap_message(&null).user_id(), "anonymous");
+    /// let plain: [&[u8]; 8] = [b"1.0", b"2", b"", b"127.0.0.1", b"", b"PLAIN", b"u", b"p"];
+    /// assert_eq!(auth.handle_zap_message(&plain).status_code(), 400);
+    /// ```
+    pub fn new() -> Self {
+        #[cfg(zmq_auth_audit)]
+        crate::audit::touch();
+        Authenticator {
+            allow: Arc::default(),
+            deny: Arc::default(),
+            plain: HashMap::default(),
+            curve: HashMap::default(),
+            gssapi: HashSet::default(),
+            curve_user_id: None,
+            reload_interval: Duration::from_secs(1),
+            cached: None,
+            last_recheck: Instant::now(),
+        }
+    }
+
+    /// A copy of the configuration sharing its sources (for an all-or-nothing change:
+    /// change the copy, keep it only if every step succeeded).
+    pub(crate) fn fork(&self) -> Authenticator {
+        Authenticator {
+            allow: Arc::clone(&self.allow),
+            deny: Arc::clone(&self.deny),
+            plain: self.plain.clone(),
+            curve: self.curve.clone(),
+            gssapi: self.gssapi.clone(),
+            curve_user_id: self.curve_user_id.clone(),
+            reload_interval: self.reload_interval,
+            cached: None,
+            last_recheck: Instant::now(),
+        }
+    }
+
+    /// Something changed: the next request builds a new snapshot.
+    fn changed(&mut self) {
+        self.cached = None;
+    }
+
+    /// The policy as of now, frozen.
+    pub(crate) fn snapshot(&self) -> Policy {
+        let plain = self
+            .plain
+            .iter()
+            .map(|(d, p)| {
+                let rule = match p {
+                    PlainSource::Map(m) => PlainRule::Users(Arc::clone(m)),
+                    PlainSource::File(f) => {
+                        f.lock().users().map_or(PlainRule::Broken, PlainRule::Users)
+                    }
+                };
+                (d.clone(), rule)
+            })
+            .collect();
+        let curve = self
+            .curve
+            .iter()
+            .map(|(d, c)| {
+                let rule = match c {
+                    CurveSource::AllowAny => CurveRule::AllowAny,
+                    CurveSource::Dir(dir) => {
+                        dir.lock().keys().map_or(CurveRule::Broken, CurveRule::Keys)
+                    }
+                    CurveSource::Provider(p) => CurveRule::Provider(Arc::clone(p)),
+                };
+                (d.clone(), rule)
+            })
+            .collect();
+        Policy {
+            allow: Arc::clone(&self.allow),
+            deny: Arc::clone(&self.deny),
+            plain,
+            curve,
+            gssapi: self.gssapi.clone(),
+            curve_user_id: self.curve_user_id.clone(),
+        }
+    }
+
+    /// The file-backed sources, to re-check.
+    pub(crate) fn sources(&self) -> Vec<Source> {
+        let files = self.plain.values().filter_map(|p| match p {
+            PlainSource::File(f) => Some(Source::File(Arc::clone(f))),
+            PlainSource::Map(_) => None,
+        });
+        let dirs = self.curve.values().filter_map(|c| match c {
+            CurveSource::Dir(d) => Some(Source::Dir(Arc::clone(d))),
+            _ => None,
+        });
+        files.chain(dirs).collect()
+    }
+
+    pub(crate) fn reload_interval(&self) -> Duration {
+        self.reload_interval
+    }
+
+    /// Decides one ZAP request: `request` is the list of frames after any ROUTER
+    /// envelope. Every input, however malformed, gets a well-formed reply.
+    ///
+    /// On this thread: re-checks file sources when the reload interval has passed, and
+    /// runs credentials providers and the user-id function (see the type's docs).
+    ///
+    /// ```
+    /// use zmq_auth::{split_envelope, Authenticator};
+    /// let mut auth = Authenticator::new();
+    /// // A message as a ROUTER socket bound to ZAP_ENDPOINT receives it.
+    /// let msg: [&[u8]; 8] = [b"peer", b"", b"1.0", b"1", b"", b"127.0.0.1", b"", b"NULL"];
+    /// let (envelope, body) = split_envelope(&msg);
+    /// let reply = auth.handle_zap_message(body);
+    /// assert_eq!(reply.status_code(), 200);
+    /// let out: Vec<&[u8]> = envelope.iter().copied().chain(reply.frames()).collect();
+    /// assert_eq!(out.len(), 8);
+    /// // Malformed input: still a reply.
+    /// assert_eq!(auth.handle_zap_message(&[]).status_text(), "Not enough frames");
+    /// ```
+    pub fn handle_zap_message(&mut self, request: &[&[u8]]) -> ZapReply {
+        if self.last_recheck.elapsed() >= self.reload_interval {
+            self.last_recheck = Instant::now();
+            let mut any = false;
+            for s in self.sources() {
+                any |= s.recheck();
+            }
+            if any {
+                self.changed();
+            }
+        }
+        let policy = match &self.cached {
+            Some(p) => Arc::clone(p),
+            None => {
+                let p = Arc::new(self.snapshot());
+                self.cached = Some(Arc::clone(&p));
+                p
+            }
+        };
+        let (req, mechanism) = match policy::parse(request) {
+            Ok(r) => r,
+            Err(reply) => return reply,
+        };
+        let asked = Asked::of(&req, mechanism);
+        match policy.decide(&req, mechanism) {
+            Decision::Done(v) => asked.answer(v, false).0,
+            Decision::Ask(job) => asked.answer(job.run(), false).0,
+        }
+    }
+}
