@@ -8,10 +8,17 @@
 //! GSSAPI principals. It is the Rust counterpart of pyzmq's `zmq.auth` and CZMQ's `zauth`.
 //!
 //! The contract, in layers:
-//! - [`Authenticator`] makes every decision and does no socket I/O: frames in, reply
-//!   out. It is deterministic, unit-tested and fuzzed.
-//! - [`ThreadAuthenticator`] runs an `Authenticator` on a background thread that serves
-//!   the ZAP socket; configuration calls return once the thread has applied them.
+//! - The decision is pure code over an immutable policy snapshot: no file, socket,
+//!   thread or clock. It is deterministic, unit-tested and fuzzed.
+//! - [`ThreadAuthenticator`] serves the ZAP socket on a background thread from the
+//!   current snapshot and **fails closed**: configuration calls build and validate a new
+//!   snapshot on the caller's thread and swap it in (all or nothing); a watcher thread
+//!   re-checks certificate directories and password files (a source that cannot be read
+//!   refuses, never keeps old grants); a small pool runs your callbacks under a deadline
+//!   (a late answer is 300). Nothing slow ever runs on the ZAP thread.
+//! - [`Authenticator`] is the same configuration with a synchronous handler (frames in,
+//!   reply out) for custom poll loops and tests; it re-checks files and runs callbacks
+//!   on the calling thread.
 //! - [`create_certificates`], [`load_certificate`] and [`load_certificates`] read and
 //!   write CURVE certificate files compatible with pyzmq and CZMQ.
 //!
