@@ -44,7 +44,8 @@ impl CredentialsProvider for ByFirstByte {
     }
 }
 
-const STAR_USERS: [(&str, &str); 2] = [("admin", "secret"), ("empty", "")];
+// ("empty", "") would be refused by configure_plain: an empty password never admits.
+const STAR_USERS: [(&str, &str); 1] = [("admin", "secret")];
 const GLOBAL_USERS: [(&str, &str); 1] = [("g", "pw")];
 
 fn state() -> &'static Mutex<State> {
@@ -56,11 +57,6 @@ fn state() -> &'static Mutex<State> {
         let (alice, _) =
             create_certificates(&dir, "alice", &[("name", "Alice"), ("email", "a@x")]).unwrap();
         let (bob, _) = create_certificates(&dir, "bob", &[]).unwrap();
-        std::fs::write(
-            dir.join("broken.key"),
-            "curve\n    public-key = \"short\"\n",
-        )
-        .unwrap();
         let alice = *load_certificate(alice).unwrap().public_key_bytes();
         let bob = *load_certificate(bob).unwrap().public_key_bytes();
 
@@ -69,9 +65,15 @@ fn state() -> &'static Mutex<State> {
         auth.configure_plain("*", STAR_USERS).unwrap();
         auth.configure_plain("global", GLOBAL_USERS).unwrap();
         auth.configure_curve("*", &dir).unwrap();
+        // A broken file added later admits no one (configure_curve would refuse it).
+        std::fs::write(
+            dir.join("broken.key"),
+            "curve\n    public-key = \"short\"\n",
+        )
+        .unwrap();
         auth.configure_curve("any", zmq_auth::CURVE_ALLOW_ANY)
             .unwrap();
-        auth.configure_curve_callback("cb", ByFirstByte).unwrap();
+        auth.configure_curve_provider("cb", ByFirstByte).unwrap();
         let gssapi = auth.configure_gssapi("krb").is_ok();
         Mutex::new(State {
             auth,
@@ -182,7 +184,7 @@ fn expected(st: &State, f: &[&[u8]]) -> Expected {
                 b"cb" => match provider_rule(&key) {
                     CurveDecision::Allow => ok(Vec::new()),
                     CurveDecision::Deny => no("Unknown key"),
-                    CurveDecision::TryLater => (300, "Temporary failure", Vec::new(), Vec::new()),
+                    CurveDecision::TryLater => (300, "Try later", Vec::new(), Vec::new()),
                 },
                 _ if key == st.alice => ok(vec![
                     ("name".into(), b"Alice".to_vec()),
@@ -193,12 +195,10 @@ fn expected(st: &State, f: &[&[u8]]) -> Expected {
             }
         }
         b"GSSAPI" => match creds {
-            [p] if domain == b"krb" && st.gssapi => (
-                200,
-                "OK",
-                String::from_utf8_lossy(p).into_owned().into_bytes(),
-                Vec::new(),
-            ),
+            [p] if domain == b"krb" && st.gssapi => match std::str::from_utf8(p) {
+                Ok(s) if !s.is_empty() => (200, "OK", s.as_bytes().to_vec(), Vec::new()),
+                _ => no("Invalid principal"),
+            },
             [_] => no("Unknown domain"),
             _ => no("Invalid credentials"),
         },
