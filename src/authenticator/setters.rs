@@ -220,9 +220,9 @@ impl Authenticator {
     /// let mut auth = zmq_auth::Authenticator::new();
     /// auth.set_reload_interval(Duration::ZERO);
     /// auth.configure_plain_file("*", &path).unwrap();
-    /// let req: [&[u8]; 8] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"PLAIN", b"admin", b"changed"];
+    /// let req: [&[u8]; 8] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"PLAIN", b"admin", b"rotated-horse"];
     /// assert_eq!(auth.handle_zap_message(&req).status_code(), 400);
-    /// std::fs::write(&path, "admin=changed\n").unwrap();
+    /// std::fs::write(&path, "admin=rotated-horse\n").unwrap();
     /// assert_eq!(auth.handle_zap_message(&req).status_code(), 200);
     /// ```
     pub fn set_reload_interval(&mut self, interval: Duration) {
