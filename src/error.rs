@@ -102,6 +102,9 @@ pub enum Error {
     Reentrant,
     /// The authenticator thread did not answer in time.
     Timeout(&'static str),
+    /// [`require_zap`](crate::require_zap) was called on a socket that is already bound
+    /// or connected; libzmq would not apply it to that endpoint.
+    ZapAfterBind,
 }
 
 /// `Result` with [`Error`].
@@ -231,6 +234,9 @@ impl fmt::Display for Described<'_> {
                 "called from the authenticator thread itself (a callback); this would deadlock",
             ),
             Error::Timeout(what) => write!(f, "timed out waiting for the authenticator: {what}"),
+            Error::ZapAfterBind => {
+                f.write_str("require_zap must be called before the socket is bound or connected")
+            }
         }
     }
 }
