@@ -22,7 +22,8 @@ use common::{
     Result, ADMIT_TIMEOUT, REFUSE_WINDOW,
 };
 use zmq_auth::{
-    create_certificates, load_certificate, zmq, Mechanism, StatusCode, ThreadAuthenticator,
+    create_certificates, load_certificate, require_zap, zmq, Mechanism, StatusCode,
+    ThreadAuthenticator,
 };
 
 fn main() -> Result {
@@ -56,7 +57,7 @@ fn main() -> Result {
     server.set_linger(0)?;
     server.set_curve_server(true)?;
     server.set_curve_secretkey(secret_key(&server_cert)?)?;
-    server.set_zap_domain("orders")?;
+    require_zap(&server, "orders")?; // ZAP domain, and fail closed without a handler
     server.bind("tcp://127.0.0.1:*")?;
     let endpoint = last_endpoint(&server)?;
     println!("server: PULL bound to {endpoint}, CURVE server, ZAP domain \"orders\"");

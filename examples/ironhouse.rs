@@ -23,8 +23,8 @@ use common::{
     REFUSE_WINDOW,
 };
 use zmq_auth::{
-    create_certificates, load_certificate, load_certificates, zmq, Mechanism, StatusCode,
-    ThreadAuthenticator,
+    create_certificates, load_certificate, load_certificates, require_zap, zmq, Mechanism,
+    StatusCode, ThreadAuthenticator,
 };
 
 fn main() -> Result {
@@ -82,10 +82,13 @@ fn main() -> Result {
     server.set_linger(0)?;
     server.set_curve_server(true)?;
     server.set_curve_secretkey(secret_key(&server_cert)?)?;
+    // ZAP domain "global", and refuse every client when no handler answers (without
+    // this, libzmq would admit any CURVE client once the authenticator is gone).
+    require_zap(&server, "global")?;
     server.bind("tcp://127.0.0.1:*")?;
     let endpoint = last_endpoint(&server)?;
     println!(
-        "server: PULL bound to {endpoint}, CURVE server key {}",
+        "server: PULL bound to {endpoint}, CURVE server key {}, require_zap(\"global\")",
         server_cert.public_key()
     );
 
@@ -151,9 +154,25 @@ fn main() -> Result {
         &format!("the refused client was told: handshake failed, authentication status {status}"),
     )?;
 
+    // With the authenticator stopped there is no handler to ask: require_zap makes the
+    // server refuse even the trusted certificate instead of admitting anyone.
+    drop(client);
+    auth.stop()?;
+    let server_monitor = handshake_monitor(&ctx, &server, "ironhouse-server")?;
+    let late = curve_client(&ctx, &endpoint, &client_cert, server_public.public_key())?;
+    late.send("Hello again", zmq::DONTWAIT)?;
+    expect_monitor_event(
+        &server_monitor,
+        zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL,
+    )?;
+    ensure(
+        recv_within(&server, REFUSE_WINDOW)?.is_none(),
+        "authenticator stopped: the server refused a new client (failed handshake, no message)",
+    )?;
+
     println!("ironhouse: all checks passed");
     // Sockets (linger 0) and the authenticator go before the context.
-    drop((refused_monitor, refused, client, server));
+    drop((server_monitor, late, refused_monitor, refused, server));
     drop(auth);
     drop(ctx);
     Ok(())

@@ -18,8 +18,8 @@ use common::{
     last_endpoint, recv_within, secret_key, Result, ADMIT_TIMEOUT, REFUSE_WINDOW,
 };
 use zmq_auth::{
-    create_certificates, load_certificate, zmq, Mechanism, StatusCode, ThreadAuthenticator,
-    CURVE_ALLOW_ANY,
+    create_certificates, load_certificate, require_zap, zmq, Mechanism, StatusCode,
+    ThreadAuthenticator, CURVE_ALLOW_ANY,
 };
 
 /// libzmq's `ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC`: a CURVE box did not decrypt.
@@ -56,6 +56,8 @@ fn main() -> Result {
     server.set_linger(0)?;
     server.set_curve_server(true)?;
     server.set_curve_secretkey(secret_key(&server_cert)?)?;
+    // Refuse every client when no ZAP handler answers (libzmq would admit them).
+    require_zap(&server, "global")?;
     server.bind("tcp://127.0.0.1:*")?;
     let endpoint = last_endpoint(&server)?;
     let monitor = handshake_monitor(&ctx, &server, "stonehouse-server")?;

@@ -19,7 +19,7 @@ use common::{
     drain_events, ensure, expect_event, last_endpoint, null_client, recv_within, Result,
     ADMIT_TIMEOUT, REFUSE_WINDOW,
 };
-use zmq_auth::{zmq, Mechanism, StatusCode, ThreadAuthenticator};
+use zmq_auth::{require_zap, zmq, Mechanism, StatusCode, ThreadAuthenticator};
 
 fn main() -> Result {
     env_logger::init();
@@ -35,7 +35,8 @@ fn main() -> Result {
     let server = ctx.socket(zmq::PULL)?;
     server.set_linger(0)?;
     // Without a domain, libzmq does not consult the ZAP handler for NULL clients.
-    server.set_zap_domain("global")?;
+    // require_zap also makes the server refuse clients when no handler answers.
+    require_zap(&server, "global")?;
     server.bind("tcp://127.0.0.1:*")?;
     let endpoint = last_endpoint(&server)?;
     println!("server: PULL bound to {endpoint}, NULL mechanism, ZAP domain \"global\"");

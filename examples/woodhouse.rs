@@ -16,7 +16,7 @@ use common::{
     drain_events, ensure, expect_event, last_endpoint, plain_client, recv_within, Result,
     ADMIT_TIMEOUT, REFUSE_WINDOW,
 };
-use zmq_auth::{zmq, Mechanism, StatusCode, ThreadAuthenticator};
+use zmq_auth::{require_zap, zmq, Mechanism, StatusCode, ThreadAuthenticator};
 
 fn main() -> Result {
     env_logger::init();
@@ -33,6 +33,7 @@ fn main() -> Result {
     let server = ctx.socket(zmq::PULL)?;
     server.set_linger(0)?;
     server.set_plain_server(true)?;
+    require_zap(&server, "global")?; // refuse clients when no ZAP handler answers
     server.bind("tcp://127.0.0.1:*")?;
     let endpoint = last_endpoint(&server)?;
     println!("server: PULL bound to {endpoint}, PLAIN server");

@@ -105,6 +105,9 @@ pub enum Error {
     /// A configuration value that would be ambiguous or grant access by accident: an
     /// empty password, a user listed twice, an empty address list. Nothing was applied.
     InvalidConfig(String),
+    /// [`require_zap`](crate::require_zap) was called on a socket that is already bound
+    /// or connected; libzmq would not apply it to that endpoint.
+    ZapAfterBind,
 }
 
 /// `Result` with [`Error`].
@@ -239,6 +242,9 @@ impl fmt::Display for Described<'_> {
             ),
             Error::Timeout(what) => write!(f, "timed out waiting for the authenticator: {what}"),
             Error::InvalidConfig(message) => write!(f, "refused configuration: {message}"),
+            Error::ZapAfterBind => {
+                f.write_str("require_zap must be called before the socket is bound or connected")
+            }
         }
     }
 }

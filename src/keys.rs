@@ -2,6 +2,8 @@
 
 use std::ffi::c_char;
 
+use zeroize::Zeroizing;
+
 use crate::error::{Error, Result};
 
 extern "C" {
@@ -51,7 +53,8 @@ pub fn decode_z85_key(text: &str) -> std::result::Result<[u8; 32], String> {
             text.len()
         ));
     }
-    let bytes = z85::decode(text).map_err(|_| "not valid Z85".to_string())?;
+    // The key may be secret: the decoder's buffer is wiped before it is freed.
+    let bytes = Zeroizing::new(z85::decode(text).map_err(|_| "not valid Z85".to_string())?);
     <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| "does not decode to 32 bytes".to_string())
 }
 
@@ -78,6 +81,14 @@ static Z85_PAIRS: [u8; 2 * 85 * 85] = {
 /// divisions and a pair table per 4 bytes instead of five divisions).
 pub(crate) fn z85_key_bytes(key: &[u8; 32]) -> [u8; 40] {
     let mut out = [0u8; 40];
+    write_z85_key(key, &mut out);
+    out
+}
+
+/// Writes the 40 Z85 characters of `key` into `out`, so that the text of a secret key
+/// can go straight into a buffer that is wiped.
+#[inline]
+pub(crate) fn write_z85_key(key: &[u8; 32], out: &mut [u8; 40]) {
     for (chunk, digits) in key.chunks_exact(4).zip(out.chunks_exact_mut(5)) {
         let v = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
         let (rest, low) = ((v / 7225) as usize, (v % 7225) as usize);
@@ -86,7 +97,6 @@ pub(crate) fn z85_key_bytes(key: &[u8; 32]) -> [u8; 40] {
         digits[1..3].copy_from_slice(&Z85_PAIRS[2 * mid..2 * mid + 2]);
         digits[3..5].copy_from_slice(&Z85_PAIRS[2 * low..2 * low + 2]);
     }
-    out
 }
 
 /// Encodes a 32-byte key as 40 Z85 characters.
@@ -108,8 +118,7 @@ pub(crate) fn derive_public(secret: &[u8; 32]) -> Result<[u8; 32]> {
     #[cfg(zmq_auth_audit)]
     crate::audit::secret_key(secret);
     require_curve()?;
-    let mut secret_z85 = encode_z85_key(secret).into_bytes();
-    secret_z85.push(0);
+    let secret_z85 = secret_z85_cstr(secret);
     let mut public_z85 = [0u8; 41];
     // SAFETY: both buffers are 41 bytes (40 Z85 characters and a NUL), as the call
     // requires; libzmq writes at most 41 bytes into the first.
@@ -119,8 +128,7 @@ pub(crate) fn derive_public(secret: &[u8; 32]) -> Result<[u8; 32]> {
             secret_z85.as_ptr().cast::<c_char>(),
         )
     };
-    // The Z85 copy of the secret is wiped before the buffer is freed.
-    secret_z85.iter_mut().for_each(|b| *b = 0);
+    drop(secret_z85); // wiped here
     if rc != 0 {
         return Err(Error::CurveUnavailable);
     }
@@ -128,9 +136,31 @@ pub(crate) fn derive_public(secret: &[u8; 32]) -> Result<[u8; 32]> {
     decode_z85_key(text).map_err(|_| Error::CurveUnavailable)
 }
 
+/// The secret key as NUL-terminated Z85 text for libzmq, written in place into a fixed
+/// buffer (it never grows, so never moves) that is wiped when dropped.
+fn secret_z85_cstr(secret: &[u8; 32]) -> Zeroizing<[u8; 41]> {
+    let mut buf = Zeroizing::new([0u8; 41]);
+    let (text, _nul) = buf.split_at_mut(40);
+    if let Ok(text) = <&mut [u8; 40]>::try_from(text) {
+        write_z85_key(secret, text);
+    }
+    buf
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_cstr_is_z85_and_nul_and_wiped_on_drop() {
+        let key = [0xa5u8; 32];
+        let buf = secret_z85_cstr(&key);
+        assert_eq!(&buf[..40], encode_z85_key(&key).as_bytes());
+        assert_eq!(buf[40], 0);
+        // `Zeroizing` wipes on drop; the type says so.
+        fn wipes_on_drop<T: zeroize::ZeroizeOnDrop>(_: &T) {}
+        wipes_on_drop(&buf);
+    }
 
     #[test]
     fn strict_decoding() {

@@ -23,8 +23,15 @@
 //!   write CURVE certificate files compatible with pyzmq and CZMQ.
 //!
 //! **Security note:** with *no* ZAP handler bound, libzmq admits CURVE clients (any key)
-//! and NULL clients of a domain. Stopping the authenticator therefore turns
-//! authentication off for new connections: keep it alive as long as the server socket.
+//! and NULL clients of a domain, so stopping the authenticator would turn authentication
+//! off for new connections. Call [`require_zap`] on every server socket before `bind`:
+//! it sets the ZAP domain and `ZMQ_ZAP_ENFORCE_DOMAIN`, and such a socket refuses peers
+//! when no handler answers. Keep the authenticator alive as long as the server socket.
+//!
+//! **Secrets in memory:** a [`Certificate`]'s secret key and every certificate or
+//! password file text the crate reads are wiped (`zeroize`) when dropped; PLAIN passwords
+//! in the authenticator's tables, ZAP request frames and libzmq's own copies are not.
+//! The README's security notes list exactly what is and is not wiped.
 //!
 //! # How a peer is decided
 //!
@@ -78,7 +85,7 @@
 //! its messages. The directory is re-checked for added and removed files while running.
 //!
 //! ```
-//! use zmq_auth::{create_certificates, load_certificate, zmq, ThreadAuthenticator};
+//! use zmq_auth::{create_certificates, load_certificate, require_zap, zmq, ThreadAuthenticator};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # if !zmq_auth::curve_available() { return Ok(()); }
 //! let keys = tempfile::tempdir()?;
@@ -97,6 +104,7 @@
 //! let server = ctx.socket(zmq::PULL)?;
 //! server.set_curve_server(true)?;
 //! server.set_curve_secretkey(server_cert.secret_key_bytes().unwrap())?;
+//! require_zap(&server, "global")?; // no handler answering → refused, not admitted
 //! server.set_rcvtimeo(5000)?;
 //! server.bind("tcp://127.0.0.1:*")?;
 //! let endpoint = server.get_last_endpoint()?.unwrap();
@@ -176,6 +184,7 @@ mod hash;
 mod keys;
 mod plain;
 mod policy;
+mod server;
 mod sources;
 mod stamp;
 #[cfg(feature = "test-hooks")]
@@ -194,6 +203,7 @@ pub use engine::{EngineOptions, ThreadAuthenticator};
 pub use error::{Error, Result};
 pub use keys::{curve_available, decode_z85_key, encode_z85_key};
 pub use policy::{AuthEvent, CredentialsProvider, CurveDecision};
+pub use server::require_zap;
 pub use zap::{
     decode_metadata, encode_metadata, is_valid_property_name, parse_request, split_envelope,
     Mechanism, StatusCode, ZapParseError, ZapReply, ZapRequest, ZAP_VERSION,

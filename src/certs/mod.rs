@@ -13,6 +13,8 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
 pub(crate) use store::{CertDir, KeySet, Problem};
 pub use write::create_certificates;
 
@@ -25,7 +27,10 @@ const MAX_CERT_FILE: u64 = 1 << 20;
 
 /// A CURVE certificate read from a ZPL file.
 ///
-/// `Debug` never prints the secret key.
+/// `Debug` never prints the secret key. The secret key (its bytes and its Z85 text) is
+/// wiped when the certificate is dropped, clones included; what you copy out of
+/// [`secret_key`](Self::secret_key) or [`secret_key_bytes`](Self::secret_key_bytes),
+/// and what libzmq keeps after `set_curve_secretkey`, is not.
 ///
 /// ```
 /// # fn main() -> zmq_auth::Result<()> {
@@ -45,9 +50,25 @@ const MAX_CERT_FILE: u64 = 1 << 20;
 pub struct Certificate {
     public: [u8; 32],
     public_z85: String,
-    secret: Option<([u8; 32], String)>,
+    secret: Option<SecretKey>,
     metadata: Vec<(String, String)>,
 }
+
+/// A secret key and its Z85 text, both wiped when dropped.
+#[derive(Clone, PartialEq, Eq)]
+struct SecretKey {
+    bytes: [u8; 32],
+    z85: String,
+}
+
+impl Drop for SecretKey {
+    fn drop(&mut self) {
+        self.bytes.zeroize();
+        self.z85.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for SecretKey {}
 
 impl Certificate {
     /// The public key as 40 Z85 characters.
@@ -88,7 +109,7 @@ impl Certificate {
     /// # Ok(()) }
     /// ```
     pub fn secret_key(&self) -> Option<&str> {
-        self.secret.as_ref().map(|(_, z)| z.as_str())
+        self.secret.as_ref().map(|k| k.z85.as_str())
     }
 
     /// The secret key's 32 bytes, when the file holds one: what
@@ -108,7 +129,7 @@ impl Certificate {
     /// # Ok(()) }
     /// ```
     pub fn secret_key_bytes(&self) -> Option<&[u8; 32]> {
-        self.secret.as_ref().map(|(b, _)| b)
+        self.secret.as_ref().map(|k| &k.bytes)
     }
 
     /// The `metadata` section's properties, in file order.
@@ -181,21 +202,9 @@ impl fmt::Debug for Certificate {
     }
 }
 
-impl Drop for Certificate {
-    fn drop(&mut self) {
-        // Best effort: do not leave secret key bytes behind in freed memory.
-        if let Some((bytes, text)) = self.secret.as_mut() {
-            bytes.iter_mut().for_each(|b| *b = 0);
-            // SAFETY: zero bytes are valid UTF-8.
-            unsafe { text.as_bytes_mut() }
-                .iter_mut()
-                .for_each(|b| *b = 0);
-        }
-    }
-}
-
-/// Reads a file of at most [`MAX_CERT_FILE`] bytes as UTF-8.
-pub(crate) fn read_text(path: &Path) -> Result<String> {
+/// Reads a file of at most [`MAX_CERT_FILE`] bytes as UTF-8, into a buffer that is
+/// wiped when dropped (a certificate file may hold a secret key).
+pub(crate) fn read_text(path: &Path) -> Result<Zeroizing<String>> {
     match open_regular(path, false)? {
         Some((file, meta)) => read_open(path, file, meta.len()),
         // Opening a FIFO or device would block or never end: only regular files are read.
@@ -224,24 +233,46 @@ pub(crate) fn open_regular(
     Ok(meta.is_file().then_some((file, meta)))
 }
 
-/// Reads an open file of at most [`MAX_CERT_FILE`] bytes as UTF-8. `len_hint` (the
-/// size from its metadata) sizes the buffer so that two `read` calls do it.
-pub(crate) fn read_open(path: &Path, file: File, len_hint: u64) -> Result<String> {
+/// Reads an open file of at most [`MAX_CERT_FILE`] bytes as UTF-8, into a buffer that
+/// is wiped when dropped. `len_hint` (the size from its metadata) sizes the buffer so
+/// that two `read` calls do it; a file that grew meanwhile is copied into a bigger wiped
+/// buffer (never `Vec` growth, which would free an unwiped block).
+pub(crate) fn read_open(path: &Path, file: File, len_hint: u64) -> Result<Zeroizing<String>> {
     let cap = usize::try_from(len_hint.min(MAX_CERT_FILE) + 1).unwrap_or(4096);
-    let mut buf = Vec::with_capacity(cap);
-    file.take(MAX_CERT_FILE + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::io(path, e))?;
+    let mut buf = Zeroizing::new(vec![0u8; cap]);
+    let mut len = 0;
+    let mut file = file.take(MAX_CERT_FILE + 1);
+    loop {
+        if len == buf.len() {
+            let mut bigger = Zeroizing::new(vec![0u8; len * 2]);
+            bigger[..len].copy_from_slice(&buf[..len]);
+            buf = bigger;
+        }
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(path, e)),
+        }
+    }
+    buf.truncate(len);
     if buf.len() as u64 > MAX_CERT_FILE {
         return Err(Error::parse(path, 0, "file larger than 1 MiB"));
     }
-    String::from_utf8(buf).map_err(|e| {
-        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        Error::parse(path, line, "not valid UTF-8")
-    })
+    match std::str::from_utf8(&buf) {
+        Ok(_) => {
+            let bytes = std::mem::take(&mut *buf);
+            // Valid UTF-8 was just checked; the bytes move without a copy.
+            Ok(Zeroizing::new(String::from_utf8(bytes).unwrap_or_default()))
+        }
+        Err(e) => {
+            let line = 1 + buf[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            Err(Error::parse(path, line, "not valid UTF-8"))
+        }
+    }
 }
 
 /// Parses a certificate. `verify_secret` derives the public key from the secret key and
@@ -257,7 +288,7 @@ pub(crate) fn parse_certificate(
     let entries = zpl::parse(text).map_err(|e| Error::parse(path, e.line, e.message))?;
     let mut section = "";
     let mut public: Option<([u8; 32], String)> = None;
-    let mut secret: Option<([u8; 32], String)> = None;
+    let mut secret: Option<SecretKey> = None;
     let mut metadata: Vec<(String, String)> = Vec::new();
     // The line of each metadata property, for errors found once the keys are known.
     let mut metadata_lines: Vec<usize> = Vec::new();
@@ -283,26 +314,33 @@ pub(crate) fn parse_certificate(
         if e.depth != 1 {
             continue; // deeper levels carry nothing a certificate uses
         }
-        let value = e.value.clone().unwrap_or_default();
+        // Wiped when dropped, unless it moves into the certificate.
+        let mut value = Zeroizing::new(e.value.clone().unwrap_or_default());
         match (section, e.name.as_str()) {
             ("curve", which @ ("public-key" | "secret-key")) => {
-                let slot = if which == "public-key" {
-                    &mut public
+                let taken = if which == "public-key" {
+                    public.is_some()
                 } else {
-                    &mut secret
+                    secret.is_some()
                 };
-                if slot.is_some() {
+                if taken {
                     return Err(Error::parse(path, e.line, format!("second {which}")));
                 }
                 let key =
                     decode_z85_key(&value).map_err(|m| key_err(e.line, format!("{which}: {m}")))?;
-                #[cfg(zmq_auth_audit)]
-                if which == "secret-key" {
-                    crate::audit::secret_key(&key);
-                } else {
+                let text = std::mem::take(&mut *value);
+                if which == "public-key" {
+                    #[cfg(zmq_auth_audit)]
                     crate::audit::public_key(&key);
+                    public = Some((key, text));
+                } else {
+                    #[cfg(zmq_auth_audit)]
+                    crate::audit::secret_key(&key);
+                    secret = Some(SecretKey {
+                        bytes: key,
+                        z85: text,
+                    });
                 }
-                *slot = Some((key, value));
             }
             ("metadata", name) => {
                 // The writer refuses these names, and pyzmq's reader takes such a line for
@@ -318,7 +356,7 @@ pub(crate) fn parse_certificate(
                         format!("duplicate metadata `{name}`"),
                     ));
                 }
-                metadata.push((name.to_string(), value));
+                metadata.push((name.to_string(), std::mem::take(&mut *value)));
                 metadata_lines.push(e.line);
             }
             _ => {}
@@ -336,7 +374,10 @@ pub(crate) fn parse_certificate(
     }
     // A damaged file can glue the secret-key line into a metadata value; kept, the secret
     // would travel as metadata (Debug, ZAP replies). The message names the property only.
-    if let Some((_, secret_text)) = &secret {
+    if let Some(SecretKey {
+        z85: secret_text, ..
+    }) = &secret
+    {
         let holds = |text: &str| text.contains(secret_text.as_str());
         if let Some(i) = metadata.iter().position(|(n, v)| holds(n) || holds(v)) {
             let what = if holds(&metadata[i].0) {
@@ -344,6 +385,10 @@ pub(crate) fn parse_certificate(
             } else {
                 format!("metadata property `{}`", metadata[i].0)
             };
+            metadata.iter_mut().for_each(|(n, v)| {
+                n.zeroize();
+                v.zeroize();
+            });
             return Err(Error::parse(
                 path,
                 metadata_lines[i],
@@ -352,8 +397,8 @@ pub(crate) fn parse_certificate(
         }
     }
     if verify_secret {
-        if let Some((s, _)) = &secret {
-            if derive_public(s)? != public {
+        if let Some(s) = &secret {
+            if derive_public(&s.bytes)? != public {
                 return Err(Error::KeyMismatch {
                     path: path.to_path_buf(),
                 });

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use zeroize::Zeroizing;
+
 use crate::error::{Error, Result};
-use crate::keys::{encode_z85_key, require_curve};
+use crate::keys::require_curve;
 use crate::zap::is_valid_property_name;
 
 const PUBLIC_BANNER: &str = "#   ZeroMQ CURVE Public Certificate\n\
@@ -74,14 +76,16 @@ pub fn create_certificates(
         }
     }
     require_curve()?;
-    let pair = zmq::CurveKeyPair::new().map_err(|_| Error::CurveUnavailable)?;
+    let (public, secret) = new_key_pair()?;
+    let secret = std::str::from_utf8(&secret[..40]).map_err(|_| Error::CurveUnavailable)?;
     #[cfg(zmq_auth_audit)]
     {
-        crate::audit::secret_key(&pair.secret_key);
-        crate::audit::public_key(&pair.public_key);
+        let key = crate::keys::decode_z85_key(secret).map_err(|_| Error::CurveUnavailable)?;
+        crate::audit::secret_key(&key);
+        if let Ok(key) = crate::keys::decode_z85_key(&public) {
+            crate::audit::public_key(&key);
+        }
     }
-    let public = encode_z85_key(&pair.public_key);
-    let mut secret = encode_z85_key(&pair.secret_key);
 
     let stamp = format!(
         "#   ****  Generated on {} by zmq-auth  ****\n",
@@ -93,7 +97,19 @@ pub fn create_certificates(
     }
     body.push_str(&format!("curve\n    public-key = \"{public}\"\n"));
     let public_text = format!("{stamp}{PUBLIC_BANNER}{body}");
-    let mut secret_text = format!("{stamp}{SECRET_BANNER}{body}    secret-key = \"{secret}\"\n");
+    // Sized up front, so it never grows (growing would free an unwiped copy); wiped on drop.
+    let secret_parts = [
+        stamp.as_str(),
+        SECRET_BANNER,
+        body.as_str(),
+        "    secret-key = \"",
+        secret,
+        "\"\n",
+    ];
+    let mut secret_text = Zeroizing::new(String::with_capacity(
+        secret_parts.iter().map(|p| p.len()).sum(),
+    ));
+    secret_parts.iter().for_each(|p| secret_text.push_str(p));
 
     let public_path = dir.join(format!("{name}.key"));
     let secret_path = dir.join(format!("{name}.key_secret"));
@@ -101,11 +117,28 @@ pub fn create_certificates(
         (&public_path, public_text.as_bytes(), 0o644),
         (&secret_path, secret_text.as_bytes(), 0o600),
     );
-    // Do not leave the secret in freed memory.
-    // SAFETY: zero bytes are valid UTF-8.
-    unsafe { secret_text.as_bytes_mut() }.fill(0);
-    unsafe { secret.as_bytes_mut() }.fill(0);
     result.map(|()| (public_path, secret_path))
+}
+
+/// A new key pair from libzmq as Z85 text: the public key, and the secret key
+/// (NUL-terminated) in a buffer that is wiped when dropped. Called directly rather than
+/// through `zmq::CurveKeyPair::new`, which leaves the secret's text on its stack.
+fn new_key_pair() -> Result<(String, Zeroizing<[u8; 41]>)> {
+    let mut public = [0u8; 41];
+    let mut secret = Zeroizing::new([0u8; 41]);
+    // SAFETY: both buffers are 41 bytes (40 Z85 characters and a NUL), as the call
+    // requires.
+    let rc = unsafe {
+        zmq_sys::zmq_curve_keypair(
+            public.as_mut_ptr().cast::<std::ffi::c_char>(),
+            secret.as_mut_ptr().cast::<std::ffi::c_char>(),
+        )
+    };
+    if rc != 0 {
+        return Err(Error::CurveUnavailable);
+    }
+    let public = std::str::from_utf8(&public[..40]).map_err(|_| Error::CurveUnavailable)?;
+    Ok((public.to_string(), secret))
 }
 
 /// Writes both files through temporary siblings, then renames them into place. On

@@ -2,7 +2,10 @@
 //! certificate files use: nested sections by 4-space indentation, `name = value` with
 //! double, single or no quotes, `#` comments (whole-line and trailing), CRLF endings.
 
-/// One `name [= value]` line, with its depth and line number.
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// One `name [= value]` line, with its depth and line number. Its name and value are
+/// wiped when it is dropped: the value of a `secret-key` line is a secret key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Entry {
     /// 0 for a top-level section, 1 for its children, …
@@ -12,6 +15,15 @@ pub(crate) struct Entry {
     /// 1-based.
     pub(crate) line: usize,
 }
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.name.zeroize();
+        self.value.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for Entry {}
 
 /// A parse error: 1-based line and what is wrong (never the line's text, which may
 /// hold a secret key).
@@ -129,6 +141,19 @@ mod tests {
                 (1, "public-key", Some("k")),
             ]
         );
+    }
+
+    #[test]
+    fn entries_wipe_on_drop() {
+        fn wipes_on_drop<T: ZeroizeOnDrop>() {}
+        wipes_on_drop::<Entry>();
+        let mut e = parse("curve\n    secret-key = \"abc\"\n")
+            .unwrap()
+            .remove(1);
+        // What `Drop` runs, observed on a live value.
+        e.name.zeroize();
+        e.value.zeroize();
+        assert!(e.name.is_empty() && e.value.is_none());
     }
 
     #[test]

@@ -73,7 +73,7 @@ struct Running {
 ///
 /// **While it is stopped, libzmq authenticates nobody**: CURVE clients with any key and
 /// NULL clients of a domain get in — unless the server socket was set up with
-/// `require_zap`, which makes libzmq refuse them instead.
+/// [`require_zap`](crate::require_zap), which makes libzmq refuse them instead.
 ///
 /// ```
 /// use zmq_auth::{zmq, ThreadAuthenticator};
