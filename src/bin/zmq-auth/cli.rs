@@ -185,7 +185,7 @@ pub(crate) struct TrustArgs {
 #[derive(Debug, Args)]
 pub(crate) struct RevokeArgs {
     /// A Z85 public key (40 characters) or a certificate file.
-    #[arg(value_name = "KEY_OR_FILE")]
+    #[arg(value_name = "KEY_OR_FILE", allow_hyphen_values = true)]
     pub(crate) key_or_file: String,
     /// The trusted-key directory.
     #[arg(long)]
@@ -197,7 +197,12 @@ pub(crate) struct ProbeArgs {
     /// The server's endpoint, e.g. tcp://127.0.0.1:9000.
     pub(crate) endpoint: String,
     /// The server's Z85 public key (needed for CURVE).
-    #[arg(long, value_name = "Z85", required_unless_present = "plain_user")]
+    #[arg(
+        long,
+        value_name = "Z85",
+        required_unless_present = "plain_user",
+        allow_hyphen_values = true
+    )]
     pub(crate) server_key: Option<String>,
     /// The client's secret certificate (CURVE); without it a throwaway key is used.
     #[arg(long, value_name = "SECRET_FILE", conflicts_with = "plain_user")]

@@ -18,8 +18,9 @@ enum Seen {
     Refused(u32),
     /// A ZMTP/ZAP protocol error code (`ZMQ_PROTOCOL_ERROR_*`).
     Protocol(u32),
-    /// The connection closed during the handshake, with no detail (errno).
-    Closed,
+    /// The connection closed during the handshake: `HANDSHAKE_FAILED_NO_DETAIL` with
+    /// an errno, or `DISCONNECTED` (no errno).
+    Closed(Option<u32>),
 }
 
 /// The events the probe listens to.
@@ -118,13 +119,20 @@ pub(crate) fn run(a: &ProbeArgs) -> Run {
             "handshake failed: protocol error 0x{code:08x} ({})",
             describe_protocol(code, mechanism)
         ),
-        Some(Seen::Closed) => {
+        Some(Seen::Closed(errno)) => {
             let hint = if mechanism == "CURVE" {
-                ": with CURVE most often a wrong --server-key (a ZAP 300 'try later' looks the same)"
+                "most often a wrong --server-key; also a server that does not use CURVE, or a ZAP 300 'try later'"
             } else {
-                ": a ZAP 300 'try later', or a server that does not speak ZMTP"
+                "a server that does not use PLAIN, a ZAP 300 'try later', or not a ZeroMQ server"
             };
-            format!("handshake failed: {endpoint} closed the connection during the {mechanism} handshake{hint}")
+            let detail = match errno {
+                Some(e) => format!(
+                    "HANDSHAKE_FAILED_NO_DETAIL, {}",
+                    std::io::Error::from_raw_os_error(e as i32)
+                ),
+                None => "DISCONNECTED".to_string(),
+            };
+            format!("handshake failed: {endpoint} closed the connection during the {mechanism} handshake ({detail}): {hint}")
         }
         None if connected => format!(
             "no answer: connected to {endpoint}, but the handshake did not finish within {:?}",
@@ -206,8 +214,10 @@ fn watch(monitor: &zmq::Socket, timeout: Duration) -> Result<(Option<Seen>, bool
             return Ok((Some(Seen::Refused(value)), connected));
         } else if is(SocketEvent::HANDSHAKE_FAILED_PROTOCOL) {
             return Ok((Some(Seen::Protocol(value)), connected));
-        } else if is(SocketEvent::HANDSHAKE_FAILED_NO_DETAIL) || is(SocketEvent::DISCONNECTED) {
-            return Ok((Some(Seen::Closed), connected));
+        } else if is(SocketEvent::HANDSHAKE_FAILED_NO_DETAIL) {
+            return Ok((Some(Seen::Closed(Some(value))), connected));
+        } else if is(SocketEvent::DISCONNECTED) {
+            return Ok((Some(Seen::Closed(None)), connected));
         }
         // CONNECT_RETRIED: nothing listening yet; libzmq tries again.
     }
