@@ -10,6 +10,9 @@
 //! The commands live in `src/bin/zmq-auth/` (a crate root finds its modules beside it,
 //! hence the `#[path]`s); they use only the library's public API.
 
+#[macro_use]
+#[path = "zmq-auth/output.rs"]
+mod output;
 #[path = "zmq-auth/check.rs"]
 mod check;
 #[path = "zmq-auth/cli.rs"]
@@ -67,7 +70,7 @@ fn main() -> ExitCode {
         Ok(Outcome::No) => ExitCode::from(1),
         Err(Fail(message)) => {
             // One line, whatever the message holds.
-            eprintln!("zmq-auth: {}", message.replace(['\n', '\r'], " "));
+            tell!("zmq-auth: {}", message.replace(['\n', '\r'], " "));
             ExitCode::from(2)
         }
     }

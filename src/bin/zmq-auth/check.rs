@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
 use zmq_auth::{load_certificate, Certificate, Error};
@@ -88,13 +88,13 @@ pub(crate) fn run(a: &CheckArgs) -> Run {
     let mut first_file: HashMap<[u8; 32], PathBuf> = HashMap::new();
     for (i, path) in names.iter().enumerate() {
         if progress && i % 256 == 0 {
-            eprint!("\rchecking {}: {i}/{}", dir.display(), names.len());
-            let _ = std::io::stderr().flush();
+            let text = format!("\rchecking {}: {i}/{}", dir.display(), names.len());
+            crate::output::emit(crate::output::Stream::Err, &text, false);
         }
         check_entry(path, &real_dir, &mut report, &mut first_file);
     }
     if progress {
-        eprint!("\r\x1b[K");
+        crate::output::emit(crate::output::Stream::Err, "\r\x1b[K", false);
     }
 
     let ok = report.problems.is_empty();
@@ -103,11 +103,11 @@ pub(crate) fn run(a: &CheckArgs) -> Run {
     } else {
         for p in &report.problems {
             match p.line {
-                Some(line) => println!("{}:{line}: {}: {}", p.file.display(), p.kind, p.message),
-                None => println!("{}: {}: {}", p.file.display(), p.kind, p.message),
+                Some(line) => say!("{}:{line}: {}: {}", p.file.display(), p.kind, p.message),
+                None => say!("{}: {}: {}", p.file.display(), p.kind, p.message),
             }
         }
-        println!(
+        say!(
             "{}: {} certificate(s), {} problem(s)",
             dir.display(),
             report.certificates,
@@ -246,7 +246,7 @@ fn print_json(dir: &Path, report: &Report) {
             )
         })
         .collect();
-    println!(
+    say!(
         "{{\"dir\":{},\"ok\":{},\"certificates\":{},\"problems\":[{}]}}",
         json::path(dir),
         report.problems.is_empty(),

@@ -46,7 +46,7 @@ pub(crate) fn keygen(a: &KeygenArgs) -> Run {
     let (public_path, secret_path) = create_certificates(&a.dir, name, &meta)?;
     let cert = load_certificate(&public_path)?;
     if a.json {
-        println!(
+        say!(
             "{{\"name\":{},\"public_key\":{},\"public_file\":{},\"secret_file\":{}}}",
             json::string(name),
             json::string(cert.public_key()),
@@ -54,9 +54,9 @@ pub(crate) fn keygen(a: &KeygenArgs) -> Run {
             json::path(&secret_path)
         );
     } else {
-        println!("public key: {}", cert.public_key());
-        println!("wrote {} (public certificate)", public_path.display());
-        println!(
+        say!("public key: {}", cert.public_key());
+        say!("wrote {} (public certificate)", public_path.display());
+        say!(
             "wrote {} (secret certificate, mode 0600: keep it private)",
             secret_path.display()
         );
@@ -68,26 +68,26 @@ pub(crate) fn public(a: &FileArgs) -> Run {
     // `load_certificate` derives the public key from a secret key the file holds and
     // refuses the file when it differs from the file's public-key.
     let cert = load_certificate(&a.file)?;
-    println!("{}", cert.public_key());
+    say!("{}", cert.public_key());
     Ok(Outcome::Ok)
 }
 
 pub(crate) fn show(a: &FileArgs) -> Run {
     let cert = load_certificate(&a.file)?;
-    println!("file: {}", a.file.display());
-    println!("public key: {}", cert.public_key());
+    say!("file: {}", a.file.display());
+    say!("public key: {}", cert.public_key());
     let secret = if cert.secret_key().is_some() {
         "present (not shown)"
     } else {
         "none"
     };
-    println!("secret key: {secret}");
+    say!("secret key: {secret}");
     if cert.metadata().is_empty() {
-        println!("metadata: none");
+        say!("metadata: none");
     } else {
-        println!("metadata:");
+        say!("metadata:");
         for (name, value) in cert.metadata() {
-            println!("    {name} = {value:?}");
+            say!("    {name} = {value:?}");
         }
     }
     Ok(Outcome::Ok)

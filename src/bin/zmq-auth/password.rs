@@ -1,7 +1,7 @@
 //! Reading a PLAIN password: from the terminal without echo, or the first line of
 //! stdin when stdin is not a terminal. Never from an argument, never printed.
 
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::io::{BufRead as _, IsTerminal as _};
 
 use crate::Fail;
 
@@ -28,11 +28,11 @@ pub(crate) fn read(user: &str) -> Result<Password, Fail> {
     let stdin = std::io::stdin();
     let mut line = Password(String::with_capacity(1024));
     if stdin.is_terminal() {
-        eprint!("password for {user}: ");
-        let _ = std::io::stderr().flush();
+        let prompt = format!("password for {user}: ");
+        crate::output::emit(crate::output::Stream::Err, &prompt, false);
         let _echo_off = EchoOff::new();
         stdin.lock().read_line(&mut line.0)?;
-        eprintln!();
+        tell!("");
     } else {
         stdin.lock().read_line(&mut line.0)?;
     }

@@ -59,7 +59,7 @@ pub(crate) fn run(a: &ProbeArgs) -> Run {
     let mechanism = match &a.plain_user {
         Some(user) => {
             if a.server_key.is_some() {
-                eprintln!("zmq-auth: note: --server-key is not used with PLAIN (--plain-user)");
+                tell!("zmq-auth: note: --server-key is not used with PLAIN (--plain-user)");
             }
             let password = password::read(user)?;
             sock.set_plain_username(Some(user))
@@ -95,9 +95,9 @@ pub(crate) fn run(a: &ProbeArgs) -> Run {
     let throwaway = mechanism == "CURVE" && a.cert.is_none();
     let outcome = match seen {
         Some(Seen::Admitted) => {
-            println!("admitted: the {mechanism} handshake with {endpoint} succeeded");
+            say!("admitted: the {mechanism} handshake with {endpoint} succeeded");
             if throwaway {
-                println!("(with a throwaway client key: this server admits any CURVE client)");
+                say!("(with a throwaway client key: this server admits any CURVE client)");
             }
             return Ok(Outcome::Ok);
         }
@@ -143,7 +143,7 @@ pub(crate) fn run(a: &ProbeArgs) -> Run {
             timeout
         ),
     };
-    println!("{outcome}");
+    say!("{outcome}");
     Ok(Outcome::No)
 }
 

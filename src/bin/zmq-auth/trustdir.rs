@@ -55,7 +55,7 @@ fn files_with_key(dir: &Path, key: &[u8; 32]) -> Result<Vec<PathBuf>, Fail> {
         match load_certificate(&path) {
             Ok(cert) if cert.public_key_bytes() == key => found.push(path),
             Ok(_) => {}
-            Err(e) => eprintln!("zmq-auth: skipped {e}"),
+            Err(e) => tell!("zmq-auth: skipped {e}"),
         }
     }
     Ok(found)
@@ -95,7 +95,7 @@ pub(crate) fn trust(a: &TrustArgs) -> Run {
     }
     let target = a.dir.join(&name);
     if let Some(existing) = files_with_key(&a.dir, cert.public_key_bytes())?.first() {
-        println!(
+        say!(
             "already trusted: {} carries {}",
             existing.display(),
             cert.public_key()
@@ -119,7 +119,7 @@ pub(crate) fn trust(a: &TrustArgs) -> Run {
         return Err(e);
     }
     sync_dir(&a.dir);
-    println!("trusted {} as {}", cert.public_key(), target.display());
+    say!("trusted {} as {}", cert.public_key(), target.display());
     Ok(Outcome::Ok)
 }
 
@@ -169,7 +169,7 @@ pub(crate) fn revoke(a: &RevokeArgs) -> Run {
     };
     let files = files_with_key(&a.dir, &key)?;
     if files.is_empty() {
-        println!(
+        say!(
             "nothing to revoke: no certificate in {} carries that key",
             a.dir.display()
         );
@@ -177,7 +177,7 @@ pub(crate) fn revoke(a: &RevokeArgs) -> Run {
     }
     for path in &files {
         fs::remove_file(path).map_err(|e| Fail(format!("{}: {e}", path.display())))?;
-        println!("revoked {}", path.display());
+        say!("revoked {}", path.display());
     }
     sync_dir(&a.dir);
     Ok(Outcome::Ok)
