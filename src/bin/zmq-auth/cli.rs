@@ -114,7 +114,7 @@ public key is meant. Each file is removed with one unlink, so a watching server 
 either trusted or gone.",
         after_help = concat_help!(
             "Exit status: 0 removed; 1 no certificate in the directory has that key; 2 a \
-bad key or file, or the directory cannot be read or changed.",
+bad key or file, or the directory cannot be read or written.",
             "zmq-auth revoke 'rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7' --dir public_keys"
         )
     )]
@@ -133,8 +133,7 @@ an argument.",
             "Exit status: 0 admitted; 1 not admitted (refused, failed, or no answer); 2 a \
 bad argument or file.",
             "zmq-auth probe tcp://127.0.0.1:9000 --server-key \"$(zmq-auth public server.key)\" \
---cert alice.key_secret\n  echo \"$PASSWORD\" | zmq-auth probe tcp://127.0.0.1:9001 \
---plain-user admin"
+--cert alice.key_secret\n  zmq-auth probe tcp://127.0.0.1:9001 --plain-user admin < password.txt"
         )
     )]
     Probe(ProbeArgs),
