@@ -17,8 +17,8 @@ endif
 
 help:
 	@echo "make demo   install system packages if missing, run the ironhouse example"
-	@echo "make test   install system packages if missing, run cargo test and every example"
-	@echo "make lint   cargo fmt --check and cargo clippy --all-targets -D warnings"
+	@echo "make test   install system packages if missing, run cargo test --all-features and every example"
+	@echo "make lint   cargo fmt --check and cargo clippy --all-targets --all-features -D warnings"
 	@echo "make doc    cargo doc --no-deps with warnings as errors"
 	@echo "make deps   only install the missing system packages"
 	@echo "make venv   create .venv with the pinned pyzmq (for the pyzmq interop tests)"
@@ -45,8 +45,9 @@ test: export CARGO_TARGET_DIR := $(AUDIT_TARGET_DIR)
 # `override`: `make test RUSTFLAGS=...` adds to the flag instead of dropping it.
 test: export override RUSTFLAGS := $(RUSTFLAGS) --cfg zmq_auth_audit
 
-# `cargo test` (plain, so doctests run too), then every examples/*.rs except bench*,
-# then the audit of everything they logged.
+# `cargo test --all-features` (so doctests and the `cli` feature's tool and tests/cli.rs
+# run too), then every examples/*.rs except bench*, then the audit of everything they
+# logged. The later steps use the same features, so nothing is rebuilt.
 test: deps venv
 	@if [ -n "$${CARGO_ENCODED_RUSTFLAGS:-}" ]; then \
 	    echo "make test: CARGO_ENCODED_RUSTFLAGS is set; it would override RUSTFLAGS, which carries the --cfg zmq_auth_audit that the secret audit needs. Unset it (put its flags in RUSTFLAGS)." >&2; \
@@ -54,14 +55,14 @@ test: deps venv
 	fi
 	rm -rf "$(AUDIT_DIR)"
 	mkdir -p "$(AUDIT_DIR)"
-	$(CARGO) test
+	$(CARGO) test --all-features
 	@pass=0; fail=0; failed=""; \
 	for f in examples/*.rs; do \
 	    [ -e "$$f" ] || continue; \
 	    name=$$(basename "$$f" .rs); \
 	    case "$$name" in bench*) echo "skipping example $$name (benchmark)"; continue;; esac; \
-	    echo "==> $(CARGO) run --quiet --example $$name"; \
-	    if timeout -k 10 $(EXAMPLE_TIMEOUT) $(CARGO) run --quiet --example "$$name"; then \
+	    echo "==> $(CARGO) run --quiet --all-features --example $$name"; \
+	    if timeout -k 10 $(EXAMPLE_TIMEOUT) $(CARGO) run --quiet --all-features --example "$$name"; then \
 	        pass=$$((pass + 1)); \
 	    else \
 	        rc=$$?; fail=$$((fail + 1)); failed="$$failed $$name"; \
@@ -73,14 +74,14 @@ test: deps venv
 	if [ $$((pass + fail)) -eq 0 ]; then echo "no examples to run"; \
 	else echo "examples: $$pass passed, $$fail failed"; fi; \
 	[ "$$fail" -eq 0 ]
-	$(CARGO) test --test suite_audit -- --ignored --nocapture
+	$(CARGO) test --all-features --test suite_audit -- --ignored --nocapture
 
 lint: deps
 	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets --all-features -- -D warnings
 
 doc: deps
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --all-features
 
 # The fuzz targets (fuzz/, their own workspace) still build, and run each seed input
 # once. A plain build needs no cargo-fuzz: it links libFuzzer without coverage

@@ -9,6 +9,17 @@
 //!
 //! Existing `server.*` and `client.*` files in that folder are replaced; other files are
 //! left alone. Point `configure_curve` at `public_keys/` to admit these clients.
+//!
+//! The `zmq-auth` command-line tool (feature `cli`) does the same from a shell, without
+//! replacing existing files unless told to, and checks the result:
+//!
+//! ```text
+//! cargo install zmq-auth --features cli
+//! zmq-auth keygen server --dir private_keys
+//! zmq-auth keygen client --dir private_keys
+//! zmq-auth trust private_keys/client.key --dir public_keys
+//! zmq-auth check public_keys
+//! ```
 
 mod common;
 

@@ -1,0 +1,77 @@
+//! `zmq-auth`: CURVE key files, trusted-key directories, and a probe that says why a
+//! client is refused. Built with the `cli` feature:
+//! `cargo install zmq-auth --features cli`. Run `zmq-auth --help` for the commands.
+//!
+//! Exit status: 0 success, 1 the command ran and found something wrong (`check` found
+//! problems, `probe` was not admitted, `revoke` found nothing to remove), 2 a usage,
+//! file or system error. Errors are one line on stderr naming the file or argument.
+//! Nothing prints a secret key or a password.
+//!
+//! The commands live in `src/bin/zmq-auth/` (a crate root finds its modules beside it,
+//! hence the `#[path]`s); they use only the library's public API.
+
+#[macro_use]
+#[path = "zmq-auth/output.rs"]
+mod output;
+#[path = "zmq-auth/check.rs"]
+mod check;
+#[path = "zmq-auth/cli.rs"]
+mod cli;
+#[path = "zmq-auth/json.rs"]
+mod json;
+#[path = "zmq-auth/keys.rs"]
+mod keys;
+#[path = "zmq-auth/password.rs"]
+mod password;
+#[path = "zmq-auth/probe.rs"]
+mod probe;
+#[path = "zmq-auth/trustdir.rs"]
+mod trustdir;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// What a command ended with, when it ran to its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Exit 0.
+    Ok,
+    /// Exit 1: the command ran and the answer is "no" (problems found, not admitted,
+    /// nothing to revoke). It has printed why.
+    No,
+}
+
+/// A one-line error (exit 2): a bad argument, a file that cannot be read or written.
+#[derive(Debug)]
+struct Fail(String);
+
+impl<E: std::fmt::Display> From<E> for Fail {
+    fn from(e: E) -> Fail {
+        Fail(e.to_string())
+    }
+}
+
+type Run = Result<Outcome, Fail>;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    let result = match args.command {
+        cli::Command::Keygen(a) => keys::keygen(&a),
+        cli::Command::Public(a) => keys::public(&a),
+        cli::Command::Show(a) => keys::show(&a),
+        cli::Command::Check(a) => check::run(&a),
+        cli::Command::Trust(a) => trustdir::trust(&a),
+        cli::Command::Revoke(a) => trustdir::revoke(&a),
+        cli::Command::Probe(a) => probe::run(&a),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::No) => ExitCode::from(1),
+        Err(Fail(message)) => {
+            // One line, whatever the message holds.
+            tell!("zmq-auth: {}", message.replace(['\n', '\r'], " "));
+            ExitCode::from(2)
+        }
+    }
+}

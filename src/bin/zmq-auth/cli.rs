@@ -1,0 +1,226 @@
+//! The command line: every command, its flags and its `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The exit-status paragraph and an example, for `after_help`.
+macro_rules! concat_help {
+    ($exit:literal, $example:literal) => {
+        concat!($exit, "\n\nExample:\n  ", $example)
+    };
+}
+
+/// CURVE certificates and ZAP authentication for ZeroMQ servers.
+#[derive(Debug, Parser)]
+#[command(
+    name = "zmq-auth",
+    version,
+    about = "CURVE certificates, trusted-key directories and ZAP handshake probes for ZeroMQ",
+    long_about = "CURVE certificates, trusted-key directories and ZAP handshake probes for \
+ZeroMQ servers guarded by zmq-auth, pyzmq's zmq.auth or CZMQ's zauth.\n\n\
+Certificates are ZPL files: NAME.key holds the public key, NAME.key_secret (mode 0600) \
+the secret key as well; pyzmq and CZMQ read both. No command ever prints a secret key or \
+a password.",
+    after_help = "Exit status: 0 success; 1 the command ran and the answer is no (check \
+found problems, probe was not admitted, revoke found nothing to remove); 2 a usage error \
+or a file that cannot be read or written.\n\n\
+Example session:\n  \
+zmq-auth keygen server --dir private_keys\n  \
+zmq-auth keygen alice --dir private_keys --meta name=Alice\n  \
+zmq-auth trust private_keys/alice.key --dir public_keys\n  \
+zmq-auth check public_keys\n  \
+zmq-auth probe tcp://127.0.0.1:9000 --server-key \"$(zmq-auth public private_keys/server.key)\" \
+--cert private_keys/alice.key_secret"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create a CURVE key pair: NAME.key (public) and NAME.key_secret (secret, 0600).
+    #[command(
+        long_about = "Create a new CURVE key pair as NAME.key (public certificate) and \
+NAME.key_secret (secret certificate, mode 0600 from its first byte, written atomically): \
+the same files as the library's create_certificates, readable by pyzmq and CZMQ. \
+Existing files are never replaced without --force. Prints the paths and the public key \
+(never the secret key).",
+        after_help = concat_help!(
+            "Exit status: 0 written; 2 the files exist (without --force), a bad name or \
+--meta, or the directory cannot be written.",
+            "zmq-auth keygen alice --dir keys --meta name=Alice --meta email=alice@example.org"
+        )
+    )]
+    Keygen(KeygenArgs),
+    /// Print the Z85 public key of a certificate file.
+    #[command(
+        long_about = "Print the 40-character Z85 public key of a certificate file (public \
+or secret). When the file holds a secret key, the public key is derived from it and must \
+match the file's public-key; a mismatch is an error. The secret key is never printed.",
+        after_help = concat_help!(
+            "Exit status: 0 printed; 2 the file cannot be read, does not parse, or its \
+secret key does not match its public key.",
+            "zmq-auth public keys/server.key_secret"
+        )
+    )]
+    Public(FileArgs),
+    /// Show a certificate's public key and metadata (never its secret key).
+    #[command(
+        long_about = "Show a certificate's public key, whether the file holds a secret key \
+(never the key itself), and its metadata properties in file order.",
+        after_help = concat_help!(
+            "Exit status: 0 shown; 2 the file cannot be read or does not parse.",
+            "zmq-auth show keys/alice.key"
+        )
+    )]
+    Show(FileArgs),
+    /// Lint a trusted-key directory; exit 1 when anything is wrong.
+    #[command(
+        long_about = "Lint a directory of trusted public certificates (what configure_curve \
+reads): files that do not parse (with file:line), keys that are not 40 valid Z85 \
+characters, the same key in two files, secret keys (which belong in no trusted \
+directory), group- or world-writable files, a directory writable by others, symbolic \
+links leading outside the directory or nowhere, and files not named *.key that look like \
+certificates (configure_curve ignores them). One line per problem; --json for scripts. \
+A progress count goes to stderr when it is a terminal and the directory is large.",
+        after_help = concat_help!(
+            "Exit status: 0 no problems; 1 problems found (listed on stdout); 2 the \
+directory cannot be read.",
+            "zmq-auth check /etc/myapp/public_keys --json"
+        )
+    )]
+    Check(CheckArgs),
+    /// Add a public certificate to a trusted-key directory (atomically).
+    #[command(
+        long_about = "Copy a public certificate into a trusted-key directory as NAME.key \
+(a file not ending in .key gets the suffix), through a temporary file and a rename, so a \
+server watching the directory never reads half a file. A secret certificate is refused: \
+trust its public half. A key the directory already trusts is not added twice; a \
+different key under the same name is refused (revoke it first).",
+        after_help = concat_help!(
+            "Exit status: 0 trusted (or already trusted); 2 the file is not a public \
+certificate, the name is taken by another key, or the directory cannot be written.",
+            "zmq-auth trust keys/alice.key --dir public_keys"
+        )
+    )]
+    Trust(TrustArgs),
+    /// Remove a key from a trusted-key directory, by Z85 key or by certificate file.
+    #[command(
+        long_about = "Remove every certificate in the directory that carries the given \
+public key: KEY_OR_FILE is a 40-character Z85 public key, or a certificate file whose \
+public key is meant. Each file is removed with one unlink, so a watching server sees it \
+either trusted or gone.",
+        after_help = concat_help!(
+            "Exit status: 0 removed; 1 no certificate in the directory has that key; 2 a \
+bad key or file, or the directory cannot be read or written.",
+            "zmq-auth revoke 'rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7' --dir public_keys"
+        )
+    )]
+    Revoke(RevokeArgs),
+    /// Try a real handshake with a server and say whether (and why not) it admits us.
+    #[command(
+        long_about = "Connect to ENDPOINT, try a CURVE (or, with --plain-user, PLAIN) \
+handshake, and report what the client socket's monitor saw: admitted; refused by the \
+server's ZAP handler with its status (400 refused, 300 try later, 500 handler error); a \
+protocol failure (e.g. a mechanism mismatch); the connection closed during the handshake \
+(with CURVE most often a wrong --server-key); or no answer within --timeout. Without \
+--cert a throwaway client key is used. The PLAIN password is read from the terminal \
+without echo, or from the first line of stdin when stdin is not a terminal; it is never \
+an argument.",
+        after_help = concat_help!(
+            "Exit status: 0 admitted; 1 not admitted (refused, failed, or no answer); 2 a \
+bad argument or file.",
+            "zmq-auth probe tcp://127.0.0.1:9000 --server-key \"$(zmq-auth public server.key)\" \
+--cert alice.key_secret\n  zmq-auth probe tcp://127.0.0.1:9001 --plain-user admin < password.txt"
+        )
+    )]
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KeygenArgs {
+    /// The certificate name: writes NAME.key and NAME.key_secret.
+    pub(crate) name: String,
+    /// The directory to write into (must exist).
+    #[arg(long, default_value = ".")]
+    pub(crate) dir: PathBuf,
+    /// A metadata property NAME=VALUE, written into both files (repeatable).
+    #[arg(long = "meta", value_name = "K=V")]
+    pub(crate) meta: Vec<String>,
+    /// Replace existing NAME.key / NAME.key_secret files.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Print the public key and the paths as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FileArgs {
+    /// A certificate file (NAME.key or NAME.key_secret).
+    pub(crate) file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// The trusted-key directory.
+    pub(crate) dir: PathBuf,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TrustArgs {
+    /// The public certificate to trust.
+    pub(crate) file: PathBuf,
+    /// The trusted-key directory.
+    #[arg(long)]
+    pub(crate) dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RevokeArgs {
+    /// A Z85 public key (40 characters) or a certificate file.
+    #[arg(value_name = "KEY_OR_FILE", allow_hyphen_values = true)]
+    pub(crate) key_or_file: String,
+    /// The trusted-key directory.
+    #[arg(long)]
+    pub(crate) dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ProbeArgs {
+    /// The server's endpoint, e.g. tcp://127.0.0.1:9000.
+    pub(crate) endpoint: String,
+    /// The server's Z85 public key (needed for CURVE).
+    #[arg(
+        long,
+        value_name = "Z85",
+        required_unless_present = "plain_user",
+        allow_hyphen_values = true
+    )]
+    pub(crate) server_key: Option<String>,
+    /// The client's secret certificate (CURVE); without it a throwaway key is used.
+    #[arg(long, value_name = "SECRET_FILE", conflicts_with = "plain_user")]
+    pub(crate) cert: Option<PathBuf>,
+    /// Use PLAIN with this username (the password is read from the terminal or stdin).
+    #[arg(long, value_name = "USER")]
+    pub(crate) plain_user: Option<String>,
+    /// Seconds to wait for the handshake's outcome.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub(crate) timeout: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
