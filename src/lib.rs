@@ -188,6 +188,7 @@ mod server;
 mod sources;
 mod stamp;
 #[cfg(feature = "test-hooks")]
+#[doc(hidden)]
 pub mod test_hooks;
 mod zap;
 
