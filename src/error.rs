@@ -176,6 +176,7 @@ impl Error {
     }
 
     /// An audit build records the new error; otherwise this is nothing.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn store(store: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Store {
             store: store.into(),

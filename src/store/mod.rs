@@ -21,6 +21,9 @@
 //! [`ThreadAuthenticator::configure_plain_store`]: crate::ThreadAuthenticator::configure_plain_store
 //! [`Authenticator`]: crate::Authenticator
 
+// Without a store feature, the admin helpers and constructors have no caller.
+#![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+
 mod cache;
 #[cfg(feature = "postgres")]
 mod postgres;
