@@ -105,6 +105,14 @@ pub enum Error {
     /// A configuration value that would be ambiguous or grant access by accident: an
     /// empty password, a user listed twice, an empty address list. Nothing was applied.
     InvalidConfig(String),
+    /// A credential store failed (`store` names it, e.g. `sqlite:/path`; never a
+    /// password).
+    Store {
+        /// The store's kind and location.
+        store: String,
+        /// What went wrong.
+        message: String,
+    },
     /// [`require_zap`](crate::require_zap) was called on a socket that is already bound
     /// or connected; libzmq would not apply it to that endpoint.
     ZapAfterBind,
@@ -168,6 +176,15 @@ impl Error {
     }
 
     /// An audit build records the new error; otherwise this is nothing.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn store(store: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Store {
+            store: store.into(),
+            message: message.into(),
+        }
+        .made()
+    }
+
     pub(crate) fn invalid_config(message: impl Into<String>) -> Self {
         Error::InvalidConfig(message.into()).made()
     }
@@ -242,6 +259,7 @@ impl fmt::Display for Described<'_> {
             ),
             Error::Timeout(what) => write!(f, "timed out waiting for the authenticator: {what}"),
             Error::InvalidConfig(message) => write!(f, "refused configuration: {message}"),
+            Error::Store { store, message } => write!(f, "{store}: {message}"),
             Error::ZapAfterBind => {
                 f.write_str("require_zap must be called before the socket is bound or connected")
             }

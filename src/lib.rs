@@ -182,11 +182,13 @@ mod engine;
 mod error;
 mod hash;
 mod keys;
+mod phc;
 mod plain;
 mod policy;
 mod server;
 mod sources;
 mod stamp;
+pub mod store;
 #[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub mod test_hooks;
@@ -203,6 +205,7 @@ pub use certs::{create_certificates, load_certificate, load_certificates, Certif
 pub use engine::{EngineOptions, ThreadAuthenticator};
 pub use error::{Error, Result};
 pub use keys::{curve_available, decode_z85_key, encode_z85_key};
+pub use phc::hash_password;
 pub use policy::{AuthEvent, CredentialsProvider, CurveDecision};
 pub use server::require_zap;
 pub use zap::{

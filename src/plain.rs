@@ -2,32 +2,63 @@
 //! list (strictly: any doubtful entry is an error) or from the text of a password file
 //! (strictly at configuration, leniently at a re-check: a doubtful entry admits no one
 //! and the rest applies). Pure: reading the file is the source's job (`sources/`).
+//!
+//! A value is a plaintext password or an argon2id PHC hash (`$argon2id$...`); checking
+//! a hash is slow, so the check only says which hash to verify (on the pool).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
 
 use crate::ct;
 use crate::error::{Error, Result};
 use crate::hash::KeyHash;
+use crate::phc;
 
 /// Compared against when the user does not exist, so a missing user costs about as much
 /// as a wrong password and never matches (not even an empty password).
 const DUMMY: &[u8] = b"\x00zmq-auth: no such user, never equal to any password\x00";
 
 /// Outcome of a password check, mapped to a status text by the policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PlainCheck<'a> {
     /// The user name (valid UTF-8, as every configured name is).
     Ok(&'a str),
     UnknownUser,
     WrongPassword,
+    /// The user's password is stored hashed: verify against this PHC string.
+    Verify(&'a str, Arc<str>),
+}
+
+/// A stored password: plaintext (wiped when dropped) or an argon2id PHC hash.
+#[derive(PartialEq, Eq)]
+enum Secret {
+    Plain(Zeroizing<String>),
+    Hashed(Arc<str>),
+}
+
+impl Secret {
+    /// Checks the value; the problem (never quoting the value) if it cannot be used.
+    fn new(value: String) -> std::result::Result<Secret, String> {
+        let value = Zeroizing::new(value);
+        if value.is_empty() {
+            return Err("has an empty password".to_string());
+        }
+        if phc::looks_hashed(&value) {
+            phc::validate(&value).map_err(|e| format!("has an unusable password hash ({e})"))?;
+            return Ok(Secret::Hashed(Arc::from(value.as_str())));
+        }
+        Ok(Secret::Plain(value))
+    }
 }
 
 /// The users of one domain. Never holds an empty name or an empty password.
 #[derive(Default)]
 pub(crate) struct UserMap {
     /// Probed with peer-chosen names, filled only from configuration: see [`KeyHash`].
-    users: HashMap<String, String, KeyHash>,
+    users: HashMap<String, Secret, KeyHash>,
 }
 
 impl PartialEq for UserMap {
@@ -52,17 +83,17 @@ impl UserMap {
             if name.is_empty() {
                 return Err(Error::invalid_config("PLAIN user with an empty name"));
             }
-            if password.is_empty() {
-                return Err(Error::invalid_config(format!(
-                    "PLAIN user {name:?} has an empty password (it would never be safe to admit)"
-                )));
-            }
+            let secret = Secret::new(password).map_err(|why| {
+                Error::invalid_config(format!(
+                    "PLAIN user {name:?} {why} (it would never be safe to admit)"
+                ))
+            })?;
             if users.contains_key(&name) {
                 return Err(Error::invalid_config(format!(
                     "PLAIN user {name:?} listed twice"
                 )));
             }
-            users.insert(name, password);
+            users.insert(name, secret);
         }
         Ok(UserMap { users })
     }
@@ -80,7 +111,7 @@ impl UserMap {
         text: &str,
         strict: bool,
     ) -> Result<(UserMap, Vec<Error>)> {
-        let mut users: HashMap<String, String, KeyHash> = HashMap::default();
+        let mut users: HashMap<String, Secret, KeyHash> = HashMap::default();
         let mut poisoned: HashSet<String> = HashSet::new();
         let mut problems = Vec::new();
         for (i, line) in text.lines().enumerate() {
@@ -101,13 +132,16 @@ impl UserMap {
                     let (name, password) = (name.trim(), password.trim());
                     if name.is_empty() {
                         Some((None, "empty user name".to_string()))
-                    } else if password.is_empty() {
-                        Some((Some(name), format!("user {name:?} has an empty password")))
                     } else if users.contains_key(name) || poisoned.contains(name) {
                         Some((Some(name), format!("user {name:?} listed twice")))
                     } else {
-                        users.insert(name.to_string(), password.to_string());
-                        None
+                        match Secret::new(password.to_string()) {
+                            Ok(secret) => {
+                                users.insert(name.to_string(), secret);
+                                None
+                            }
+                            Err(why) => Some((Some(name), format!("user {name:?} {why}"))),
+                        }
                     }
                 }
             };
@@ -131,8 +165,9 @@ impl UserMap {
             .ok()
             .and_then(|u| self.users.get(u).map(|p| (u, p)));
         match user {
+            Some((name, Secret::Hashed(phc))) => PlainCheck::Verify(name, Arc::clone(phc)),
             // Stored passwords are never empty; an empty one given never matches anyway.
-            Some((name, expected))
+            Some((name, Secret::Plain(expected)))
                 if !password.is_empty() && ct::eq(password, expected.as_bytes()) =>
             {
                 PlainCheck::Ok(name)
@@ -169,6 +204,25 @@ mod tests {
         assert_eq!(m.check(b"a", b"x"), PlainCheck::Ok("a"));
         assert_eq!(m.check(b"a", b""), PlainCheck::WrongPassword);
         assert_eq!(m.check(b"b", b""), PlainCheck::UnknownUser);
+    }
+
+    #[test]
+    fn hashed_values_are_checked_and_handed_out() {
+        let phc = crate::phc::hash_password("Pw-plain-unit-7c3a").unwrap();
+        let text = format!("alice={phc}\nbob=$argon2id$broken\n");
+        let p = Path::new("f");
+        assert!(UserMap::parse_file(p, &text, true).is_err());
+        let (m, problems) = UserMap::parse_file(p, &text, false).unwrap();
+        assert_eq!(problems.len(), 1);
+        assert!(
+            !problems[0].to_string().contains("broken"),
+            "never quotes the value"
+        );
+        match m.check(b"alice", b"anything") {
+            PlainCheck::Verify("alice", h) => assert_eq!(&*h, phc.as_str()),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(m.check(b"bob", b"x"), PlainCheck::UnknownUser);
     }
 
     #[test]

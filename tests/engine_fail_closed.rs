@@ -10,52 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use zmq_auth::{zmq, EngineOptions, Error, ThreadAuthenticator, ZAP_ENDPOINT};
-
-/// A DEALER on the ZAP endpoint: speaks RFC 27 to the authenticator directly.
-fn zap_dealer(ctx: &zmq::Context) -> zmq::Socket {
-    let s = ctx.socket(zmq::DEALER).unwrap();
-    s.set_linger(0).unwrap();
-    s.set_rcvtimeo(5_000).unwrap();
-    s.connect(ZAP_ENDPOINT).unwrap();
-    s
-}
-
-fn send_request(dealer: &zmq::Socket, id: &str, domain: &str, mechanism: &str, creds: &[&[u8]]) {
-    let mut frames: Vec<&[u8]> = vec![
-        b"",
-        b"1.0",
-        id.as_bytes(),
-        domain.as_bytes(),
-        b"127.0.0.1",
-        b"",
-        mechanism.as_bytes(),
-    ];
-    frames.extend_from_slice(creds);
-    dealer.send_multipart(frames, 0).unwrap();
-}
-
-/// The next reply as (request id, status code, status text, user id); None on timeout.
-fn recv_reply(dealer: &zmq::Socket) -> Option<(String, String, String, String)> {
-    let r = dealer.recv_multipart(0).ok()?;
-    assert_eq!(r.len(), 7, "delimiter + six frames: {r:?}");
-    let s = |i: usize| String::from_utf8_lossy(&r[i]).into_owned();
-    Some((s(2), s(3), s(4), s(5)))
-}
-
-/// Polls `cond` until it holds, at most `limit` (a bound, not a correctness wait).
-fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
+use zmq_auth::{zmq, EngineOptions, Error, ThreadAuthenticator};
 
 fn plain_status(dealer: &zmq::Socket, user: &str, password: &str) -> (String, String) {
     send_request(

@@ -16,6 +16,7 @@ use crate::policy::{
     self, Asked, CredentialsProvider, CurveRule, Decision, PlainRule, Policy, UserIdFn,
 };
 use crate::sources::{DirSource, PasswordFile, Source};
+use crate::store::StoreHandle;
 use crate::zap::ZapReply;
 
 /// A domain's PLAIN configuration.
@@ -23,6 +24,7 @@ use crate::zap::ZapReply;
 enum PlainSource {
     Map(Arc<UserMap>),
     File(Arc<Mutex<PasswordFile>>),
+    Store(StoreHandle),
 }
 
 /// A domain's CURVE configuration.
@@ -31,6 +33,7 @@ enum CurveSource {
     AllowAny,
     Dir(Arc<Mutex<DirSource>>),
     Provider(Arc<dyn CredentialsProvider>),
+    Store(StoreHandle),
 }
 
 /// A ZAP policy and its sources, with a synchronous handler.
@@ -82,6 +85,7 @@ impl std::fmt::Debug for Authenticator {
                 .map(|(d, p)| {
                     let what = match p {
                         PlainSource::Map(m) => format!("{} users", m.len()),
+                        PlainSource::Store(s) => format!("store {}", s.describe()),
                         PlainSource::File(file) => {
                             let file = file.lock();
                             match file.users() {
@@ -107,6 +111,7 @@ impl std::fmt::Debug for Authenticator {
                             format!("{} keys from {}", dir.len(), dir.path().display())
                         }
                         CurveSource::Provider(_) => "callback".to_string(),
+                        CurveSource::Store(s) => format!("store {}", s.describe()),
                     };
                     (d.as_str(), what)
                 })
@@ -202,6 +207,7 @@ impl Authenticator {
             .map(|(d, p)| {
                 let rule = match p {
                     PlainSource::Map(m) => PlainRule::Users(Arc::clone(m)),
+                    PlainSource::Store(s) => PlainRule::Store(s.clone()),
                     PlainSource::File(f) => {
                         f.lock().users().map_or(PlainRule::Broken, PlainRule::Users)
                     }
@@ -219,6 +225,7 @@ impl Authenticator {
                         dir.lock().keys().map_or(CurveRule::Broken, CurveRule::Keys)
                     }
                     CurveSource::Provider(p) => CurveRule::Provider(Arc::clone(p)),
+                    CurveSource::Store(s) => CurveRule::Store(s.clone()),
                 };
                 (d.clone(), rule)
             })
@@ -237,7 +244,7 @@ impl Authenticator {
     pub(crate) fn sources(&self) -> Vec<Source> {
         let files = self.plain.values().filter_map(|p| match p {
             PlainSource::File(f) => Some(Source::File(Arc::clone(f))),
-            PlainSource::Map(_) => None,
+            PlainSource::Map(_) | PlainSource::Store(_) => None,
         });
         let dirs = self.curve.values().filter_map(|c| match c {
             CurveSource::Dir(d) => Some(Source::Dir(Arc::clone(d))),

@@ -13,6 +13,7 @@ use crate::keys::require_curve;
 use crate::plain::UserMap;
 use crate::policy::CredentialsProvider;
 use crate::sources::{DirSource, PasswordFile};
+use crate::store::CredentialStore;
 use crate::CURVE_ALLOW_ANY;
 
 /// Collects entries, refusing an empty list: `allow([])` must not mean "allow all".
@@ -318,6 +319,77 @@ impl Authenticator {
             domain_key(domain),
             CurveSource::Provider(Arc::new(provider)),
         );
+        self.changed();
+        Ok(())
+    }
+
+    /// Sets `domain`'s CURVE policy to a credential store ([`crate::store`]): a key is
+    /// admitted when the store has it for the request's domain (exactly, else `*`), with
+    /// its metadata. Look-ups run on the engine's pool; a store that does not answer in
+    /// time gives 300. Replaces the domain's previous CURVE policy.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")] {
+    /// # if !zmq_auth::curve_available() { return; }
+    /// use zmq_auth::{store::SqliteStore, Authenticator};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = SqliteStore::open(dir.path().join("auth.db")).unwrap();
+    /// let key = [5u8; 32];
+    /// store.add_key("*", &zmq_auth::encode_z85_key(&key), &[]).unwrap();
+    /// let mut auth = Authenticator::new();
+    /// auth.configure_curve_store("*", store.clone()).unwrap();
+    /// let req: [&[u8]; 7] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"CURVE", &key];
+    /// assert_eq!(auth.handle_zap_message(&req).status_code(), 200);
+    /// # }
+    /// ```
+    pub fn configure_curve_store(
+        &mut self,
+        domain: &str,
+        store: impl CredentialStore,
+    ) -> Result<()> {
+        require_curve()?;
+        let handle = store.handle();
+        zlog!(
+            Debug,
+            "CURVE domain {domain:?}: store {}",
+            handle.describe()
+        );
+        self.curve
+            .insert(domain_key(domain), CurveSource::Store(handle));
+        self.changed();
+        Ok(())
+    }
+
+    /// Sets `domain`'s PLAIN users to a credential store ([`crate::store`]): a user is
+    /// looked up for the request's domain (exactly, else `*`) and the password checked
+    /// against its argon2id hash, on the engine's pool. A store that does not answer in
+    /// time gives 300. Replaces the domain's previous PLAIN users.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")] {
+    /// use zmq_auth::{store::SqliteStore, Authenticator};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = SqliteStore::open(dir.path().join("auth.db")).unwrap();
+    /// store.set_password("*", "admin", "correct-horse").unwrap();
+    /// let mut auth = Authenticator::new();
+    /// auth.configure_plain_store("*", store.clone()).unwrap();
+    /// let req: [&[u8]; 8] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"PLAIN", b"admin", b"correct-horse"];
+    /// assert_eq!(auth.handle_zap_message(&req).user_id(), "admin");
+    /// # }
+    /// ```
+    pub fn configure_plain_store(
+        &mut self,
+        domain: &str,
+        store: impl CredentialStore,
+    ) -> Result<()> {
+        let handle = store.handle();
+        zlog!(
+            Debug,
+            "PLAIN domain {domain:?}: store {}",
+            handle.describe()
+        );
+        self.plain
+            .insert(domain_key(domain), PlainSource::Store(handle));
         self.changed();
         Ok(())
     }

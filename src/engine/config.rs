@@ -210,4 +210,43 @@ impl ThreadAuthenticator {
             Ok(())
         })
     }
+
+    /// [`Authenticator::configure_curve_store`] on the running authenticator.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")] {
+    /// # if !zmq_auth::curve_available() { return; }
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = zmq_auth::store::SqliteStore::open(dir.path().join("auth.db")).unwrap();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.configure_curve_store("*", store.clone()).unwrap();
+    /// # }
+    /// ```
+    pub fn configure_curve_store(
+        &self,
+        domain: &str,
+        store: impl crate::store::CredentialStore,
+    ) -> Result<()> {
+        self.configure(|a| a.configure_curve_store(domain, store))
+    }
+
+    /// [`Authenticator::configure_plain_store`] on the running authenticator.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")] {
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = zmq_auth::store::SqliteStore::open(dir.path().join("auth.db")).unwrap();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.configure_plain_store("*", store.clone()).unwrap();
+    /// # }
+    /// ```
+    pub fn configure_plain_store(
+        &self,
+        domain: &str,
+        store: impl crate::store::CredentialStore,
+    ) -> Result<()> {
+        self.configure(|a| a.configure_plain_store(domain, store))
+    }
 }

@@ -1,14 +1,17 @@
 //! CURVE: [`CurveDecision`], [`CredentialsProvider`], the CURVE decision and the slow
-//! work ([`SlowJob`]) it hands out when user code must answer.
+//! work it hands out when user code or a store must answer.
 
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
+use super::slow::SlowJob;
 use super::{
-    deny, find_domain, internal, ok, CurveRule, Decision, Policy, UserId, UserIdFn, Verdict,
+    deny, find_domain, internal, ok, try_later, CurveRule, Decision, Policy, UserId, UserIdFn,
+    Verdict,
 };
 use crate::keys::z85_key_bytes;
+use crate::store::{lookup_domain, Cached, StoreHandle};
 use crate::zap::ZapRequest;
 
 /// What a [`CredentialsProvider`] decides about a CURVE client key.
@@ -112,7 +115,7 @@ impl<F: Fn(&str, &str) -> bool + Send + Sync> CredentialsProvider for F {
 
 /// User code a CURVE decision waits on: the provider's answer and/or the user-id
 /// function. Owns everything it needs, so it can run on any thread, later.
-pub(crate) struct SlowJob {
+pub(crate) struct CurveJob {
     provider: Option<Arc<dyn CredentialsProvider>>,
     domain: String,
     key: [u8; 32],
@@ -120,33 +123,68 @@ pub(crate) struct SlowJob {
     user_id: Option<UserIdFn>,
 }
 
-impl SlowJob {
+impl CurveJob {
     /// Runs the user code; a panic in it becomes 500.
     pub(crate) fn run(&self) -> Verdict<'static> {
-        let z85 = z85_key_bytes(&self.key);
         if let Some(provider) = &self.provider {
+            let z85 = z85_key_bytes(&self.key);
             let text = std::str::from_utf8(&z85).unwrap_or_default();
             match catch_unwind(AssertUnwindSafe(|| provider.decide(&self.domain, text))) {
                 Ok(CurveDecision::Allow) => {}
                 Ok(CurveDecision::Deny) => return deny("Unknown key"),
-                Ok(CurveDecision::TryLater) => return super::try_later(),
+                Ok(CurveDecision::TryLater) => return try_later(),
                 Err(_) => {
                     zlog!(Error, "CURVE credentials provider panicked; replying 500");
                     return internal();
                 }
             }
         }
-        let user_id = match &self.user_id {
-            None => UserId::Z85(z85),
-            Some(f) => match catch_unwind(AssertUnwindSafe(|| f(&self.key))) {
-                Ok(id) => UserId::Text(Cow::Owned(id)),
-                Err(_) => {
-                    zlog!(Error, "CURVE user-id function panicked; replying 500");
-                    return internal();
-                }
-            },
-        };
-        ok(user_id, self.metadata.clone())
+        admit(&self.key, self.user_id.as_ref(), self.metadata.clone())
+    }
+}
+
+/// 200 for a CURVE key, with the user id of the user-id function (a panic: 500) or the
+/// key's Z85 text.
+fn admit(
+    key: &[u8; 32],
+    user_id: Option<&UserIdFn>,
+    metadata: Option<Arc<[u8]>>,
+) -> Verdict<'static> {
+    let user_id = match user_id {
+        None => UserId::Z85(z85_key_bytes(key)),
+        Some(f) => match catch_unwind(AssertUnwindSafe(|| f(key))) {
+            Ok(id) => UserId::Text(Cow::Owned(id)),
+            Err(_) => {
+                zlog!(Error, "CURVE user-id function panicked; replying 500");
+                return internal();
+            }
+        },
+    };
+    ok(user_id, metadata)
+}
+
+/// A CURVE key the store's cache could not answer: ask the database.
+pub(crate) struct StoreKeyJob {
+    store: StoreHandle,
+    domain: String,
+    key: [u8; 32],
+    user_id: Option<UserIdFn>,
+}
+
+impl StoreKeyJob {
+    pub(crate) fn run(&self) -> Verdict<'static> {
+        match self.store.lookup_key(&self.domain, &self.key) {
+            Ok(Some(metadata)) => admit(&self.key, self.user_id.as_ref(), metadata),
+            Ok(None) => deny("Unknown key"),
+            Err(e) => {
+                zlog!(
+                    Error,
+                    "{}: key look-up failed, replying 300: {e}",
+                    self.store.describe()
+                );
+                try_later()
+            }
+        }
     }
 }
 
@@ -170,6 +208,21 @@ impl Policy {
                 }
                 (None, set.metadata(&key).cloned())
             }
+            Some(CurveRule::Store(store)) => {
+                let lookup = lookup_domain(req.domain);
+                match store.cached_key(lookup, &key) {
+                    Cached::Known(metadata) => (None, metadata),
+                    Cached::Unknown => return Decision::Done(deny("Unknown key")),
+                    Cached::Miss => {
+                        return Decision::Ask(SlowJob::StoreKey(StoreKeyJob {
+                            store: store.clone(),
+                            domain: lookup.to_string(),
+                            key,
+                            user_id: self.curve_user_id.clone(),
+                        }))
+                    }
+                }
+            }
             Some(CurveRule::Provider(p)) => (Some(Arc::clone(p)), None),
             Some(CurveRule::Broken) | None => return Decision::Done(internal()),
         };
@@ -177,12 +230,12 @@ impl Policy {
             let verdict = ok(UserId::Z85(z85_key_bytes(&key)), metadata);
             return Decision::Done(verdict);
         }
-        Decision::Ask(SlowJob {
+        Decision::Ask(SlowJob::Curve(CurveJob {
             provider,
             domain: String::from_utf8_lossy(req.domain).into_owned(),
             key,
             metadata,
             user_id: self.curve_user_id.clone(),
-        })
+        }))
     }
 }

@@ -5,21 +5,25 @@
 
 mod curve;
 mod event;
+mod slow;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
+use zeroize::Zeroizing;
+
 use crate::address::AddressList;
 use crate::certs::KeySet;
 use crate::hash::NameHash;
 use crate::plain::{PlainCheck, UserMap};
+use crate::store::{lookup_domain, StoreHandle};
 use crate::zap::{parse_request, Mechanism, StatusCode, ZapParseError, ZapReply, ZapRequest};
 
-pub(crate) use curve::SlowJob;
 pub use curve::{CredentialsProvider, CurveDecision};
 pub use event::AuthEvent;
+pub(crate) use slow::SlowJob;
 
 /// Maps a CURVE key to a user id; user code, so it only ever runs where user code may.
 pub(crate) type UserIdFn = Arc<dyn Fn(&[u8; 32]) -> String + Send + Sync>;
@@ -28,6 +32,7 @@ pub(crate) type UserIdFn = Arc<dyn Fn(&[u8; 32]) -> String + Send + Sync>;
 #[derive(Clone)]
 pub(crate) enum PlainRule {
     Users(Arc<UserMap>),
+    Store(StoreHandle),
     /// The source cannot be read: refuse with 500 until it can.
     Broken,
 }
@@ -40,6 +45,7 @@ pub(crate) enum CurveRule {
     /// The source cannot be read: refuse with 500 until it can.
     Broken,
     Provider(Arc<dyn CredentialsProvider>),
+    Store(StoreHandle),
 }
 
 /// Everything a decision needs, frozen. Built by the configuration, shared by `Arc`.
@@ -226,31 +232,51 @@ impl Policy {
         }
         Decision::Done(match mechanism {
             Mechanism::Null => ok(UserId::Text(Cow::Borrowed("anonymous")), None),
-            Mechanism::Plain => self.decide_plain(req),
+            Mechanism::Plain => return self.decide_plain(req),
             Mechanism::Curve => return self.decide_curve(req),
             Mechanism::Gssapi => self.decide_gssapi(req),
             Mechanism::Other => deny("Unsupported mechanism"),
         })
     }
 
-    fn decide_plain<'a>(&self, req: &ZapRequest<'a>) -> Verdict<'a> {
+    fn decide_plain<'a>(&self, req: &ZapRequest<'a>) -> Decision<'a> {
         let [username, password] = req.credentials else {
-            return deny("Invalid credentials");
+            return Decision::Done(deny("Invalid credentials"));
         };
         if self.plain.is_empty() {
-            return deny("No passwords defined");
+            return Decision::Done(deny("No passwords defined"));
         }
         let Some(key) = find_domain(&self.plain, req.domain) else {
-            return deny("Invalid domain");
+            return Decision::Done(deny("Invalid domain"));
         };
-        match self.plain.get(key) {
+        Decision::Done(match self.plain.get(key) {
             Some(PlainRule::Users(users)) => match users.check(username, password) {
                 PlainCheck::Ok(name) => ok(UserId::Text(Cow::Borrowed(name)), None),
                 PlainCheck::UnknownUser => deny("Invalid username"),
                 PlainCheck::WrongPassword => deny("Invalid password"),
+                PlainCheck::Verify(name, phc) => {
+                    return Decision::Ask(SlowJob::Hash {
+                        user: name.to_string(),
+                        phc,
+                        password: Zeroizing::new(password.to_vec()),
+                    })
+                }
+            },
+            Some(PlainRule::Store(store)) => match std::str::from_utf8(username) {
+                Ok(user) if !user.is_empty() && !password.is_empty() => {
+                    return Decision::Ask(SlowJob::StoreUser {
+                        store: store.clone(),
+                        domain: lookup_domain(req.domain).to_string(),
+                        user: user.to_string(),
+                        password: Zeroizing::new(password.to_vec()),
+                    })
+                }
+                // An empty password never admits; say so without asking the store.
+                Ok(user) if !user.is_empty() => deny("Invalid password"),
+                _ => deny("Invalid username"),
             },
             Some(PlainRule::Broken) | None => internal(),
-        }
+        })
     }
 
     fn decide_gssapi<'a>(&self, req: &ZapRequest<'a>) -> Verdict<'a> {

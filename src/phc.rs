@@ -1,0 +1,103 @@
+//! argon2id password hashes in PHC string form (`$argon2id$v=19$m=...,t=...,p=...$salt$hash`):
+//! what stores keep and password files may hold instead of a plaintext password.
+//!
+//! Parameters: the `argon2` crate's defaults, argon2id with m = 19 MiB, t = 2, p = 1 (the
+//! OWASP recommendation): about 20 ms per check on one core here. A check runs on the
+//! engine's pool, never on the ZAP thread. Stored hashes carry their own parameters, so
+//! hashes made with other (stronger) parameters verify too.
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+
+use crate::error::{Error, Result};
+
+/// Does this password-file value or stored value look like a PHC hash (rather than a
+/// plaintext password)?
+pub(crate) fn looks_hashed(value: &str) -> bool {
+    value.starts_with("$argon2")
+}
+
+/// Checks that `value` is an argon2id PHC string this crate can verify.
+pub(crate) fn validate(value: &str) -> std::result::Result<(), String> {
+    let parsed = PasswordHash::new(value).map_err(|e| format!("not a PHC hash: {e}"))?;
+    if parsed.algorithm != argon2::Algorithm::Argon2id.ident() {
+        return Err(format!(
+            "hash algorithm {} is not argon2id",
+            parsed.algorithm
+        ));
+    }
+    if parsed.hash.is_none() || parsed.salt.is_none() {
+        return Err("PHC hash without salt or hash".to_string());
+    }
+    // Parameters only: a full check would cost a hash computation per entry.
+    argon2::Params::try_from(&parsed)
+        .map(|_| ())
+        .map_err(|e| format!("unusable argon2id parameters: {e}"))
+}
+
+/// Hashes a password with argon2id and a random salt.
+///
+/// ```
+/// let phc = zmq_auth::hash_password("correct-horse").unwrap();
+/// assert!(phc.starts_with("$argon2id$"));
+/// // Each hash has its own salt.
+/// assert_ne!(phc, zmq_auth::hash_password("correct-horse").unwrap());
+/// ```
+pub fn hash_password(password: &str) -> Result<String> {
+    if password.is_empty() {
+        return Err(Error::invalid_config(
+            "an empty password is never hashed or accepted",
+        ));
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::invalid_config(format!("argon2id hashing failed: {e}")))
+}
+
+/// Outcome of checking a password against a PHC hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verify {
+    Match,
+    Mismatch,
+    /// The stored value is not a usable argon2id hash: it admits no one.
+    Unusable,
+}
+
+/// Checks `password` against `phc` (slow: about 20 ms; only ever on the pool).
+pub(crate) fn verify(phc: &str, password: &[u8]) -> Verify {
+    if validate(phc).is_err() {
+        return Verify::Unusable;
+    }
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return Verify::Unusable;
+    };
+    if password.is_empty() {
+        return Verify::Mismatch;
+    }
+    match Argon2::default().verify_password(password, &parsed) {
+        Ok(()) => Verify::Match,
+        Err(argon2::password_hash::Error::Password) => Verify::Mismatch,
+        Err(_) => Verify::Unusable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_and_verify() {
+        let phc = hash_password("Pw-phc-unit-9f1c").unwrap();
+        assert!(looks_hashed(&phc));
+        assert_eq!(validate(&phc), Ok(()));
+        assert_eq!(verify(&phc, b"Pw-phc-unit-9f1c"), Verify::Match);
+        assert_eq!(verify(&phc, b"Pw-phc-unit-9f1d"), Verify::Mismatch);
+        assert_eq!(verify(&phc, b""), Verify::Mismatch);
+        assert_eq!(verify("$argon2id$nonsense", b"x"), Verify::Unusable);
+        assert!(validate("$argon2id$nonsense").is_err());
+        assert!(hash_password("").is_err());
+    }
+}

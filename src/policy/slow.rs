@@ -1,0 +1,77 @@
+//! [`SlowJob`]: work a decision hands out because it may be slow — user code, a store
+//! look-up, an argon2id check. The engine runs it on its pool under a deadline; the
+//! synchronous [`crate::Authenticator`] runs it inline.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use super::curve::{CurveJob, StoreKeyJob};
+use super::{deny, ok, try_later, UserId, Verdict};
+use crate::phc::{self, Verify};
+use crate::store::StoreHandle;
+
+pub(crate) enum SlowJob {
+    Curve(CurveJob),
+    StoreKey(StoreKeyJob),
+    /// A PLAIN password against a hash from a password file or map.
+    Hash {
+        user: String,
+        phc: Arc<str>,
+        password: Zeroizing<Vec<u8>>,
+    },
+    /// A PLAIN user looked up in a store, then its hash checked.
+    StoreUser {
+        store: StoreHandle,
+        domain: String,
+        user: String,
+        password: Zeroizing<Vec<u8>>,
+    },
+}
+
+impl SlowJob {
+    /// Runs the work; a panic in user code becomes 500, a store that fails 300.
+    pub(crate) fn run(&self) -> Verdict<'static> {
+        match self {
+            SlowJob::Curve(job) => job.run(),
+            SlowJob::StoreKey(job) => job.run(),
+            SlowJob::Hash {
+                user,
+                phc,
+                password,
+            } => check(user, phc, password),
+            SlowJob::StoreUser {
+                store,
+                domain,
+                user,
+                password,
+            } => match store.lookup_user(domain, user) {
+                Ok(Some(phc)) => check(user, &phc, password),
+                Ok(None) => deny("Invalid username"),
+                Err(e) => {
+                    zlog!(
+                        Error,
+                        "{}: user look-up failed, replying 300: {e}",
+                        store.describe()
+                    );
+                    try_later()
+                }
+            },
+        }
+    }
+}
+
+fn check(user: &str, phc: &str, password: &[u8]) -> Verdict<'static> {
+    match phc::verify(phc, password) {
+        Verify::Match => ok(UserId::Text(Cow::Owned(user.to_string())), None),
+        Verify::Mismatch => deny("Invalid password"),
+        Verify::Unusable => {
+            zlog!(
+                Warn,
+                "PLAIN user {user:?}: stored password hash is unusable; refusing"
+            );
+            deny("Invalid password")
+        }
+    }
+}

@@ -1,0 +1,476 @@
+//! [`PostgresStore`]: credentials in a shared PostgreSQL database (feature `postgres`).
+
+mod listen;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use postgres::{Client, Config, NoTls};
+
+use super::{
+    check_key_args, check_user, sealed, store_domain, Backend, Cache, CredentialStore, KeyRow,
+    StoreHandle, StoredKey,
+};
+use crate::error::{Error, Result};
+
+const SCHEMA_VERSION: &str = "1";
+/// The channel the triggers notify and every server listens on.
+pub(super) const CHANNEL: &str = "zmq_auth_changed";
+/// Connections kept for look-ups (the engine's pool has 4 threads by default).
+const IDLE_MAX: usize = 8;
+/// A server that does not answer a connection attempt in this time is down.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the listener makes sure its connection is alive.
+pub(super) const PING_EVERY: Duration = Duration::from_millis(500);
+
+const SCHEMA: &str = r#"
+SELECT pg_advisory_xact_lock(7274237);
+CREATE TABLE IF NOT EXISTS zmq_auth_meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS zmq_auth_keys (
+    domain TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    created TIMESTAMPTZ NOT NULL DEFAULT now(),
+    expires TIMESTAMPTZ,
+    PRIMARY KEY (domain, public_key)
+);
+CREATE TABLE IF NOT EXISTS zmq_auth_key_metadata (
+    domain TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (domain, public_key, name)
+);
+CREATE TABLE IF NOT EXISTS zmq_auth_users (
+    domain TEXT NOT NULL,
+    username TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    PRIMARY KEY (domain, username)
+);
+INSERT INTO zmq_auth_meta (name, value) VALUES ('schema_version', '1')
+    ON CONFLICT (name) DO NOTHING;
+CREATE OR REPLACE FUNCTION zmq_auth_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('zmq_auth_changed', TG_TABLE_NAME);
+    RETURN NULL;
+END $$;
+DO $$
+DECLARE t TEXT;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['zmq_auth_keys', 'zmq_auth_key_metadata', 'zmq_auth_users'] LOOP
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_trigger
+            WHERE tgname = t || '_notify' AND tgrelid = t::regclass
+        ) THEN
+            EXECUTE format(
+                'CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %I '
+                'FOR EACH STATEMENT EXECUTE FUNCTION zmq_auth_notify()',
+                t || '_notify', t);
+        END IF;
+    END LOOP;
+END $$;
+"#;
+
+/// CURVE keys and PLAIN users in a PostgreSQL database (feature `postgres`): the fleet
+/// store. Every server that connects listens for changes (triggers on the tables
+/// `NOTIFY` them, whoever makes them, `psql` included) and drops its cache at once.
+/// Connections are plain TCP or a Unix socket, without TLS: keep the database on a
+/// trusted network. Cheap to clone (clones share connections and the cache).
+///
+/// ```no_run
+/// # #[cfg(feature = "postgres")] {
+/// use zmq_auth::store::PostgresStore;
+/// let store = PostgresStore::connect("host=127.0.0.1 port=5432 user=auth dbname=auth").unwrap();
+/// // or PostgresStore::connect("postgres://auth@127.0.0.1/auth")
+/// store.add_key("*", &zmq_auth::encode_z85_key(&[7u8; 32]), &[("name", "Alice")]).unwrap();
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    config: Config,
+    describe: String,
+    idle: Mutex<Vec<Client>>,
+    cache: Arc<Cache>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("database", &self.inner.describe)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `postgres://host:port/db` (never a password), for logs and errors.
+fn describe(config: &Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            postgres::config::Host::Tcp(h) => h.clone(),
+            #[cfg(unix)]
+            postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".to_string());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config
+        .get_dbname()
+        .or(config.get_user())
+        .unwrap_or("postgres");
+    format!("postgres://{host}:{port}/{db}")
+}
+
+pub(super) fn connect(config: &Config) -> std::result::Result<Client, postgres::Error> {
+    let mut client = config.connect(NoTls)?;
+    // A query that hangs must not hold a pool thread for long.
+    client.batch_execute("SET statement_timeout = '2s'")?;
+    Ok(client)
+}
+
+fn unix(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+impl PostgresStore {
+    /// Connects to the database given as a URL (`postgres://user@host:port/db`) or a
+    /// key=value string (`host=... port=... user=... dbname=...`); creates the tables and
+    /// triggers when missing (once, under an advisory lock, however many servers start at
+    /// once), checks the schema version, and starts a listener thread that follows
+    /// changes (it ends when the last clone is dropped). The connect timeout defaults to
+    /// 2 s.
+    pub fn connect(conninfo: &str) -> Result<PostgresStore> {
+        let mut config: Config = conninfo
+            .parse()
+            .map_err(|e| Error::store("postgres", format!("bad connection string: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        // A server that vanishes without closing the connection (a partition) must be
+        // noticed in seconds, not at the kernel's TCP timeout: the listener's ping then
+        // fails and the cache is switched off.
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(1));
+        #[cfg(target_os = "linux")]
+        config.tcp_user_timeout(CONNECT_TIMEOUT);
+        let name = describe(&config);
+        let err = |e: postgres::Error| Error::store(name.clone(), text(&e));
+        let mut client = connect(&config).map_err(err)?;
+        let mut tx = client.transaction().map_err(err)?;
+        tx.batch_execute(SCHEMA).map_err(err)?;
+        tx.commit().map_err(err)?;
+        let version: String = client
+            .query_one(
+                "SELECT value FROM zmq_auth_meta WHERE name = 'schema_version'",
+                &[],
+            )
+            .map_err(err)?
+            .get(0);
+        if version != SCHEMA_VERSION {
+            return Err(Error::store(
+                name,
+                format!("schema version {version}; this zmq-auth reads version {SCHEMA_VERSION}"),
+            ));
+        }
+        // Untrusted until the listener is up: no answer is cached before it can be told
+        // of changes.
+        let cache = Arc::new(Cache::new(false));
+        let inner = Arc::new(Inner {
+            config: config.clone(),
+            describe: name,
+            idle: Mutex::new(vec![client]),
+            cache: Arc::clone(&cache),
+        });
+        let weak = Arc::downgrade(&inner);
+        let describe = inner.describe.clone();
+        std::thread::Builder::new()
+            .name("zmq-auth-pg-listen".into())
+            .spawn(move || listen::listen(&weak, &config, &cache, &describe))
+            .map_err(|e| Error::io("<thread>", e))?;
+        Ok(PostgresStore { inner })
+    }
+
+    /// Runs `f` on a connection (an idle one, or a new one); a connection that failed
+    /// is dropped, a good one kept for later.
+    fn with_client<T>(
+        &self,
+        f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
+        self.inner
+            .run(f)
+            .map_err(|e| Error::store(self.inner.describe.clone(), e))
+    }
+
+    fn write<T>(
+        &self,
+        mut f: impl FnMut(&mut postgres::Transaction<'_>) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
+        let out = self.with_client(|c| {
+            let mut tx = c.transaction()?;
+            let out = f(&mut tx)?;
+            tx.commit()?;
+            Ok(out)
+        });
+        // Our own change: do not wait for the notification.
+        self.inner.cache.invalidate();
+        out
+    }
+
+    /// Trusts a CURVE public key (40 Z85 characters) in `domain` (`*`: every domain
+    /// without its own row), with metadata sent to the server as a certificate's would
+    /// be. Replaces the key's previous metadata.
+    pub fn add_key(
+        &self,
+        domain: &str,
+        public_key_z85: &str,
+        metadata: &[(&str, &str)],
+    ) -> Result<()> {
+        self.put_key(domain, public_key_z85, metadata, None)
+    }
+
+    /// [`add_key`](Self::add_key) for a key that stops admitting at `expires`.
+    pub fn add_key_until(
+        &self,
+        domain: &str,
+        public_key_z85: &str,
+        metadata: &[(&str, &str)],
+        expires: SystemTime,
+    ) -> Result<()> {
+        self.put_key(domain, public_key_z85, metadata, Some(unix(expires)))
+    }
+
+    fn put_key(
+        &self,
+        domain: &str,
+        public_key_z85: &str,
+        metadata: &[(&str, &str)],
+        expires: Option<i64>,
+    ) -> Result<()> {
+        let domain = store_domain(domain)?;
+        let key = check_key_args(domain, public_key_z85, metadata)?;
+        let expires = expires.map(|t| t as f64);
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO zmq_auth_keys (domain, public_key, expires)
+                 VALUES ($1, $2, to_timestamp($3))
+                 ON CONFLICT (domain, public_key) DO UPDATE SET expires = excluded.expires",
+                &[&domain, &key, &expires],
+            )?;
+            tx.execute(
+                "DELETE FROM zmq_auth_key_metadata WHERE domain = $1 AND public_key = $2",
+                &[&domain, &key],
+            )?;
+            for (n, v) in metadata {
+                tx.execute(
+                    "INSERT INTO zmq_auth_key_metadata (domain, public_key, name, value)
+                     VALUES ($1, $2, $3, $4)",
+                    &[&domain, &key, n, v],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Removes a key from `domain`; false when it was not there. Every connected server
+    /// stops admitting it as soon as the notification arrives (milliseconds).
+    pub fn revoke_key(&self, domain: &str, public_key_z85: &str) -> Result<bool> {
+        let domain = store_domain(domain)?;
+        let key = check_key_args(domain, public_key_z85, &[])?;
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM zmq_auth_key_metadata WHERE domain = $1 AND public_key = $2",
+                &[&domain, &key],
+            )?;
+            let n = tx.execute(
+                "DELETE FROM zmq_auth_keys WHERE domain = $1 AND public_key = $2",
+                &[&domain, &key],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    /// Sets a PLAIN user's password in `domain`, stored as an argon2id hash (never the
+    /// password). An empty password is an error.
+    pub fn set_password(&self, domain: &str, username: &str, password: &str) -> Result<()> {
+        let domain = store_domain(domain)?;
+        check_user(username)?;
+        #[cfg(zmq_auth_audit)]
+        crate::audit::password(password.as_bytes());
+        let phc = crate::phc::hash_password(password)?;
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO zmq_auth_users (domain, username, password_hash) VALUES ($1, $2, $3)
+                 ON CONFLICT (domain, username) DO UPDATE SET password_hash = excluded.password_hash",
+                &[&domain, &username, &phc],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Removes a PLAIN user from `domain`; false when it was not there.
+    pub fn remove_user(&self, domain: &str, username: &str) -> Result<bool> {
+        let domain = store_domain(domain)?;
+        self.write(|tx| {
+            let n = tx.execute(
+                "DELETE FROM zmq_auth_users WHERE domain = $1 AND username = $2",
+                &[&domain, &username],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    /// How many look-ups this store's cache answered (shared by clones).
+    pub fn cache_hits(&self) -> u64 {
+        self.inner.cache.hits()
+    }
+
+    /// The keys of `domain` (all domains with `None`), by domain and key.
+    pub fn keys(&self, domain: Option<&str>) -> Result<Vec<StoredKey>> {
+        self.with_client(|c| {
+            let rows = c.query(
+                "SELECT k.domain, k.public_key,
+                        CAST(EXTRACT(EPOCH FROM k.created) AS BIGINT),
+                        CAST(EXTRACT(EPOCH FROM k.expires) AS BIGINT),
+                        COALESCE(ARRAY_AGG(m.name ORDER BY m.name)
+                                 FILTER (WHERE m.name IS NOT NULL), '{}'),
+                        COALESCE(ARRAY_AGG(m.value ORDER BY m.name)
+                                 FILTER (WHERE m.name IS NOT NULL), '{}')
+                 FROM zmq_auth_keys k
+                 LEFT JOIN zmq_auth_key_metadata m
+                   ON m.domain = k.domain AND m.public_key = k.public_key
+                 WHERE $1::TEXT IS NULL OR k.domain = $1
+                 GROUP BY k.domain, k.public_key, k.created, k.expires
+                 ORDER BY k.domain, k.public_key",
+                &[&domain],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    let names: Vec<String> = r.get(4);
+                    let values: Vec<String> = r.get(5);
+                    StoredKey {
+                        domain: r.get(0),
+                        public_key: r.get(1),
+                        metadata: names.into_iter().zip(values).collect(),
+                        created: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+                        expires: r
+                            .get::<_, Option<i64>>(3)
+                            .map(|t| u64::try_from(t).unwrap_or(0)),
+                    }
+                })
+                .collect())
+        })
+    }
+}
+
+impl Inner {
+    /// Runs `f` on an idle connection or a new one. A pooled connection that fails may
+    /// just be stale (the server restarted): `f` is tried once more on a new one (every
+    /// call here is a read or an idempotent transaction).
+    fn run<T>(
+        &self,
+        mut f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
+    ) -> std::result::Result<T, String> {
+        let pooled = self.idle.lock().pop().filter(|c| !c.is_closed());
+        let from_pool = pooled.is_some();
+        let mut client = match pooled {
+            Some(c) => c,
+            None => connect(&self.config).map_err(|e| text(&e))?,
+        };
+        let out = match f(&mut client) {
+            Err(_) if from_pool => {
+                client = connect(&self.config).map_err(|e| text(&e))?;
+                f(&mut client)
+            }
+            other => other,
+        };
+        match out {
+            Ok(out) => {
+                let mut idle = self.idle.lock();
+                if idle.len() < IDLE_MAX {
+                    idle.push(client);
+                }
+                Ok(out)
+            }
+            // The connection may be broken: drop it, the next call opens a new one.
+            Err(e) => Err(text(&e)),
+        }
+    }
+}
+
+/// An error's text with its cause (`postgres::Error` alone says only "db error").
+pub(super) fn text(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{}: {}", db.severity(), db.message());
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
+impl Backend for Inner {
+    fn find_key(&self, domain: &str, key_z85: &str) -> std::result::Result<Option<KeyRow>, String> {
+        self.run(|c| {
+            let Some(row) = c.query_opt(
+                "SELECT domain, CAST(EXTRACT(EPOCH FROM expires) AS BIGINT) FROM zmq_auth_keys
+                 WHERE public_key = $1 AND domain IN ($2, '*')
+                   AND (expires IS NULL OR expires > now())
+                 ORDER BY domain = '*' LIMIT 1",
+                &[&key_z85, &domain],
+            )?
+            else {
+                return Ok(None);
+            };
+            let row_domain: String = row.get(0);
+            let expires: Option<i64> = row.get(1);
+            let metadata = c
+                .query(
+                    "SELECT name, value FROM zmq_auth_key_metadata
+                     WHERE domain = $1 AND public_key = $2 ORDER BY name",
+                    &[&row_domain, &key_z85],
+                )?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            Ok(Some(KeyRow {
+                metadata,
+                expires: expires.map(|t| u64::try_from(t).unwrap_or(0)),
+            }))
+        })
+    }
+
+    fn find_user(&self, domain: &str, user: &str) -> std::result::Result<Option<String>, String> {
+        self.run(|c| {
+            Ok(c.query_opt(
+                "SELECT password_hash FROM zmq_auth_users
+                 WHERE username = $1 AND domain IN ($2, '*')
+                 ORDER BY domain = '*' LIMIT 1",
+                &[&user, &domain],
+            )?
+            .map(|r| r.get(0)))
+        })
+    }
+
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+}
+
+impl sealed::Sealed for PostgresStore {
+    fn handle(&self) -> StoreHandle {
+        StoreHandle::new(
+            Arc::clone(&self.inner) as Arc<dyn Backend>,
+            Arc::clone(&self.inner.cache),
+        )
+    }
+}
+
+impl CredentialStore for PostgresStore {}

@@ -1,0 +1,245 @@
+//! `SqliteStore` through `ThreadAuthenticator`, on real SQLite files: admit with
+//! metadata, refuse, hashed passwords only, revocation from another connection (and
+//! from a hand edit, as `sqlite3` would make it) with its latency printed.
+#![cfg(feature = "sqlite")]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use zmq_auth::store::SqliteStore;
+use zmq_auth::{zmq, ThreadAuthenticator};
+
+fn curve_status(dealer: &zmq::Socket, domain: &str, key: &[u8; 32]) -> (String, String, String) {
+    send_request(dealer, "k", domain, "CURVE", &[key]);
+    let (_, code, text, uid) = recv_reply(dealer).expect("a reply");
+    (code, text, uid)
+}
+
+fn plain_status(dealer: &zmq::Socket, domain: &str, user: &str, pw: &str) -> (String, String) {
+    send_request(
+        dealer,
+        "p",
+        domain,
+        "PLAIN",
+        &[user.as_bytes(), pw.as_bytes()],
+    );
+    let (_, code, text, _) = recv_reply(dealer).expect("a reply");
+    (code, text)
+}
+
+#[test]
+fn curve_keys_admit_with_metadata_and_revocation_reaches_every_handle() {
+    if !zmq_auth::curve_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("auth.db");
+    let store = SqliteStore::open(&db).unwrap();
+    let certs = curve_certs(&[]);
+    store
+        .add_key(
+            "*",
+            &certs.client.public_z85,
+            &[("name", "Alice"), ("team", "blue")],
+        )
+        .unwrap();
+
+    let ctx = zmq::Context::new();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    auth.configure_curve_store("*", store.clone()).unwrap();
+
+    // A real handshake: admitted, User-Id = the key, metadata as message properties.
+    let server = curve_server(&ctx, &certs.server.secret, Some("global"));
+    let client = curve_client_cert(&ctx, &server.endpoint, &certs.server.public, &certs.client);
+    let mut msg = assert_connects(&server, &client);
+    assert_eq!(
+        user_id(&mut msg).as_deref(),
+        Some(certs.client.public_z85.as_str())
+    );
+    assert_eq!(msg.gets("name"), Some("Alice"));
+    assert_eq!(msg.gets("team"), Some("blue"));
+
+    let dealer = zap_dealer(&ctx);
+    let stranger = keypair().public_key;
+    assert_eq!(curve_status(&dealer, "global", &stranger).1, "Unknown key");
+    // Cached now (positive and negative): the second answers come from the cache.
+    let hits = store.cache_hits();
+    assert_eq!(
+        curve_status(&dealer, "global", &certs.client.public).0,
+        "200"
+    );
+    assert_eq!(curve_status(&dealer, "global", &stranger).1, "Unknown key");
+    assert!(store.cache_hits() >= hits + 2, "answers were cached");
+
+    // Revoked through another handle on the same file (another connection, as another
+    // process or the zmq-auth tool would be): refused within a second.
+    let admin = SqliteStore::open(&db).unwrap();
+    let t = Instant::now();
+    assert!(admin.revoke_key("*", &certs.client.public_z85).unwrap());
+    assert!(
+        eventually(Duration::from_secs(5), || curve_status(
+            &dealer,
+            "global",
+            &certs.client.public
+        )
+        .1 == "Unknown key"),
+        "the revocation was seen"
+    );
+    let latency = t.elapsed();
+    eprintln!("sqlite revocation through another connection seen after {latency:?}");
+    assert!(
+        latency < Duration::from_secs(1),
+        "target: under 1 s, took {latency:?}"
+    );
+
+    // Added back, then deleted by hand with plain SQL (as the sqlite3 shell would).
+    admin.add_key("*", &certs.client.public_z85, &[]).unwrap();
+    assert!(eventually(Duration::from_secs(5), || curve_status(
+        &dealer,
+        "global",
+        &certs.client.public
+    )
+    .0 == "200"));
+    {
+        let raw = rusqlite_free_connection(&db);
+        raw.execute_batch(&format!(
+            "DELETE FROM zmq_auth_keys WHERE public_key = '{}';",
+            certs.client.public_z85
+        ))
+        .unwrap();
+    }
+    let t = Instant::now();
+    assert!(
+        eventually(Duration::from_secs(5), || curve_status(
+            &dealer,
+            "global",
+            &certs.client.public
+        )
+        .1 == "Unknown key"),
+        "a hand edit is seen"
+    );
+    eprintln!("sqlite hand edit seen after {:?}", t.elapsed());
+}
+
+/// A connection that is not the crate's (what `sqlite3` would be).
+fn rusqlite_free_connection(db: &std::path::Path) -> SqlShell {
+    SqlShell(db.to_path_buf())
+}
+
+struct SqlShell(std::path::PathBuf);
+
+impl SqlShell {
+    /// Runs SQL through Python's sqlite3 module in another process: never through
+    /// this crate (as an operator's `sqlite3` shell would).
+    fn execute_batch(&self, sql: &str) -> Result<(), String> {
+        let py = "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()";
+        let out = std::process::Command::new("python3")
+            .args(["-c", py])
+            .arg(&self.0)
+            .arg(sql)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+}
+
+#[test]
+fn plain_users_are_hashed_and_removable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("auth.db");
+    let store = SqliteStore::open(&db).unwrap();
+    let password = "Pw-sqlite-store-4e1b9a";
+    store.set_password("*", "alice", password).unwrap();
+    store
+        .set_password("ops", "bob", "Pw-sqlite-store-ops-77c2")
+        .unwrap();
+    assert!(store.set_password("*", "empty", "").is_err());
+
+    let ctx = zmq::Context::new();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    auth.configure_plain_store("*", store.clone()).unwrap();
+    let dealer = zap_dealer(&ctx);
+    assert_eq!(
+        plain_status(&dealer, "", "alice", password),
+        ("200".into(), "OK".into())
+    );
+    assert_eq!(
+        plain_status(&dealer, "", "alice", "wrong-guess"),
+        ("400".into(), "Invalid password".into())
+    );
+    assert_eq!(
+        plain_status(&dealer, "", "alice", ""),
+        ("400".into(), "Invalid password".into())
+    );
+    assert_eq!(
+        plain_status(&dealer, "", "mallory", "x-guess"),
+        ("400".into(), "Invalid username".into())
+    );
+    // Domains: exact first, then `*`.
+    assert_eq!(
+        plain_status(&dealer, "ops", "bob", "Pw-sqlite-store-ops-77c2").0,
+        "200"
+    );
+    assert_eq!(plain_status(&dealer, "ops", "alice", password).0, "200");
+    assert_eq!(
+        plain_status(&dealer, "other", "bob", "Pw-sqlite-store-ops-77c2").1,
+        "Invalid username"
+    );
+    // A real PLAIN handshake too.
+    let events = auth.events();
+    let server = plain_server(&ctx, Some("global"));
+    let client = plain_client(&ctx, &server.endpoint, "alice", password);
+    let mut msg = assert_connects(&server, &client);
+    assert_eq!(user_id(&mut msg).as_deref(), Some("alice"));
+    let client = plain_client(&ctx, &server.endpoint, "alice", "wrong-guess");
+    assert_refused(&events, &server, &client, "Invalid password");
+
+    // Nothing in the database file (or its WAL) is the password.
+    drop(client);
+    for f in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(f.unwrap().path()).unwrap();
+        assert!(
+            !bytes
+                .windows(password.len())
+                .any(|w| w == password.as_bytes()),
+            "plaintext password in the database files"
+        );
+    }
+
+    assert!(store.remove_user("*", "alice").unwrap());
+    assert!(!store.remove_user("*", "alice").unwrap());
+    assert_eq!(
+        plain_status(&dealer, "", "alice", password).1,
+        "Invalid username"
+    );
+}
+
+#[test]
+fn bad_arguments_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("auth.db")).unwrap();
+    let key = zmq_auth::encode_z85_key(&[3; 32]);
+    assert!(store.add_key("*", "not-a-key", &[]).is_err());
+    assert!(
+        store.add_key("*", &key, &[("User-Id", "x")]).is_err(),
+        "reserved name"
+    );
+    assert!(store.add_key("*", &key, &[("bad name", "x")]).is_err());
+    store.add_key("", &key, &[("name", "n")]).unwrap();
+    let keys = store.keys(None).unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].domain, "*", "the empty domain is `*`");
+    assert_eq!(
+        keys[0].metadata,
+        vec![("name".to_string(), "n".to_string())]
+    );
+    // A file that is not a database.
+    std::fs::write(dir.path().join("junk.db"), b"not a database at all, really").unwrap();
+    assert!(SqliteStore::open(dir.path().join("junk.db")).is_err());
+}
