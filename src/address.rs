@@ -177,6 +177,28 @@ impl AddressList {
     }
 }
 
+/// What a lock-out counts failures against: an IPv4 address, an IPv6 /64 (one host
+/// usually has a whole /64 to rotate through), or, for peers without an IP address (IPC),
+/// the first 64 bytes of what libzmq reported.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum PeerKey {
+    V4(u32),
+    V6Net(u64),
+    Other(Box<[u8]>),
+}
+
+pub(crate) fn peer_key(peer: &[u8]) -> PeerKey {
+    match std::str::from_utf8(peer)
+        .ok()
+        .and_then(parse_ip)
+        .map(normalise)
+    {
+        Some(IpAddr::V4(v4)) => PeerKey::V4(u32::from(v4)),
+        Some(IpAddr::V6(v6)) => PeerKey::V6Net((u128::from(v6) >> 64) as u64),
+        None => PeerKey::Other(peer[..peer.len().min(64)].into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +207,14 @@ mod tests {
         let mut l = AddressList::default();
         l.extend(entries).unwrap();
         l
+    }
+
+    #[test]
+    fn peer_keys_group_v6_by_64() {
+        assert_eq!(peer_key(b"127.0.0.1"), peer_key(b"::ffff:127.0.0.1"));
+        assert_eq!(peer_key(b"2001:db8::1"), peer_key(b"2001:db8::2"));
+        assert_ne!(peer_key(b"2001:db8::1"), peer_key(b"2001:db8:0:1::1"));
+        assert_eq!(peer_key(b""), PeerKey::Other(Box::new([])));
     }
 
     #[test]

@@ -182,6 +182,7 @@ mod engine;
 mod error;
 mod hash;
 mod keys;
+mod metrics;
 mod phc;
 mod plain;
 mod policy;

@@ -183,6 +183,11 @@ impl UserMap {
     pub(crate) fn len(&self) -> usize {
         self.users.len()
     }
+
+    /// Is this user (still) configured?
+    pub(crate) fn has_user(&self, user: &str) -> bool {
+        self.users.contains_key(user)
+    }
 }
 
 #[cfg(test)]

@@ -12,11 +12,13 @@ use parking_lot::Mutex;
 use crate::address::AddressList;
 use crate::hash::NameHash;
 use crate::plain::UserMap;
+use crate::policy::lockout::{Lockout, LockoutSettings};
 use crate::policy::{
-    self, Asked, CredentialsProvider, CurveRule, Decision, PlainRule, Policy, UserIdFn,
+    self, deny, Asked, CredentialsProvider, CurveRule, Decision, PlainRule, Policy, UserIdFn,
 };
 use crate::sources::{DirSource, PasswordFile, Source};
 use crate::store::StoreHandle;
+use crate::zap::Mechanism;
 use crate::zap::ZapReply;
 
 /// A domain's PLAIN configuration.
@@ -70,6 +72,9 @@ pub struct Authenticator {
     gssapi: HashSet<String, NameHash>,
     curve_user_id: Option<UserIdFn>,
     reload_interval: Duration,
+    lockout: Option<LockoutSettings>,
+    /// The synchronous handler's lock-out table (the engine keeps its own).
+    lockout_table: Option<Lockout>,
     /// The synchronous handler's snapshot; `None` after any change.
     cached: Option<Arc<Policy>>,
     last_recheck: Instant,
@@ -173,6 +178,8 @@ impl Authenticator {
             gssapi: HashSet::default(),
             curve_user_id: None,
             reload_interval: Duration::from_secs(1),
+            lockout: None,
+            lockout_table: None,
             cached: None,
             last_recheck: Instant::now(),
         }
@@ -189,6 +196,8 @@ impl Authenticator {
             gssapi: self.gssapi.clone(),
             curve_user_id: self.curve_user_id.clone(),
             reload_interval: self.reload_interval,
+            lockout: self.lockout,
+            lockout_table: None,
             cached: None,
             last_recheck: Instant::now(),
         }
@@ -237,6 +246,7 @@ impl Authenticator {
             curve,
             gssapi: self.gssapi.clone(),
             curve_user_id: self.curve_user_id.clone(),
+            lockout: self.lockout,
         }
     }
 
@@ -255,6 +265,29 @@ impl Authenticator {
 
     pub(crate) fn reload_interval(&self) -> Duration {
         self.reload_interval
+    }
+
+    /// The snapshot to decide by: file sources re-checked first when the reload
+    /// interval has passed.
+    fn policy_now(&mut self) -> Arc<Policy> {
+        if self.last_recheck.elapsed() >= self.reload_interval {
+            self.last_recheck = Instant::now();
+            let mut any = false;
+            for s in self.sources() {
+                any |= s.recheck();
+            }
+            if any {
+                self.changed();
+            }
+        }
+        match &self.cached {
+            Some(p) => Arc::clone(p),
+            None => {
+                let p = Arc::new(self.snapshot());
+                self.cached = Some(Arc::clone(&p));
+                p
+            }
+        }
     }
 
     /// Decides one ZAP request: `request` is the list of frames after any ROUTER
@@ -277,32 +310,109 @@ impl Authenticator {
     /// assert_eq!(auth.handle_zap_message(&[]).status_text(), "Not enough frames");
     /// ```
     pub fn handle_zap_message(&mut self, request: &[&[u8]]) -> ZapReply {
-        if self.last_recheck.elapsed() >= self.reload_interval {
-            self.last_recheck = Instant::now();
-            let mut any = false;
-            for s in self.sources() {
-                any |= s.recheck();
-            }
-            if any {
-                self.changed();
-            }
-        }
-        let policy = match &self.cached {
-            Some(p) => Arc::clone(p),
-            None => {
-                let p = Arc::new(self.snapshot());
-                self.cached = Some(Arc::clone(&p));
-                p
-            }
-        };
+        let policy = self.policy_now();
         let (req, mechanism) = match policy::parse(request) {
             Ok(r) => r,
             Err(reply) => return reply,
         };
         let asked = Asked::of(&req, mechanism);
-        match policy.decide(&req, mechanism) {
+        let now = Instant::now();
+        match (policy.lockout, &mut self.lockout_table) {
+            (None, table) => *table = None,
+            (Some(s), Some(t)) => t.set(s),
+            (Some(s), table) => *table = Some(Lockout::new(s)),
+        }
+        if let Some(table) = &self.lockout_table {
+            if table.is_locked(req.address, now) {
+                return asked.answer(deny(policy::TOO_MANY_FAILURES), false).0;
+            }
+        }
+        let reply = match policy.decide(&req, mechanism) {
             Decision::Done(v) => asked.answer(v, false).0,
             Decision::Ask(job) => asked.answer(job.run(), false).0,
+        };
+        if let Some(table) = &mut self.lockout_table {
+            if policy::counts_as_failure(reply.status(), reply.status_text())
+                && table.failed(req.address, now)
+            {
+                policy::report_lockout(req.address, table.settings());
+            }
         }
+        reply
+    }
+
+    /// Would the current policy still admit a peer admitted earlier? See
+    /// [`crate::ThreadAuthenticator::still_admits`]. Re-checks file sources first when
+    /// the reload interval has passed (this is the synchronous handler).
+    ///
+    /// ```
+    /// use zmq_auth::{Authenticator, Mechanism};
+    /// let mut auth = Authenticator::new();
+    /// auth.configure_plain("*", [("admin", "correct-horse")]).unwrap();
+    /// assert!(auth.still_admits("", Mechanism::Plain, "admin"));
+    /// auth.configure_plain("*", [("other", "battery-staple")]).unwrap();
+    /// assert!(!auth.still_admits("", Mechanism::Plain, "admin"));
+    /// ```
+    pub fn still_admits(&mut self, domain: &str, mechanism: Mechanism, user_id: &str) -> bool {
+        self.policy_now().still_admits(domain, mechanism, user_id)
+    }
+
+    /// [`still_admits`](Self::still_admits) for a CURVE peer by its public key.
+    ///
+    /// ```
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// # if !zmq_auth::curve_available() { return; }
+    /// auth.configure_curve("*", zmq_auth::CURVE_ALLOW_ANY).unwrap();
+    /// assert!(auth.still_admits_key("", &[1u8; 32]));
+    /// ```
+    pub fn still_admits_key(&mut self, domain: &str, public_key: &[u8; 32]) -> bool {
+        self.policy_now().still_admits_key(domain, public_key)
+    }
+
+    /// Sets the lock-out of guessing peers; see
+    /// [`crate::ThreadAuthenticator::limit_failures`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// auth.configure_plain("*", [("admin", "correct-horse")]).unwrap();
+    /// auth.limit_failures(2, Duration::from_secs(60), Duration::from_secs(600)).unwrap();
+    /// let guess: [&[u8]; 8] = [b"1.0", b"1", b"", b"192.0.2.9", b"", b"PLAIN", b"admin", b"guess"];
+    /// assert_eq!(auth.handle_zap_message(&guess).status_text(), "Invalid password");
+    /// assert_eq!(auth.handle_zap_message(&guess).status_text(), "Invalid password");
+    /// // Locked out: even the right password is not checked.
+    /// let right: [&[u8]; 8] = [b"1.0", b"2", b"", b"192.0.2.9", b"", b"PLAIN", b"admin", b"correct-horse"];
+    /// assert_eq!(auth.handle_zap_message(&right).status_text(), "Too many failures");
+    /// ```
+    pub fn limit_failures(
+        &mut self,
+        max_failures: u32,
+        window: Duration,
+        ban: Duration,
+    ) -> crate::Result<()> {
+        if max_failures == 0 || window.is_zero() || ban.is_zero() {
+            return Err(crate::Error::invalid_config(
+                "limit_failures needs max_failures >= 1 and a non-zero window and ban",
+            ));
+        }
+        self.lockout = Some(LockoutSettings {
+            max_failures,
+            window,
+            ban,
+        });
+        self.changed();
+        Ok(())
+    }
+
+    /// Turns the lock-out off (bans in force are lifted).
+    ///
+    /// ```
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// auth.limit_failures(3, std::time::Duration::from_secs(1), std::time::Duration::from_secs(1)).unwrap();
+    /// auth.clear_failure_limit();
+    /// ```
+    pub fn clear_failure_limit(&mut self) {
+        self.lockout = None;
+        self.changed();
     }
 }

@@ -249,4 +249,40 @@ impl ThreadAuthenticator {
     ) -> Result<()> {
         self.configure(|a| a.configure_plain_store(domain, store))
     }
+
+    /// Locks out guessing peers: an address with `max_failures` failed authentications
+    /// within `window` is refused with 400 `Too many failures` for `ban`, without its
+    /// credentials being checked; other addresses are unaffected. IPv4 addresses count
+    /// one by one, IPv6 addresses by /64 (a host can rotate through its /64), IPC peers
+    /// as one. Refusals of credentials count (wrong password, unknown user or key, bad
+    /// credentials); address-list refusals, 300 and 500 do not. At most 65,536
+    /// addresses are tracked (a sweep of addresses cannot grow memory further: old
+    /// counts are dropped first, bans last). Each lock-out is a warning and the metric
+    /// `zmq_auth_lockouts_total`; refused requests are decisions with reason
+    /// `Too many failures`. Calling it again changes the settings and keeps the counts.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.limit_failures(5, Duration::from_secs(60), Duration::from_secs(15 * 60)).unwrap();
+    /// assert!(auth.limit_failures(0, Duration::from_secs(1), Duration::from_secs(1)).is_err());
+    /// ```
+    pub fn limit_failures(&self, max_failures: u32, window: Duration, ban: Duration) -> Result<()> {
+        self.configure(|a| a.limit_failures(max_failures, window, ban))
+    }
+
+    /// Turns the lock-out off; bans in force are lifted.
+    ///
+    /// ```
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.clear_failure_limit().unwrap();
+    /// ```
+    pub fn clear_failure_limit(&self) -> Result<()> {
+        self.configure(|a| {
+            a.clear_failure_limit();
+            Ok(())
+        })
+    }
 }

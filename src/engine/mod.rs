@@ -351,6 +351,50 @@ impl ThreadAuthenticator {
         self.events_dropped.load(Ordering::Relaxed)
     }
 
+    /// Would the current policy still admit a peer that was admitted earlier? ZAP runs
+    /// only at the handshake, so a key revoked today keeps a connection opened yesterday;
+    /// a server that cares asks this with the peer's domain, mechanism and `User-Id` (per
+    /// message, or every so often) and stops serving the peer when it is `false`.
+    ///
+    /// Cheap: the current snapshot and a hash probe for maps, password files and
+    /// certificate directories (a few tens of ns; see BENCHMARKS.md); a store answers from
+    /// its cache and asks the database after a change (on your thread); a credentials
+    /// provider is called (on your thread). `false` for anything it cannot confirm: an
+    /// unknown domain, a source that cannot be read, a store that does not answer, a
+    /// CURVE `User-Id` that is not a Z85 key (with a custom `set_curve_user_id`, use
+    /// [`still_admits_key`](Self::still_admits_key)). NULL peers: `true` (their address
+    /// lists are checked at the handshake). Lock-outs do not apply.
+    ///
+    /// ```
+    /// use zmq_auth::{zmq, Mechanism, ThreadAuthenticator};
+    /// # let ctx = zmq::Context::new();
+    /// let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.configure_plain("*", [("admin", "correct-horse")]).unwrap();
+    /// assert!(auth.still_admits("global", Mechanism::Plain, "admin"));
+    /// auth.configure_plain("*", [("ops", "battery-staple")]).unwrap();
+    /// assert!(!auth.still_admits("global", Mechanism::Plain, "admin"));
+    /// ```
+    pub fn still_admits(&self, domain: &str, mechanism: crate::Mechanism, user_id: &str) -> bool {
+        self.shared
+            .current()
+            .0
+            .still_admits(domain, mechanism, user_id)
+    }
+
+    /// [`still_admits`](Self::still_admits) for a CURVE peer by its public key (for
+    /// servers whose `set_curve_user_id` makes User-Ids that are not the key).
+    ///
+    /// ```
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// # if !zmq_auth::curve_available() { return; }
+    /// auth.configure_curve("*", zmq_auth::CURVE_ALLOW_ANY).unwrap();
+    /// assert!(auth.still_admits_key("global", &[1u8; 32]));
+    /// ```
+    pub fn still_admits_key(&self, domain: &str, public_key: &[u8; 32]) -> bool {
+        self.shared.current().0.still_admits_key(domain, public_key)
+    }
+
     /// Is the ZAP thread running and serving?
     ///
     /// ```

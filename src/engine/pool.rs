@@ -66,7 +66,9 @@ fn work(jobs: &Receiver<Job>, answers: &Sender<Answer>, shared: &Shared) {
         if Instant::now() >= job.deadline {
             continue;
         }
+        let started = std::time::Instant::now();
         let verdict = job.work.run();
+        crate::metrics::slow_answer(job.work.kind(), started.elapsed().as_secs_f64());
         if answers
             .send(Answer {
                 id: job.id,

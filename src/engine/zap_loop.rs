@@ -12,6 +12,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::pool::{Answer, Job, Pool};
 use super::shared::Shared;
+use crate::policy::lockout::Lockout;
 use crate::policy::{self, try_later, Asked, AuthEvent, Decision, Policy, SlowJob, Verdict};
 use crate::zap::{split_envelope, ZapReply};
 use crate::ZAP_ENDPOINT;
@@ -78,6 +79,8 @@ pub(super) struct ZapLoop {
     next_id: u64,
     deadline: Duration,
     events: EventSink,
+    /// Failures per peer address, when `limit_failures` is on.
+    lockout: Option<Lockout>,
 }
 
 impl ZapLoop {
@@ -105,6 +108,7 @@ impl ZapLoop {
             next_id: 0,
             deadline,
             events,
+            lockout: None,
         }
     }
 
@@ -189,8 +193,9 @@ impl ZapLoop {
             if let Some(p) = self.pending.remove(&id) {
                 zlog!(
                     Warn,
-                    "credentials callback missed its deadline; replying 300"
+                    "slow answer (callback, store or hash check) missed its deadline; replying 300"
                 );
+                crate::metrics::late("deadline");
                 self.reply_verdict(p, try_later());
             }
         }
@@ -201,6 +206,12 @@ impl ZapLoop {
             let (policy, generation) = self.shared.current();
             self.policy = policy;
             self.generation = generation;
+            // The table outlives snapshots; only its settings follow them.
+            match (self.policy.lockout, &mut self.lockout) {
+                (None, table) => *table = None,
+                (Some(s), Some(t)) => t.set(s),
+                (Some(s), table) => *table = Some(Lockout::new(s)),
+            }
         }
     }
 
@@ -253,7 +264,8 @@ impl ZapLoop {
             self.pending.insert(id, pending);
             self.order.push_back((deadline, id));
         } else {
-            zlog!(Warn, "credentials pool saturated; replying 300");
+            zlog!(Warn, "pool saturated; replying 300");
+            crate::metrics::late("saturated");
             self.reply_verdict(pending, try_later());
         }
     }
@@ -262,7 +274,9 @@ impl ZapLoop {
         let body: Vec<&[u8]> = p.body.iter().map(Vec::as_slice).collect();
         let (reply, event) = match policy::parse(&body) {
             Ok((req, mechanism)) => {
-                Asked::of(&req, mechanism).answer(verdict, self.events.wanted())
+                let out = Asked::of(&req, mechanism).answer(verdict, self.events.wanted());
+                note_failure(&mut self.lockout, req.address, &out.0);
+                out
             }
             Err(reply) => (reply, None),
         };
@@ -315,10 +329,17 @@ impl ZapLoop {
             let (envelope, body) = split_envelope(all);
             let action = match policy::parse(body) {
                 Err(reply) => Action::Reply(reply, None),
+                Ok((req, mechanism)) if locked(&self.lockout, req.address) => {
+                    // Refused without looking at the credentials.
+                    let v = policy::deny(policy::TOO_MANY_FAILURES);
+                    let (reply, ev) = Asked::of(&req, mechanism).answer(v, self.events.wanted());
+                    Action::Reply(reply, ev)
+                }
                 Ok((req, mechanism)) => match self.policy.decide(&req, mechanism) {
                     Decision::Done(v) => {
                         let (reply, ev) =
                             Asked::of(&req, mechanism).answer(v, self.events.wanted());
+                        note_failure(&mut self.lockout, req.address, &reply);
                         Action::Reply(reply, ev)
                     }
                     Decision::Ask(job) => {
@@ -367,6 +388,24 @@ impl ZapLoop {
         }
         if let Err(e) = sent {
             zlog!(Warn, "ZAP reply not sent: {e}");
+        }
+    }
+}
+
+/// Is this peer locked out now? (No clock read without a lock-out.)
+fn locked(table: &Option<Lockout>, address: &[u8]) -> bool {
+    table
+        .as_ref()
+        .is_some_and(|t| t.is_locked(address, Instant::now()))
+}
+
+/// Counts a refusal of credentials towards the peer's lock-out.
+fn note_failure(table: &mut Option<Lockout>, address: &[u8], reply: &ZapReply) {
+    if let Some(t) = table {
+        if policy::counts_as_failure(reply.status(), reply.status_text())
+            && t.failed(address, Instant::now())
+        {
+            policy::report_lockout(address, t.settings());
         }
     }
 }

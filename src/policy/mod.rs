@@ -5,7 +5,9 @@
 
 mod curve;
 mod event;
+pub(crate) mod lockout;
 mod slow;
+mod still;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -57,6 +59,8 @@ pub(crate) struct Policy {
     pub(crate) curve: HashMap<String, CurveRule, NameHash>,
     pub(crate) gssapi: HashSet<String, NameHash>,
     pub(crate) curve_user_id: Option<UserIdFn>,
+    /// Lock-out of guessing peers (the engine keeps the table).
+    pub(crate) lockout: Option<lockout::LockoutSettings>,
 }
 
 /// The user id a verdict grants: text (often borrowed from the request), or the Z85
@@ -92,6 +96,32 @@ pub(crate) fn deny(text: &'static str) -> Verdict<'static> {
 
 pub(crate) fn internal() -> Verdict<'static> {
     Verdict::refuse(StatusCode::InternalError, "Internal error")
+}
+
+/// The reason given to a locked-out peer.
+pub(crate) const TOO_MANY_FAILURES: &str = "Too many failures";
+
+/// Does this reply count towards a peer's lock-out? Every refusal of credentials does;
+/// address-list refusals, lock-out refusals, 300 and 500 do not.
+pub(crate) fn counts_as_failure(status: StatusCode, text: &str) -> bool {
+    status == StatusCode::AuthenticationFailure
+        && !matches!(
+            text,
+            "Address not allowed" | "Address denied" | TOO_MANY_FAILURES
+        )
+}
+
+/// A lock-out started: a warning (the address cut to 100 bytes) and a metric.
+pub(crate) fn report_lockout(address: &[u8], s: lockout::LockoutSettings) {
+    zlog!(
+        Warn,
+        "{:?} locked out for {:?} after {} failed authentications within {:?}",
+        crate::logging::PeerText(address),
+        s.ban,
+        s.max_failures,
+        s.window
+    );
+    crate::metrics::lockout();
 }
 
 /// 300: a slow answer came too late, or there was no room to ask.
@@ -196,6 +226,7 @@ impl<'r> Asked<'r> {
             v.status.as_u16(),
             v.text
         );
+        crate::metrics::decision(self.mechanism, v.status, &v.text);
         let reply = ZapReply::new(self.request_id, v.status, v.text, user_id, v.metadata);
         let event = want_event.then(|| AuthEvent {
             domain: String::from_utf8_lossy(self.domain).into_owned(),

@@ -31,6 +31,16 @@ pub(crate) enum SlowJob {
 }
 
 impl SlowJob {
+    /// Its kind, as a metrics label.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            SlowJob::Curve(_) => "callback",
+            SlowJob::StoreKey(_) => "store_key",
+            SlowJob::Hash { .. } => "hash",
+            SlowJob::StoreUser { .. } => "store_user",
+        }
+    }
+
     /// Runs the work; a panic in user code becomes 500, a store that fails 300.
     pub(crate) fn run(&self) -> Verdict<'static> {
         match self {

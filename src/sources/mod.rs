@@ -26,9 +26,17 @@ impl Source {
     pub(crate) fn recheck(&self) -> bool {
         #[cfg(feature = "test-hooks")]
         crate::test_hooks::recheck_started();
-        match self {
-            Source::Dir(d) => d.lock().recheck(),
-            Source::File(f) => f.lock().recheck(),
-        }
+        let (changed, ok, kind) = match self {
+            Source::Dir(d) => {
+                let mut d = d.lock();
+                (d.recheck(), d.keys().is_some(), "certificate_dir")
+            }
+            Source::File(f) => {
+                let mut f = f.lock();
+                (f.recheck(), f.users().is_some(), "password_file")
+            }
+        };
+        crate::metrics::recheck(kind, ok);
+        changed
     }
 }

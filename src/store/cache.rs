@@ -109,6 +109,7 @@ impl Cache {
             }
         }
         self.hits.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::cache_hit("keys");
         Some(entry)
     }
 
@@ -140,6 +141,7 @@ impl Cache {
             .cloned();
         if hit.is_some() {
             self.hits.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::cache_hit("users");
         }
         hit
     }

@@ -1,0 +1,180 @@
+//! Lock-out of guessing peers: after `max` failed authentications within `window`, an
+//! address is refused (400 `Too many failures`) for `ban`, without its credentials
+//! being checked. Pure: the time comes in as an argument; the engine owns the table.
+//!
+//! Memory is bounded: at most [`CAPACITY`] addresses are tracked. When the table is
+//! full, entries whose window has passed and whose ban is over are dropped first, then
+//! every address that is not banned (they lose their partial counts); if every entry is
+//! an active ban, a new address is not tracked until one expires (and a warning says
+//! so). An address sweep therefore costs at most `CAPACITY` entries, about 64 bytes each.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::address::{peer_key, PeerKey};
+
+/// Addresses tracked at most.
+pub(crate) const CAPACITY: usize = 65_536;
+
+/// The settings of [`crate::ThreadAuthenticator::limit_failures`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LockoutSettings {
+    pub(crate) max_failures: u32,
+    pub(crate) window: Duration,
+    pub(crate) ban: Duration,
+}
+
+struct Entry {
+    window_start: Instant,
+    failures: u32,
+    banned_until: Option<Instant>,
+}
+
+pub(crate) struct Lockout {
+    settings: LockoutSettings,
+    table: HashMap<PeerKey, Entry>,
+    capacity: usize,
+}
+
+impl Lockout {
+    pub(crate) fn new(settings: LockoutSettings) -> Lockout {
+        Lockout::with_capacity(settings, CAPACITY)
+    }
+
+    pub(crate) fn with_capacity(settings: LockoutSettings, capacity: usize) -> Lockout {
+        Lockout {
+            settings,
+            table: HashMap::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// New settings; counts and bans so far stay.
+    pub(crate) fn set(&mut self, settings: LockoutSettings) {
+        self.settings = settings;
+    }
+
+    pub(crate) fn settings(&self) -> LockoutSettings {
+        self.settings
+    }
+
+    /// Is this peer banned now?
+    pub(crate) fn is_locked(&self, peer: &[u8], now: Instant) -> bool {
+        self.table
+            .get(&peer_key(peer))
+            .and_then(|e| e.banned_until)
+            .is_some_and(|until| now < until)
+    }
+
+    /// Counts a failed authentication; true when it started a ban.
+    pub(crate) fn failed(&mut self, peer: &[u8], now: Instant) -> bool {
+        let key = peer_key(peer);
+        if !self.table.contains_key(&key) && self.table.len() >= self.capacity {
+            self.make_room(now);
+            if self.table.len() >= self.capacity {
+                zlog!(
+                    Warn,
+                    "lock-out table full of active bans ({} addresses); not tracking a new one",
+                    self.table.len()
+                );
+                return false;
+            }
+        }
+        let s = self.settings;
+        let e = self.table.entry(key).or_insert(Entry {
+            window_start: now,
+            failures: 0,
+            banned_until: None,
+        });
+        if e.banned_until.is_some_and(|until| now < until) {
+            return false; // already banned (and not asked: this is a late answer)
+        }
+        if now.saturating_duration_since(e.window_start) > s.window || e.banned_until.is_some() {
+            *e = Entry {
+                window_start: now,
+                failures: 0,
+                banned_until: None,
+            };
+        }
+        e.failures += 1;
+        if e.failures >= s.max_failures {
+            e.banned_until = Some(now + s.ban);
+            return true;
+        }
+        false
+    }
+
+    fn make_room(&mut self, now: Instant) {
+        let s = self.settings;
+        let live = |e: &Entry| {
+            e.banned_until.is_some_and(|until| now < until)
+                || now.saturating_duration_since(e.window_start) <= s.window
+        };
+        self.table.retain(|_, e| live(e));
+        if self.table.len() >= self.capacity {
+            self.table
+                .retain(|_, e| e.banned_until.is_some_and(|until| now < until));
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.table.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> LockoutSettings {
+        LockoutSettings {
+            max_failures: 3,
+            window: Duration::from_secs(10),
+            ban: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn bans_after_max_failures_within_the_window_then_lifts() {
+        let mut l = Lockout::new(settings());
+        let t0 = Instant::now();
+        assert!(!l.failed(b"10.0.0.1", t0));
+        assert!(!l.failed(b"10.0.0.1", t0 + Duration::from_secs(1)));
+        assert!(!l.is_locked(b"10.0.0.1", t0 + Duration::from_secs(1)));
+        assert!(l.failed(b"10.0.0.1", t0 + Duration::from_secs(2)));
+        assert!(l.is_locked(b"10.0.0.1", t0 + Duration::from_secs(3)));
+        assert!(l.is_locked(b"::ffff:10.0.0.1", t0 + Duration::from_secs(3)));
+        assert!(!l.is_locked(b"10.0.0.2", t0 + Duration::from_secs(3)));
+        assert!(!l.is_locked(b"10.0.0.1", t0 + Duration::from_secs(63)));
+        // After the ban, counting starts over.
+        assert!(!l.failed(b"10.0.0.1", t0 + Duration::from_secs(63)));
+    }
+
+    #[test]
+    fn failures_spread_beyond_the_window_do_not_ban() {
+        let mut l = Lockout::new(settings());
+        let t0 = Instant::now();
+        // One failure every 6 s: never 3 within a 10 s window.
+        for i in 0..10 {
+            assert!(!l.failed(b"10.0.0.1", t0 + Duration::from_secs(6 * i)));
+        }
+        assert!(!l.is_locked(b"10.0.0.1", t0 + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn a_sweep_of_addresses_stays_bounded_and_keeps_bans() {
+        let mut l = Lockout::with_capacity(settings(), 100);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            l.failed(b"192.0.2.1", t0);
+        }
+        assert!(l.is_locked(b"192.0.2.1", t0));
+        for i in 0..10_000u32 {
+            let a = std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string();
+            l.failed(a.as_bytes(), t0);
+            assert!(l.len() <= 100);
+        }
+        assert!(l.is_locked(b"192.0.2.1", t0), "a ban survives the sweep");
+    }
+}
