@@ -1125,7 +1125,12 @@ fn user_add_and_remove_in_an_sqlite_store() {
     let out = tool(["user", "remove", "admin", "--store", &url]).expect(0);
     assert!(out.stdout.contains("removed"), "{out:?}");
     tool(["user", "remove", "admin", "--store", &url]).expect(1);
-    assert_eq!(plain_status(&mut auth, "admin", password).0, 400);
+    // Another process's change reaches this store's cache through its watch (~100 ms).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while plain_status(&mut auth, "admin", password).0 != 400 {
+        assert!(Instant::now() < deadline, "the removal was never seen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     // Exactly one of --store and --file; a password never comes from an argument.
     let f = dir.path().join("pw");
