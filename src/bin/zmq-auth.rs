@@ -1,10 +1,10 @@
-//! `zmq-auth`: CURVE key files, trusted-key directories, and a probe that says why a
-//! client is refused. Built with the `cli` feature:
+//! `zmq-auth`: CURVE key files, trusted-key directories, credential stores and password
+//! files, and a probe that says why a client is refused. Built with the `cli` feature:
 //! `cargo install zmq-auth --features cli`. Run `zmq-auth --help` for the commands.
 //!
 //! Exit status: 0 success, 1 the command ran and found something wrong (`check` found
-//! problems, `probe` was not admitted, `revoke` found nothing to remove), 2 a usage,
-//! file or system error. Errors are one line on stderr naming the file or argument.
+//! problems, `probe` was not admitted, `revoke`, `key revoke` or `user remove` found
+//! nothing to remove), 2 a usage, file, store or system error. Errors are one line on stderr naming the file or argument.
 //! Nothing prints a secret key or a password.
 //!
 //! The commands live in `src/bin/zmq-auth/` (a crate root finds its modules beside it,
@@ -21,10 +21,14 @@ mod cli;
 mod json;
 #[path = "zmq-auth/keys.rs"]
 mod keys;
+#[path = "zmq-auth/passfile.rs"]
+mod passfile;
 #[path = "zmq-auth/password.rs"]
 mod password;
 #[path = "zmq-auth/probe.rs"]
 mod probe;
+#[path = "zmq-auth/store.rs"]
+mod store;
 #[path = "zmq-auth/trustdir.rs"]
 mod trustdir;
 
@@ -54,6 +58,41 @@ impl<E: std::fmt::Display> From<E> for Fail {
 
 type Run = Result<Outcome, Fail>;
 
+/// `user add|remove`: exactly one of `--store` and `--file`; `--domain` only with a store.
+fn user(a: &cli::UserArgs, add: bool) -> Run {
+    match (&a.store, &a.file) {
+        (Some(spec), None) => {
+            let s = cli::StoreArg {
+                store: spec.clone(),
+                domain: a.domain.clone(),
+            };
+            if add {
+                store::user_add(&a.name, &s)
+            } else {
+                store::user_remove(&a.name, &s)
+            }
+        }
+        (None, Some(file)) => {
+            if a.domain.is_some() {
+                return Err(Fail(
+                    "--domain does not apply to --file (a password file serves the domain \
+                     configure_plain_file gives it)"
+                        .into(),
+                ));
+            }
+            if add {
+                passfile::add(&a.name, file)
+            } else {
+                passfile::remove(&a.name, file)
+            }
+        }
+        (Some(_), Some(_)) => Err(Fail("give either --store or --file, not both".into())),
+        (None, None) => Err(Fail(
+            "--store STORE or --file F is required (where the user is kept)".into(),
+        )),
+    }
+}
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     let result = match args.command {
@@ -64,6 +103,11 @@ fn main() -> ExitCode {
         cli::Command::Trust(a) => trustdir::trust(&a),
         cli::Command::Revoke(a) => trustdir::revoke(&a),
         cli::Command::Probe(a) => probe::run(&a),
+        cli::Command::Key(cli::KeyCommand::Add(a)) => store::key_add(&a),
+        cli::Command::Key(cli::KeyCommand::Revoke(a)) => store::key_revoke(&a),
+        cli::Command::Key(cli::KeyCommand::List(a)) => store::key_list(&a),
+        cli::Command::User(cli::UserCommand::Add(a)) => user(&a, true),
+        cli::Command::User(cli::UserCommand::Remove(a)) => user(&a, false),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

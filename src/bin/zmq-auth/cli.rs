@@ -11,27 +11,42 @@ macro_rules! concat_help {
     };
 }
 
+/// What `--store` takes, for the store commands' help texts.
+macro_rules! store_forms {
+    () => {
+        "STORE is sqlite:PATH (an SQLite file), a postgres:// or postgresql:// URL, \
+or a PostgreSQL key=value connection string (host=... user=... dbname=...). A password \
+in a URL or connection string is never printed."
+    };
+}
+
 /// CURVE certificates and ZAP authentication for ZeroMQ servers.
 #[derive(Debug, Parser)]
 #[command(
     name = "zmq-auth",
     version,
-    about = "CURVE certificates, trusted-key directories and ZAP handshake probes for ZeroMQ",
-    long_about = "CURVE certificates, trusted-key directories and ZAP handshake probes for \
-ZeroMQ servers guarded by zmq-auth, pyzmq's zmq.auth or CZMQ's zauth.\n\n\
+    about = "CURVE certificates, trusted-key directories, credential stores and ZAP handshake \
+probes for ZeroMQ",
+    long_about = "CURVE certificates, trusted-key directories, credential stores and ZAP \
+handshake probes for ZeroMQ servers guarded by zmq-auth, pyzmq's zmq.auth or CZMQ's \
+zauth.\n\n\
 Certificates are ZPL files: NAME.key holds the public key, NAME.key_secret (mode 0600) \
-the secret key as well; pyzmq and CZMQ read both. No command ever prints a secret key or \
-a password.",
+the secret key as well; pyzmq and CZMQ read both. Credential stores (SQLite or \
+PostgreSQL) hold keys and users for a fleet of servers; passwords are stored as argon2id \
+hashes. No command ever prints a secret key or a password.",
     after_help = "Exit status: 0 success; 1 the command ran and the answer is no (check \
-found problems, probe was not admitted, revoke found nothing to remove); 2 a usage error \
-or a file that cannot be read or written.\n\n\
+found problems, probe was not admitted, revoke, key revoke or user remove found nothing \
+to remove); 2 a usage error, a file that cannot be read or written, or a store that \
+cannot be opened.\n\n\
 Example session:\n  \
 zmq-auth keygen server --dir private_keys\n  \
 zmq-auth keygen alice --dir private_keys --meta name=Alice\n  \
 zmq-auth trust private_keys/alice.key --dir public_keys\n  \
 zmq-auth check public_keys\n  \
 zmq-auth probe tcp://127.0.0.1:9000 --server-key \"$(zmq-auth public private_keys/server.key)\" \
---cert private_keys/alice.key_secret"
+--cert private_keys/alice.key_secret\n  \
+zmq-auth key add private_keys/alice.key --store sqlite:auth.db\n  \
+zmq-auth user add admin --store sqlite:auth.db"
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -137,6 +152,159 @@ bad argument or file.",
         )
     )]
     Probe(ProbeArgs),
+    /// CURVE keys in a credential store (SQLite or PostgreSQL): add, revoke, list.
+    #[command(
+        subcommand,
+        after_help = concat_help!(
+            "Exit status: 0 success; 1 key revoke found no such key; 2 a bad argument or \
+file, or the store cannot be opened, read or written. See zmq-auth key COMMAND --help.",
+            "zmq-auth key add keys/alice.key --store sqlite:auth.db\n  \
+zmq-auth key list --store sqlite:auth.db"
+        )
+    )]
+    Key(KeyCommand),
+    /// PLAIN users in a credential store or a password file: add, remove.
+    #[command(
+        subcommand,
+        after_help = concat_help!(
+            "Exit status: 0 success; 1 user remove found no such user; 2 a bad argument, \
+an empty password, or the store or file cannot be opened, read or written. See zmq-auth \
+user COMMAND --help.",
+            "zmq-auth user add admin --store sqlite:auth.db < password.txt"
+        )
+    )]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCommand {
+    /// Trust a public certificate's key (and its metadata) in a store.
+    #[command(
+        long_about = concat!("Add the public key of a certificate FILE to a credential \
+store, in --domain (default *, every domain without its own entry), with the \
+certificate's metadata, which servers send as the peer's properties. Adding a key again \
+replaces its metadata. A secret certificate is refused: add its public half. Every \
+server using the store admits the key at once. The store's tables are created when \
+missing. ", store_forms!()),
+        after_help = concat_help!(
+            "Exit status: 0 added; 2 the file is not a public certificate, a bad \
+argument, or the store cannot be opened or written.",
+            "zmq-auth key add keys/alice.key --store sqlite:/var/lib/myapp/auth.db --domain global"
+        )
+    )]
+    Add(KeyAddArgs),
+    /// Revoke a key in a store, by Z85 key or by certificate file.
+    #[command(
+        long_about = concat!("Remove a key from a credential store's --domain (default *): \
+KEY_OR_FILE is a 40-character Z85 public key, or a certificate file whose public key is \
+meant. Every server using the store refuses it within about a second (PostgreSQL: \
+milliseconds). ", store_forms!()),
+        after_help = concat_help!(
+            "Exit status: 0 revoked; 1 the store has no such key in that domain; 2 a bad \
+key or file, or the store cannot be opened or written.",
+            "zmq-auth key revoke 'rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7' --store 'postgres://auth@db.internal/auth'"
+        )
+    )]
+    Revoke(KeyRevokeArgs),
+    /// List the keys in a store.
+    #[command(
+        long_about = concat!("List the keys in a credential store (all domains, or only \
+--domain): domain, public key, when added, expiry, metadata; --json for scripts (times \
+as Unix seconds). ", store_forms!()),
+        after_help = concat_help!(
+            "Exit status: 0 listed (also when there are none); 2 the store cannot be \
+opened or read.",
+            "zmq-auth key list --store 'host=db.internal user=auth dbname=auth' --json"
+        )
+    )]
+    List(KeyListArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCommand {
+    /// Add a PLAIN user, or set its password, in a store or a password file.
+    #[command(
+        long_about = concat!("Add the PLAIN user NAME, or replace its password, in a \
+credential store (--store, in --domain, default *) or a password file (--file, as \
+configure_plain_file reads it). The password is read from the terminal without echo \
+(twice), or from the first line of stdin when stdin is not a terminal; never from an \
+argument. It is stored as an argon2id hash, never in plaintext. A password file is \
+rewritten atomically (a temporary file and a rename) with its mode kept: other lines and \
+comments stay as they are, an existing NAME line is replaced, and the file is created \
+(mode 0600) when missing. --domain does not apply to a file (a file serves the domain it \
+is configured for). ", store_forms!()),
+        after_help = concat_help!(
+            "Exit status: 0 added or updated; 2 an empty password, a bad name or \
+argument, or the store or file cannot be opened or written.",
+            "zmq-auth user add admin --store sqlite:/var/lib/myapp/auth.db\n  \
+printf '%s\\n' \"$PW\" | zmq-auth user add admin --file /etc/myapp/passwords"
+        )
+    )]
+    Add(UserArgs),
+    /// Remove a PLAIN user from a store or a password file.
+    #[command(
+        long_about = concat!("Remove the PLAIN user NAME from a credential store (--store, \
+in --domain, default *) or a password file (--file: its NAME line is deleted, atomically, \
+other lines untouched). ", store_forms!()),
+        after_help = concat_help!(
+            "Exit status: 0 removed; 1 no such user; 2 a bad argument, or the store or \
+file cannot be opened or written.",
+            "zmq-auth user remove admin --file /etc/myapp/passwords"
+        )
+    )]
+    Remove(UserArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StoreArg {
+    /// The credential store: sqlite:PATH, postgres://... or a key=value conninfo string.
+    #[arg(long, value_name = "STORE")]
+    pub(crate) store: String,
+    /// The domain (ZAP domain of the server's socket); * serves every domain without
+    /// its own entry.
+    #[arg(long, value_name = "D")]
+    pub(crate) domain: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KeyAddArgs {
+    /// The public certificate whose key to add.
+    pub(crate) file: PathBuf,
+    #[command(flatten)]
+    pub(crate) store: StoreArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KeyRevokeArgs {
+    /// A Z85 public key (40 characters) or a certificate file.
+    #[arg(value_name = "KEY_OR_FILE", allow_hyphen_values = true)]
+    pub(crate) key_or_file: String,
+    #[command(flatten)]
+    pub(crate) store: StoreArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KeyListArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArg,
+    /// Print the keys as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UserArgs {
+    /// The PLAIN user name.
+    pub(crate) name: String,
+    /// The credential store: sqlite:PATH, postgres://... or a key=value conninfo string.
+    #[arg(long, value_name = "STORE")]
+    pub(crate) store: Option<String>,
+    /// A password file (name=value lines) instead of a store.
+    #[arg(long, value_name = "F")]
+    pub(crate) file: Option<PathBuf>,
+    /// The domain in the store (default *); not for --file.
+    #[arg(long, value_name = "D")]
+    pub(crate) domain: Option<String>,
 }
 
 #[derive(Debug, Args)]

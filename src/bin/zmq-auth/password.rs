@@ -47,6 +47,19 @@ pub(crate) fn read(user: &str) -> Result<Password, Fail> {
     Ok(line)
 }
 
+/// Reads a new password for `user`: on a terminal, asked twice and the two must match;
+/// otherwise stdin's first line.
+pub(crate) fn read_new(user: &str) -> Result<Password, Fail> {
+    let first = read(user)?;
+    if std::io::stdin().is_terminal() {
+        let again = read(&format!("{user} (again)"))?;
+        if again.as_str() != first.as_str() {
+            return Err(Fail("the two passwords differ; nothing changed".into()));
+        }
+    }
+    Ok(first)
+}
+
 /// Turns terminal echo off on stdin until dropped.
 struct EchoOff {
     #[cfg(unix)]

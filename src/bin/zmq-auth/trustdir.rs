@@ -62,7 +62,7 @@ fn files_with_key(dir: &Path, key: &[u8; 32]) -> Result<Vec<PathBuf>, Fail> {
 }
 
 /// Makes the renames and unlinks in `dir` durable (best effort).
-fn sync_dir(dir: &Path) {
+pub(crate) fn sync_dir(dir: &Path) {
     let _ = fs::File::open(dir).and_then(|d| d.sync_all());
 }
 
@@ -124,7 +124,7 @@ pub(crate) fn trust(a: &TrustArgs) -> Run {
 }
 
 /// A number that differs between calls and runs, for a temporary file name.
-fn nonce() -> u64 {
+pub(crate) fn nonce() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(
