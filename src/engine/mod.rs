@@ -297,7 +297,8 @@ impl ThreadAuthenticator {
             .unwrap_or(Err(Error::Panicked("configuration closure")));
         *self.shared.configuring.lock() = None;
         if result.is_ok() {
-            self.shared.publish(next.snapshot());
+            self.shared
+                .publish_with(next.snapshot(), next.reload_interval());
             *config = next;
         }
         result

@@ -26,6 +26,8 @@ pub(super) struct Shared {
     waker: Mutex<Option<zmq::Socket>>,
     /// A wake-up byte is on its way; spares a send per result under load.
     wake_pending: AtomicBool,
+    /// The reload interval in ns, for the watcher (never waits on the config lock).
+    reload_ns: AtomicU64,
 }
 
 impl Shared {
@@ -39,7 +41,21 @@ impl Shared {
             stop: AtomicBool::new(false),
             waker: Mutex::new(Some(waker)),
             wake_pending: AtomicBool::new(false),
+            reload_ns: AtomicU64::new(1_000_000_000),
         }
+    }
+
+    /// The configured reload interval (without waiting for a configuration call).
+    pub(super) fn reload_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.reload_ns.load(Ordering::Acquire))
+    }
+
+    /// Makes `policy` the one every later request is decided by; `interval` is the
+    /// configuration's reload interval.
+    pub(super) fn publish_with(&self, policy: Policy, interval: std::time::Duration) {
+        let ns = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX);
+        self.reload_ns.store(ns, Ordering::Release);
+        self.publish(policy);
     }
 
     /// Makes `policy` the one every later request is decided by.

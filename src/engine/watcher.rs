@@ -2,7 +2,7 @@
 //! publishes a new snapshot when what they yield changed.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
@@ -10,15 +10,24 @@ use super::shared::Shared;
 
 /// Re-checks never come closer together than this (a zero interval would spin).
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
+/// The longest the watcher sleeps before looking at the interval (and stop) again.
+const STEP: Duration = Duration::from_millis(50);
 
 /// Runs until `stop` is dropped or sent to.
 pub(super) fn run(shared: &Arc<Shared>, stop: &Receiver<()>) {
+    let mut last = Instant::now();
     loop {
-        let interval = shared.config.lock().reload_interval().max(MIN_INTERVAL);
-        match stop.recv_timeout(interval) {
-            Err(RecvTimeoutError::Timeout) => {}
-            _ => return,
+        // Wait in short steps, so a new reload interval applies at once.
+        let interval = shared.reload_interval().max(MIN_INTERVAL);
+        let due = last + interval;
+        let now = Instant::now();
+        if now < due {
+            match stop.recv_timeout((due - now).min(STEP)) {
+                Err(RecvTimeoutError::Timeout) => continue,
+                _ => return,
+            }
         }
+        last = Instant::now();
         // Take the sources under the lock, re-check them without it: a long pass over a
         // big directory holds up neither configuration calls nor, ever, the ZAP loop.
         let sources = shared.config.lock().sources();

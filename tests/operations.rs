@@ -1,0 +1,167 @@
+//! Abuse control and revocation of established peers (DESIGN.md §13), over real
+//! sockets: `limit_failures` locks out a guessing address (and only it) without checking
+//! its credentials, stays bounded under an address sweep, and `still_admits` follows the
+//! current policy for peers admitted earlier.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use zmq_auth::{zmq, Mechanism, ThreadAuthenticator};
+
+fn plain_from(dealer: &zmq::Socket, address: &str, user: &str, pw: &str) -> (String, String) {
+    let frames: Vec<&[u8]> = vec![
+        b"",
+        b"1.0",
+        b"1",
+        b"",
+        address.as_bytes(),
+        b"",
+        b"PLAIN",
+        user.as_bytes(),
+        pw.as_bytes(),
+    ];
+    dealer.send_multipart(frames, 0).unwrap();
+    let (_, code, text, _) = recv_reply(dealer).expect("a reply");
+    (code, text)
+}
+
+#[test]
+fn guessing_address_is_locked_out_and_only_it() {
+    let ctx = zmq::Context::new();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    auth.configure_plain("*", [("admin", "correct-horse")])
+        .unwrap();
+    auth.limit_failures(3, Duration::from_secs(60), Duration::from_secs(600))
+        .unwrap();
+    let dealer = zap_dealer(&ctx);
+    for _ in 0..3 {
+        assert_eq!(
+            plain_from(&dealer, "192.0.2.1", "admin", "guess-1").1,
+            "Invalid password"
+        );
+    }
+    // Locked out: the right password is not even checked.
+    assert_eq!(
+        plain_from(&dealer, "192.0.2.1", "admin", "correct-horse"),
+        ("400".into(), "Too many failures".into())
+    );
+    assert_eq!(
+        plain_from(&dealer, "::ffff:192.0.2.1", "admin", "correct-horse").1,
+        "Too many failures"
+    );
+    // Other addresses are unaffected.
+    assert_eq!(
+        plain_from(&dealer, "192.0.2.2", "admin", "correct-horse").0,
+        "200"
+    );
+    // IPv6: a /64 counts as one address.
+    for i in 0..3 {
+        let a = format!("2001:db8::{i}");
+        plain_from(&dealer, &a, "admin", "guess-2");
+    }
+    assert_eq!(
+        plain_from(&dealer, "2001:db8::99", "admin", "correct-horse").1,
+        "Too many failures"
+    );
+    assert_eq!(
+        plain_from(&dealer, "2001:db8:0:1::1", "admin", "correct-horse").0,
+        "200"
+    );
+
+    // An address sweep (more addresses than the table holds) does not lift the ban.
+    // (In batches: a DEALER's queues hold about 1,000 messages.)
+    for batch in 0..140u32 {
+        for i in 0..500 {
+            let a = std::net::Ipv4Addr::from(0x0a00_0000 + batch * 500 + i).to_string();
+            send_raw(&dealer, &a);
+        }
+        for _ in 0..500 {
+            recv_reply(&dealer).expect("a reply");
+        }
+    }
+    assert_eq!(
+        plain_from(&dealer, "192.0.2.1", "admin", "correct-horse").1,
+        "Too many failures"
+    );
+
+    // Turning it off lifts the bans.
+    auth.clear_failure_limit().unwrap();
+    assert_eq!(
+        plain_from(&dealer, "192.0.2.1", "admin", "correct-horse").0,
+        "200"
+    );
+}
+
+fn send_raw(dealer: &zmq::Socket, address: &str) {
+    let frames: Vec<&[u8]> = vec![
+        b"",
+        b"1.0",
+        b"1",
+        b"",
+        address.as_bytes(),
+        b"",
+        b"PLAIN",
+        b"admin",
+        b"sweep-guess",
+    ];
+    dealer.send_multipart(frames, 0).unwrap();
+}
+
+#[test]
+fn lockout_over_real_handshakes() {
+    let ctx = zmq::Context::new();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    auth.configure_plain("*", [("admin", "correct-horse")])
+        .unwrap();
+    auth.limit_failures(2, Duration::from_secs(60), Duration::from_secs(600))
+        .unwrap();
+    let events = auth.events();
+    let server = plain_server(&ctx, Some("global"));
+    for _ in 0..2 {
+        let c = plain_client(&ctx, &server.endpoint, "admin", "guess-3");
+        assert_refused_skipping(&events, &server, &c, "Invalid password");
+    }
+    let c = plain_client(&ctx, &server.endpoint, "admin", "correct-horse");
+    assert_refused_skipping(&events, &server, &c, "Too many failures");
+}
+
+#[test]
+fn still_admits_follows_the_policy() {
+    if !zmq_auth::curve_available() {
+        return;
+    }
+    let certs = curve_certs(&[]);
+    let trusted = copy_into(&certs.client.public_path, certs.trusted.path());
+    let ctx = zmq::Context::new();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    auth.set_reload_interval(Duration::from_millis(20)).unwrap();
+    auth.configure_curve("*", certs.trusted.path()).unwrap();
+    auth.configure_plain("*", [("admin", "correct-horse")])
+        .unwrap();
+
+    // A peer admitted over a real handshake...
+    let server = curve_server(&ctx, &certs.server.secret, Some("global"));
+    let client = curve_client_cert(&ctx, &server.endpoint, &certs.server.public, &certs.client);
+    let mut msg = assert_connects(&server, &client);
+    let uid = user_id(&mut msg).unwrap();
+    assert!(auth.still_admits("global", Mechanism::Curve, &uid));
+    assert!(auth.still_admits_key("global", &certs.client.public));
+    // ...is no longer admitted once its certificate is removed.
+    std::fs::remove_file(&trusted).unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || !auth.still_admits(
+            "global",
+            Mechanism::Curve,
+            &uid
+        )),
+        "revocation seen by still_admits"
+    );
+    // (The open connection itself is not closed by libzmq: that is what the check is for.)
+    assert!(!auth.still_admits("global", Mechanism::Curve, "not a key"));
+    assert!(auth.still_admits("global", Mechanism::Plain, "admin"));
+    assert!(!auth.still_admits("global", Mechanism::Plain, "mallory"));
+    assert!(auth.still_admits("global", Mechanism::Null, "anonymous"));
+    assert!(!auth.still_admits("global", Mechanism::Gssapi, "alice@R"));
+}
