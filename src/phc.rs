@@ -4,13 +4,24 @@
 //! Parameters: the `argon2` crate's defaults, argon2id with m = 19 MiB, t = 2, p = 1 (the
 //! OWASP recommendation): about 20 ms per check on one core here. A check runs on the
 //! engine's pool, never on the ZAP thread. Stored hashes carry their own parameters, so
-//! hashes made with other (stronger) parameters verify too.
+//! hashes made with other parameters verify too, up to a limit: a peer that knows a
+//! username makes the server run that user's hash, so a hash asking for more than
+//! [`MAX_MEMORY_KIB`] of memory, [`MAX_TIME`] passes or [`MAX_LANES`] lanes is refused
+//! (an error at configuration; at a re-check or from a store, it admits no one).
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 
 use crate::error::{Error, Result};
+
+/// The most memory (KiB) a stored hash may ask for: 64 MiB per check (the default is
+/// 19 MiB; four pool threads then use at most 256 MiB).
+pub(crate) const MAX_MEMORY_KIB: u32 = 64 * 1024;
+/// The most passes a stored hash may ask for.
+pub(crate) const MAX_TIME: u32 = 16;
+/// The most lanes a stored hash may ask for.
+pub(crate) const MAX_LANES: u32 = 8;
 
 /// Does this password-file value or stored value look like a PHC hash (rather than a
 /// plaintext password)?
@@ -31,9 +42,17 @@ pub(crate) fn validate(value: &str) -> std::result::Result<(), String> {
         return Err("PHC hash without salt or hash".to_string());
     }
     // Parameters only: a full check would cost a hash computation per entry.
-    argon2::Params::try_from(&parsed)
-        .map(|_| ())
-        .map_err(|e| format!("unusable argon2id parameters: {e}"))
+    let p = argon2::Params::try_from(&parsed)
+        .map_err(|e| format!("unusable argon2id parameters: {e}"))?;
+    if p.m_cost() > MAX_MEMORY_KIB || p.t_cost() > MAX_TIME || p.p_cost() > MAX_LANES {
+        return Err(format!(
+            "argon2id parameters m={}, t={}, p={} exceed the limits m={MAX_MEMORY_KIB}, t={MAX_TIME}, p={MAX_LANES}",
+            p.m_cost(),
+            p.t_cost(),
+            p.p_cost()
+        ));
+    }
+    Ok(())
 }
 
 /// Hashes a password with argon2id and a random salt.
@@ -99,5 +118,10 @@ mod tests {
         assert_eq!(verify("$argon2id$nonsense", b"x"), Verify::Unusable);
         assert!(validate("$argon2id$nonsense").is_err());
         assert!(hash_password("").is_err());
+        // A hash asking for 1 GiB per check is refused (peers choose when it runs).
+        // (Made from a real hash's text: parameters are read before any hashing.)
+        let text = phc.replacen("m=19456", &format!("m={}", 1 << 20), 1);
+        assert!(validate(&text).is_err());
+        assert_eq!(verify(&text, b"Pw-phc-unit-9f1c"), Verify::Unusable);
     }
 }

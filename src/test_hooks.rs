@@ -48,8 +48,18 @@ impl Drop for RecheckHold {
     }
 }
 
+static PANICS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// While on, every source re-check panics (as a bug would).
+pub fn set_recheck_panics(on: bool) {
+    PANICS.store(on, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// Called by every source re-check before it touches the file system.
 pub(crate) fn recheck_started() {
+    if PANICS.load(std::sync::atomic::Ordering::SeqCst) {
+        panic!("test hook: deliberate test panic in a re-check");
+    }
     let gate = HOLD.lock().clone();
     if let Some(gate) = gate {
         let mut state = gate.state.lock();

@@ -336,3 +336,61 @@ fn certificate_rewritten_in_place_with_old_mtime_is_revoked() {
     );
     assert_eq!(curve_status(&b.public_key), "200");
 }
+
+fn send_plain_from(dealer: &zmq::Socket, id: &str, address: &str, user: &str, pw: &str) {
+    let frames: Vec<&[u8]> = vec![
+        b"",
+        b"1.0",
+        id.as_bytes(),
+        b"",
+        address.as_bytes(),
+        b"",
+        b"PLAIN",
+        user.as_bytes(),
+        pw.as_bytes(),
+    ];
+    dealer.send_multipart(frames, 0).unwrap();
+}
+
+/// Found by review: guesses already on the pool when a ban starts were still checked,
+/// and a right password among them was admitted after the ban.
+#[test]
+fn guesses_in_flight_when_a_ban_starts_admit_no_one() {
+    let ctx = zmq::Context::new();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    let phc = zmq_auth::hash_password("correct-horse").unwrap();
+    auth.configure_plain("*", [("admin", phc.as_str())])
+        .unwrap();
+    auth.limit_failures(3, Duration::from_secs(60), Duration::from_secs(600))
+        .unwrap();
+    let dealer = zap_dealer(&ctx);
+    for i in 0..30 {
+        send_plain_from(&dealer, &format!("{i}"), "192.0.2.1", "admin", "a-guess");
+    }
+    send_plain_from(&dealer, "right", "192.0.2.1", "admin", "correct-horse");
+    let (mut wrong, mut admitted) = (0, false);
+    for _ in 0..31 {
+        let (_, code, text, _) = recv_reply(&dealer).expect("a reply");
+        wrong += usize::from(text == "Invalid password");
+        admitted |= code == "200";
+    }
+    assert!(wrong <= 3 && !admitted, "wrong={wrong} admitted={admitted}");
+}
+
+/// Found by review: `EngineOptions::deadline(Duration::MAX)` ("no deadline") overflowed
+/// an Instant and killed the ZAP thread at the first slow request.
+#[test]
+fn a_huge_deadline_does_not_kill_the_zap_thread() {
+    let ctx = zmq::Context::new();
+    let auth =
+        ThreadAuthenticator::start_with(&ctx, EngineOptions::default().deadline(Duration::MAX))
+            .unwrap();
+    let phc = zmq_auth::hash_password("correct-horse").unwrap();
+    auth.configure_plain("*", [("admin", phc.as_str())])
+        .unwrap();
+    let dealer = zap_dealer(&ctx);
+    send_plain_from(&dealer, "1", "192.0.2.1", "admin", "correct-horse");
+    let reply = recv_reply(&dealer).expect("a reply");
+    assert_eq!(reply.1, "200");
+    assert!(auth.is_alive());
+}

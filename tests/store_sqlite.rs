@@ -243,3 +243,54 @@ fn bad_arguments_are_errors() {
     std::fs::write(dir.path().join("junk.db"), b"not a database at all, really").unwrap();
     assert!(SqliteStore::open(dir.path().join("junk.db")).is_err());
 }
+
+/// Found by review: a database file replaced by rename (a restore, a deploy) or deleted
+/// kept being read through the old inode, so its revoked keys stayed admitted.
+#[test]
+fn database_file_replaced_or_deleted_is_followed() {
+    use zmq_auth::Authenticator;
+    if !zmq_auth::curve_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let key = [5u8; 32];
+    store
+        .add_key("*", &zmq_auth::encode_z85_key(&key), &[])
+        .unwrap();
+    let mut auth = Authenticator::new();
+    auth.configure_curve_store("*", store.clone()).unwrap();
+    let req: [&[u8]; 7] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"CURVE", &key];
+    assert_eq!(auth.handle_zap_message(&req).status_code(), 200);
+    // Replaced atomically by a database without the key.
+    let fresh = dir.path().join("auth.db.new");
+    drop(SqliteStore::open(&fresh).unwrap());
+    std::fs::rename(&fresh, &path).unwrap();
+    let _ = std::fs::remove_file(dir.path().join("auth.db.new-wal"));
+    assert!(
+        eventually(Duration::from_secs(5), || auth
+            .handle_zap_message(&req)
+            .status_code()
+            == 400),
+        "the replaced file is read"
+    );
+    // Put back with the key, then deleted: refused (300: the store cannot answer).
+    let other = SqliteStore::open(&path).unwrap();
+    other
+        .add_key("*", &zmq_auth::encode_z85_key(&key), &[])
+        .unwrap();
+    assert!(eventually(Duration::from_secs(5), || auth
+        .handle_zap_message(&req)
+        .status_code()
+        == 200));
+    drop(other);
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || auth
+            .handle_zap_message(&req)
+            .status_code()
+            == 300),
+        "a deleted database admits no one"
+    );
+}

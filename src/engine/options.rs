@@ -42,7 +42,8 @@ impl EngineOptions {
     }
 
     /// How long a request may wait for user code before it is answered 300 `Try later`
-    /// (libzmq then drops the connection and the client reconnects).
+    /// (libzmq then drops the connection and the client reconnects). `Duration::MAX`
+    /// means no deadline.
     ///
     /// ```
     /// let options = zmq_auth::EngineOptions::default().deadline(std::time::Duration::from_secs(1));

@@ -67,7 +67,13 @@ fn work(jobs: &Receiver<Job>, answers: &Sender<Answer>, shared: &Shared) {
             continue;
         }
         let started = std::time::Instant::now();
-        let verdict = job.work.run();
+        // User code is guarded inside; this keeps a bug of ours (or of a store driver)
+        // from killing the thread.
+        let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.work.run()))
+            .unwrap_or_else(|_| {
+                zlog!(Error, "a pool job panicked; replying 500");
+                crate::policy::internal()
+            });
         crate::metrics::slow_answer(job.work.kind(), started.elapsed().as_secs_f64());
         if answers
             .send(Answer {

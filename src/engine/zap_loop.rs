@@ -262,7 +262,9 @@ impl ZapLoop {
         };
         if self.pool.submit(Job { id, deadline, work }) {
             self.pending.insert(id, pending);
-            self.order.push_back((deadline, id));
+            // Usually the latest deadline; a re-decided request keeps its older one.
+            let at = self.order.partition_point(|&(d, _)| d <= deadline);
+            self.order.insert(at, (deadline, id));
         } else {
             zlog!(Warn, "pool saturated; replying 300");
             crate::metrics::late("saturated");
@@ -274,6 +276,13 @@ impl ZapLoop {
         let body: Vec<&[u8]> = p.body.iter().map(Vec::as_slice).collect();
         let (reply, event) = match policy::parse(&body) {
             Ok((req, mechanism)) => {
+                // A ban that started while this request was on the pool applies to it:
+                // guesses sent in parallel must not outrun the lock-out.
+                let verdict = if locked(&self.lockout, req.address) {
+                    policy::deny(policy::TOO_MANY_FAILURES)
+                } else {
+                    verdict
+                };
                 let out = Asked::of(&req, mechanism).answer(verdict, self.events.wanted());
                 note_failure(&mut self.lockout, req.address, &out.0);
                 out
@@ -361,7 +370,7 @@ impl ZapLoop {
             }
             Action::Ask(job, body) => {
                 let envelope: Vec<zmq::Message> = envelope.collect();
-                let deadline = Instant::now() + self.deadline;
+                let deadline = deadline_after(self.deadline);
                 self.dispatch(envelope, body, job, deadline);
             }
         }
@@ -390,6 +399,15 @@ impl ZapLoop {
             zlog!(Warn, "ZAP reply not sent: {e}");
         }
     }
+}
+
+/// Now plus `deadline`, or far in the future when that overflows (`Duration::MAX` means
+/// "no deadline").
+fn deadline_after(deadline: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(deadline)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
 }
 
 /// Is this peer locked out now? (No clock read without a lock-out.)

@@ -4,9 +4,12 @@
 //!
 //! Memory is bounded: at most [`CAPACITY`] addresses are tracked. When the table is
 //! full, entries whose window has passed and whose ban is over are dropped first, then
-//! every address that is not banned (they lose their partial counts); if every entry is
-//! an active ban, a new address is not tracked until one expires (and a warning says
-//! so). An address sweep therefore costs at most `CAPACITY` entries, about 64 bytes each.
+//! every address that is not banned (they lose their partial counts). If every entry is
+//! an active ban, addresses that cannot be tracked are counted, and banned, by a wider
+//! network (IPv4 /16, IPv6 /32; at most 4,096 of those, then all together): when in
+//! doubt, refuse — but only the neighbourhood of the flood. The table is swept at most
+//! once a second, so a flood of new addresses does not cost a full pass per request. An
+//! address sweep therefore costs at most `CAPACITY` entries, about 64 bytes each.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -34,7 +37,32 @@ pub(crate) struct Lockout {
     settings: LockoutSettings,
     table: HashMap<PeerKey, Entry>,
     capacity: usize,
+    /// Failures of addresses the full table could not take, by wider network.
+    overflow: HashMap<Coarse, Entry>,
+    last_sweep: Option<Instant>,
 }
+
+/// Wider networks tracked at most when the table is full (then one bucket for all).
+const OVERFLOW_CAPACITY: usize = 4096;
+
+/// The wider network an untracked address is counted under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Coarse {
+    V4Net16(u16),
+    V6Net32(u32),
+    Rest,
+}
+
+fn coarse(key: &PeerKey) -> Coarse {
+    match key {
+        PeerKey::V4(a) => Coarse::V4Net16((a >> 16) as u16),
+        PeerKey::V6Net(n) => Coarse::V6Net32((n >> 32) as u32),
+        PeerKey::Other(_) => Coarse::Rest,
+    }
+}
+
+/// How often a full table may be swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 impl Lockout {
     pub(crate) fn new(settings: LockoutSettings) -> Lockout {
@@ -46,6 +74,8 @@ impl Lockout {
             settings,
             table: HashMap::new(),
             capacity: capacity.max(1),
+            overflow: HashMap::new(),
+            last_sweep: None,
         }
     }
 
@@ -60,24 +90,49 @@ impl Lockout {
 
     /// Is this peer banned now?
     pub(crate) fn is_locked(&self, peer: &[u8], now: Instant) -> bool {
-        self.table
-            .get(&peer_key(peer))
-            .and_then(|e| e.banned_until)
-            .is_some_and(|until| now < until)
+        let banned = |e: &Entry| e.banned_until.is_some_and(|until| now < until);
+        let key = peer_key(peer);
+        match self.table.get(&key) {
+            Some(e) => banned(e),
+            // Untracked addresses answer for their wider network while it is banned.
+            None => {
+                self.overflow.get(&coarse(&key)).is_some_and(banned)
+                    || self.overflow.get(&Coarse::Rest).is_some_and(banned)
+            }
+        }
     }
 
     /// Counts a failed authentication; true when it started a ban.
     pub(crate) fn failed(&mut self, peer: &[u8], now: Instant) -> bool {
         let key = peer_key(peer);
         if !self.table.contains_key(&key) && self.table.len() >= self.capacity {
-            self.make_room(now);
+            let due = self
+                .last_sweep
+                .is_none_or(|t| now.saturating_duration_since(t) >= SWEEP_EVERY);
+            if due {
+                self.last_sweep = Some(now);
+                self.make_room(now);
+            }
             if self.table.len() >= self.capacity {
-                zlog!(
-                    Warn,
-                    "lock-out table full of active bans ({} addresses); not tracking a new one",
-                    self.table.len()
-                );
-                return false;
+                let s = self.settings;
+                let mut net = coarse(&key);
+                if !self.overflow.contains_key(&net) && self.overflow.len() >= OVERFLOW_CAPACITY {
+                    net = Coarse::Rest;
+                }
+                let e = self.overflow.entry(net).or_insert(Entry {
+                    window_start: now,
+                    failures: 0,
+                    banned_until: None,
+                });
+                let started = count(e, s, now);
+                if started {
+                    zlog!(
+                        Warn,
+                        "lock-out table full ({} addresses): a wider network of untracked addresses is banned",
+                        self.table.len()
+                    );
+                }
+                return started;
             }
         }
         let s = self.settings;
@@ -86,22 +141,7 @@ impl Lockout {
             failures: 0,
             banned_until: None,
         });
-        if e.banned_until.is_some_and(|until| now < until) {
-            return false; // already banned (and not asked: this is a late answer)
-        }
-        if now.saturating_duration_since(e.window_start) > s.window || e.banned_until.is_some() {
-            *e = Entry {
-                window_start: now,
-                failures: 0,
-                banned_until: None,
-            };
-        }
-        e.failures += 1;
-        if e.failures >= s.max_failures {
-            e.banned_until = Some(now + s.ban);
-            return true;
-        }
-        false
+        count(e, s, now)
     }
 
     fn make_room(&mut self, now: Instant) {
@@ -111,6 +151,7 @@ impl Lockout {
                 || now.saturating_duration_since(e.window_start) <= s.window
         };
         self.table.retain(|_, e| live(e));
+        self.overflow.retain(|_, e| live(e));
         if self.table.len() >= self.capacity {
             self.table
                 .retain(|_, e| e.banned_until.is_some_and(|until| now < until));
@@ -121,6 +162,26 @@ impl Lockout {
     pub(crate) fn len(&self) -> usize {
         self.table.len()
     }
+}
+
+/// Counts one failure in `e`; true when it started a ban.
+fn count(e: &mut Entry, s: LockoutSettings, now: Instant) -> bool {
+    if e.banned_until.is_some_and(|until| now < until) {
+        return false; // already banned (a late answer)
+    }
+    if now.saturating_duration_since(e.window_start) > s.window || e.banned_until.is_some() {
+        *e = Entry {
+            window_start: now,
+            failures: 0,
+            banned_until: None,
+        };
+    }
+    e.failures += 1;
+    if e.failures >= s.max_failures {
+        e.banned_until = Some(now + s.ban);
+        return true;
+    }
+    false
 }
 
 #[cfg(test)]
@@ -176,5 +237,25 @@ mod tests {
             assert!(l.len() <= 100);
         }
         assert!(l.is_locked(b"192.0.2.1", t0), "a ban survives the sweep");
+    }
+
+    #[test]
+    fn a_table_full_of_bans_still_locks_out_new_addresses() {
+        let mut l = Lockout::with_capacity(settings(), 100);
+        let t0 = Instant::now();
+        for i in 0..100u32 {
+            let a = std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string();
+            for _ in 0..3 {
+                l.failed(a.as_bytes(), t0);
+            }
+        }
+        // Full of active bans: a 101st address is counted in the shared overflow entry.
+        assert!(!l.failed(b"192.0.2.7", t0));
+        assert!(!l.failed(b"192.0.2.7", t0));
+        assert!(l.failed(b"192.0.2.7", t0));
+        assert!(l.is_locked(b"192.0.2.7", t0));
+        assert!(l.is_locked(b"192.0.9.8", t0), "its /16 is banned with it");
+        assert!(!l.is_locked(b"198.51.100.1", t0), "other networks are not");
+        assert_eq!(l.len(), 100);
     }
 }

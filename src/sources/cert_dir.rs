@@ -56,6 +56,11 @@ impl DirSource {
         (!self.broken).then(|| self.dir.keys())
     }
 
+    /// Refuses everything until the next good pass; true when that is a change.
+    pub(crate) fn mark_broken(&mut self) -> bool {
+        !std::mem::replace(&mut self.broken, true)
+    }
+
     /// One pass over the directory; true when the keys it yields changed.
     pub(crate) fn recheck(&mut self) -> bool {
         let before = self.keys();

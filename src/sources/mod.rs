@@ -7,6 +7,7 @@
 mod cert_dir;
 mod password_file;
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -23,18 +24,34 @@ pub(crate) enum Source {
 
 impl Source {
     /// Re-checks the source; true when what it yields changed.
+    ///
+    /// A panic inside (a bug of ours, a logger's) makes the source broken: it refuses
+    /// with 500 until a later re-check succeeds, instead of keeping what it granted.
     pub(crate) fn recheck(&self) -> bool {
-        #[cfg(feature = "test-hooks")]
-        crate::test_hooks::recheck_started();
-        let (changed, ok, kind) = match self {
-            Source::Dir(d) => {
-                let mut d = d.lock();
-                (d.recheck(), d.keys().is_some(), "certificate_dir")
+        let pass = catch_unwind(AssertUnwindSafe(|| {
+            #[cfg(feature = "test-hooks")]
+            crate::test_hooks::recheck_started();
+            match self {
+                Source::Dir(d) => d.lock().recheck(),
+                Source::File(f) => f.lock().recheck(),
             }
-            Source::File(f) => {
-                let mut f = f.lock();
-                (f.recheck(), f.users().is_some(), "password_file")
+        }));
+        let changed = match pass {
+            Ok(changed) => changed,
+            Err(_) => {
+                zlog!(
+                    Error,
+                    "a source re-check panicked; refusing its clients with 500"
+                );
+                match self {
+                    Source::Dir(d) => d.lock().mark_broken(),
+                    Source::File(f) => f.lock().mark_broken(),
+                }
             }
+        };
+        let (ok, kind) = match self {
+            Source::Dir(d) => (d.lock().keys().is_some(), "certificate_dir"),
+            Source::File(f) => (f.lock().users().is_some(), "password_file"),
         };
         crate::metrics::recheck(kind, ok);
         changed

@@ -33,6 +33,11 @@ impl PasswordFile {
         self.users.clone()
     }
 
+    /// Refuses everything until the next good read; true when that is a change.
+    pub(crate) fn mark_broken(&mut self) -> bool {
+        self.users.take().is_some()
+    }
+
     /// Reads the file again (it is small: at most 1 MiB, the guarded reader's limit) and
     /// compares what it yields; true when that changed. No timestamps are trusted, so a
     /// rewrite that keeps size, mtime and inode is seen too.

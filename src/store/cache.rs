@@ -15,9 +15,12 @@ use parking_lot::RwLock;
 
 use crate::hash::KeyHash;
 
-/// Entries per table before the table is emptied (a sweep of unknown keys cannot grow
-/// it without limit).
+/// Key entries before the table is emptied (a sweep of unknown keys cannot grow it
+/// without limit): about 100 MiB at most.
 pub(crate) const CAPACITY: usize = 1 << 20;
+/// User entries before that table is emptied: names are peer-chosen and up to 255
+/// bytes, so fewer (about 20 MiB at most).
+pub(crate) const USER_CAPACITY: usize = 1 << 16;
 
 /// A cached CURVE answer.
 #[derive(Clone)]
@@ -154,7 +157,7 @@ impl Cache {
         if self.generation() != generation {
             return;
         }
-        if users.len() >= CAPACITY {
+        if users.len() >= USER_CAPACITY {
             users.clear();
         }
         users.insert((domain.to_string(), user.to_string()), entry);

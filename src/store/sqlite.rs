@@ -1,6 +1,7 @@
 //! [`SqliteStore`]: credentials in one SQLite file (feature `sqlite`).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -74,7 +75,11 @@ struct Inner {
     path: PathBuf,
     conn: Mutex<Connection>,
     cache: Arc<Cache>,
+    /// The file was deleted (or replaced and could not be reopened): answer nothing.
+    broken: AtomicBool,
 }
+
+const GONE: &str = "the database file is gone or could not be reopened; not answering";
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -95,6 +100,45 @@ fn connect(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Opens the file, switches it to WAL (readers in other processes never wait for a
+/// writer), creates the tables when missing and checks the schema version.
+fn init(path: &Path) -> Result<Connection> {
+    let conn = connect(path)?;
+    let _: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(|e| db_err(path, e))?;
+    conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))
+        .map_err(|e| db_err(path, e))?;
+    let version: String = conn
+        .query_row(
+            "SELECT value FROM zmq_auth_meta WHERE name = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| db_err(path, e))?;
+    if version != SCHEMA_VERSION {
+        return Err(Error::store(
+            format!("sqlite:{}", path.display()),
+            format!("schema version {version}; this zmq-auth reads version {SCHEMA_VERSION}"),
+        ));
+    }
+    Ok(conn)
+}
+
+/// The file's identity (device, inode): a file renamed over it or recreated has another.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        Some((meta.len(), 0))
+    }
+}
+
 fn unix(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -107,26 +151,8 @@ impl SqliteStore {
     /// dropped).
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
         let path = path.as_ref().to_path_buf();
-        let conn = connect(&path)?;
-        // WAL: readers in other processes never wait for a writer.
-        let _: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(|e| db_err(&path, e))?;
-        conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))
-            .map_err(|e| db_err(&path, e))?;
-        let version: String = conn
-            .query_row(
-                "SELECT value FROM zmq_auth_meta WHERE name = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| db_err(&path, e))?;
-        if version != SCHEMA_VERSION {
-            return Err(Error::store(
-                format!("sqlite:{}", path.display()),
-                format!("schema version {version}; this zmq-auth reads version {SCHEMA_VERSION}"),
-            ));
-        }
+        let conn = init(&path)?;
+        let id = file_id(&path);
         let watch_conn = connect(&path)?;
         // The baseline is taken now: a change made right after `open` returns is a change.
         let baseline = data_version(&watch_conn).map_err(|e| db_err(&path, e))?;
@@ -135,11 +161,17 @@ impl SqliteStore {
             path,
             conn: Mutex::new(conn),
             cache: Arc::clone(&cache),
+            broken: AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&inner);
+        let watched = Watched {
+            conn: watch_conn,
+            last: Some(baseline),
+            id,
+        };
         std::thread::Builder::new()
             .name("zmq-auth-sqlite-watch".into())
-            .spawn(move || watch(&weak, watch_conn, baseline, &cache))
+            .spawn(move || watch(&weak, watched, &cache))
             .map_err(|e| Error::io("<thread>", e))?;
         Ok(SqliteStore { inner })
     }
@@ -148,6 +180,9 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T> {
+        if self.inner.broken.load(Ordering::Acquire) {
+            return Err(Error::store(self.inner.describe(), GONE));
+        }
         let mut conn = self.inner.conn.lock();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -313,6 +348,9 @@ fn metadata_of(
 
 impl Backend for Inner {
     fn find_key(&self, domain: &str, key_z85: &str) -> std::result::Result<Option<KeyRow>, String> {
+        if self.broken.load(Ordering::Acquire) {
+            return Err(GONE.to_string());
+        }
         let conn = self.conn.lock();
         let now = i64::try_from(now_secs()).unwrap_or(i64::MAX);
         let found: Option<(String, Option<i64>)> = conn
@@ -340,6 +378,9 @@ impl Backend for Inner {
     }
 
     fn find_user(&self, domain: &str, user: &str) -> std::result::Result<Option<String>, String> {
+        if self.broken.load(Ordering::Acquire) {
+            return Err(GONE.to_string());
+        }
         let conn = self.conn.lock();
         conn.prepare_cached(
             "SELECT password_hash FROM zmq_auth_users
@@ -370,26 +411,71 @@ fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA data_version", [], |r| r.get(0))
 }
 
-/// Watches the file for commits by any connection (`PRAGMA data_version` changes when
-/// another connection commits) and drops the cache on each; ends with the last clone.
-fn watch(inner: &Weak<Inner>, mut conn: Connection, baseline: i64, cache: &Cache) {
-    let mut last: Option<i64> = Some(baseline);
+/// The watcher's own connection and what it last saw.
+struct Watched {
+    conn: Connection,
+    last: Option<i64>,
+    id: Option<(u64, u64)>,
+}
+
+/// Watches the file: commits by any connection (`PRAGMA data_version` changes when
+/// another connection commits) drop the cache; a file deleted, or replaced by another
+/// (rename, restore), is noticed by its identity: the store stops answering (300) until
+/// a file is there again, and then reopens it. Ends with the last clone of the store.
+fn watch(inner: &Weak<Inner>, mut w: Watched, cache: &Cache) {
     loop {
         std::thread::sleep(WATCH_EVERY);
         let Some(strong) = inner.upgrade() else {
             return;
         };
         let path = strong.path.clone();
+        let now_id = file_id(&path);
+        if now_id != w.id || strong.broken.load(Ordering::Acquire) {
+            let reopened = now_id.map(|_| (init(&path), connect(&path)));
+            match reopened {
+                Some((Ok(main), Ok(conn))) => {
+                    *strong.conn.lock() = main;
+                    w = Watched {
+                        last: data_version(&conn).ok(),
+                        conn,
+                        id: now_id,
+                    };
+                    strong.broken.store(false, Ordering::Release);
+                    zlog!(
+                        Warn,
+                        "sqlite store {}: file replaced, reopened",
+                        path.display()
+                    );
+                    cache.set_trusted(true);
+                }
+                failed => {
+                    if !strong.broken.swap(true, Ordering::AcqRel) {
+                        let why = match failed {
+                            None => "the file is gone".to_string(),
+                            Some((Err(e), _)) | Some((_, Err(e))) => e.to_string(),
+                            Some((Ok(_), Ok(_))) => String::new(),
+                        };
+                        zlog!(
+                            Error,
+                            "sqlite store {}: {why}; answering 300 until it is back",
+                            path.display()
+                        );
+                    }
+                    cache.set_trusted(false);
+                }
+            }
+            continue;
+        }
         drop(strong);
-        match data_version(&conn) {
+        match data_version(&w.conn) {
             Ok(v) => {
                 if !cache.is_trusted() {
                     zlog!(Warn, "sqlite store {} readable again", path.display());
                     cache.set_trusted(true);
-                } else if last.is_some_and(|l| l != v) {
+                } else if w.last.is_some_and(|l| l != v) {
                     cache.invalidate();
                 }
-                last = Some(v);
+                w.last = Some(v);
             }
             Err(e) => {
                 if cache.is_trusted() {
@@ -400,9 +486,9 @@ fn watch(inner: &Weak<Inner>, mut conn: Connection, baseline: i64, cache: &Cache
                     );
                     cache.set_trusted(false);
                 }
-                last = None;
+                w.last = None;
                 if let Ok(c) = connect(&path) {
-                    conn = c;
+                    w.conn = c;
                 }
             }
         }
