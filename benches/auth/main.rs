@@ -14,7 +14,8 @@
 //! `--profile NAME [--certs N]` (one measurement alone, for
 //! `valgrind --tool=callgrind --separate-threads=yes`; NAME is one of
 //! bare-null, null, bare-plain, plain, bare-curve, curve-dir, curve-callback,
-//! bare-curve-cb, null-busy, plain-busy, pool, load, raw-read, configure-curve, reload).
+//! bare-curve-cb, null-busy, plain-busy, pool, recheck-rtt, load, raw-read, configure-curve,
+//! reload).
 
 mod alloc;
 mod certs;

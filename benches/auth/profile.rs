@@ -58,6 +58,26 @@ pub fn profile(name: &str, p: &Params) -> Result<(), BoxError> {
             )?;
             println!("pool, 4 threads, 10 ms callback: {r:.0} requests/s (ideal 400)");
         }
+        (None, "recheck-rtt") => {
+            let mut r = crate::slow::rtt_during_recheck(
+                &data.dir.dir,
+                std::time::Duration::from_millis(100),
+                p.recheck_window,
+                p.recheck_rounds,
+            )?;
+            let q = crate::slow::quantile;
+            println!(
+                "NULL round trips while {} keys are re-checked every 100 ms: ours p99 {} worst {} \
+                 ({} round trips); bare p99 {} worst {}; revoked after {}",
+                p.certs,
+                ms(q(&mut r.ours, 0.99)),
+                ms(q(&mut r.ours, 1.0)),
+                r.ours.len(),
+                ms(q(&mut r.bare, 0.99)),
+                ms(q(&mut r.bare, 1.0)),
+                ms(r.revoked_after)
+            );
+        }
         (None, "load") => {
             let n = zmq_auth::load_certificates(&data.dir.dir)?.len();
             println!("load_certificates: {n} keys in {}", ms(t.elapsed()));
