@@ -371,8 +371,13 @@ fn run(o: Opts) -> Result<(), BoxError> {
         p.scale_big
     );
     let interval = Duration::from_millis(100);
-    let mut rc =
-        slow::rtt_during_recheck(&data.big.dir, interval, p.recheck_window, p.recheck_rounds)?;
+    let mut rc = slow::rtt_during_recheck(
+        &data.big.dir,
+        &data.big.public[0],
+        interval,
+        p.recheck_window,
+        p.recheck_rounds,
+    )?;
     let (bare_p99, bare_max) = (
         slow::quantile(&mut rc.bare, 0.99),
         slow::quantile(&mut rc.bare, 1.0),

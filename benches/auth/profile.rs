@@ -61,6 +61,7 @@ pub fn profile(name: &str, p: &Params) -> Result<(), BoxError> {
         (None, "recheck-rtt") => {
             let mut r = crate::slow::rtt_during_recheck(
                 &data.dir.dir,
+                &data.dir.public[0],
                 std::time::Duration::from_millis(100),
                 p.recheck_window,
                 p.recheck_rounds,

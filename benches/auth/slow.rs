@@ -2,6 +2,7 @@
 //! round trips while the watcher re-checks a big certificate directory.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use zmq_auth::{EngineOptions, ThreadAuthenticator};
@@ -52,26 +53,56 @@ fn wait_for_status(ctx: &zmq::Context, key: &[u8; 32], status: u16) -> Result<Du
     Err(format!("no {status} within 10 s of a certificate change").into())
 }
 
+/// NULL round trips for `window`, while a second client asks about the CURVE key
+/// `known` every 20 ms (every answer must be 200). Before the redesign the directory
+/// was re-checked on the ZAP thread when a CURVE request came, so without these the
+/// old design would never have re-checked during the window.
+fn probe(
+    ctx: &zmq::Context,
+    known: &[u8; 32],
+    window: Duration,
+) -> Result<Vec<Duration>, BoxError> {
+    let stop = AtomicBool::new(false);
+    let curve = Workload::curve(DOMAIN, &[*known]);
+    std::thread::scope(|s| {
+        let side = s.spawn(|| -> Result<(), BoxError> {
+            while !stop.load(Ordering::Acquire) {
+                let status = zap::status_of(ctx, &curve)?;
+                if status != 200 {
+                    return Err(format!("known CURVE key: status {status}").into());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(())
+        });
+        let rtts = zap::round_trips_for(ctx, &Workload::null(DOMAIN), window);
+        stop.store(true, Ordering::Release);
+        side.join().map_err(|_| "the CURVE client panicked")??;
+        rtts
+    })
+}
+
 /// `rounds` × (bare responder, then `ThreadAuthenticator` with `dir` configured and the
-/// reload interval set to `interval`), `window` of NULL round trips each. Before our
-/// window, a certificate is added and waited for, which proves the watcher runs at the
-/// short interval; after it, the certificate is removed and the time until it is
-/// refused is taken. The directory is left as it was found.
+/// reload interval set to `interval`), `window` of NULL round trips each (see
+/// [`probe`]; `known` is a key in `dir`). Before our window, a certificate is added and
+/// waited for, which proves the watcher runs at the short interval; after it, the
+/// certificate is removed and the time until it is refused is taken. The directory is
+/// left as it was found.
 pub fn rtt_during_recheck(
     dir: &Path,
+    known: &[u8; 32],
     interval: Duration,
     window: Duration,
     rounds: usize,
 ) -> Result<RecheckRtt, BoxError> {
     let extra = zmq::CurveKeyPair::new()?.public_key;
     let extra_path = dir.join("zz-bench-recheck.key");
-    let null = Workload::null(DOMAIN);
     let (mut ours, mut bare, mut revoked) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
         {
             let ctx = zmq::Context::new();
             let _b = zap::start_bare(&ctx)?;
-            bare.extend(zap::round_trips_for(&ctx, &null, window)?);
+            bare.extend(probe(&ctx, known, window)?);
         }
         let ctx = zmq::Context::new();
         let auth = ThreadAuthenticator::start(&ctx)?;
@@ -80,7 +111,7 @@ pub fn rtt_during_recheck(
         let result = (|| -> Result<(), BoxError> {
             std::fs::write(&extra_path, pyzmq_public_text(&extra))?;
             wait_for_status(&ctx, &extra, 200)?;
-            ours.extend(zap::round_trips_for(&ctx, &null, window)?);
+            ours.extend(probe(&ctx, known, window)?);
             std::fs::remove_file(&extra_path)?;
             revoked.push(wait_for_status(&ctx, &extra, 400)?);
             Ok(())
