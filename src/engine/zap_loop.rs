@@ -159,11 +159,10 @@ impl ZapLoop {
 
     pub(super) fn run(mut self) {
         let mut frames: Vec<zmq::Message> = Vec::new();
-        // The last pass found work: look again before sleeping in poll. Under load this
-        // spares a poll (several system calls) per pass. Answers from the pool are on a
-        // channel; the pipe's wake-up byte is only needed to leave poll, so it is
-        // re-armed (`woken`) only before sleeping, and the pool sends none while the
-        // loop is busy anyway.
+        // More work may be waiting (a full batch was served, or answers came in after
+        // the ZAP socket was drained): look again without polling. Answers from the pool
+        // are on a channel; the pipe's wake-up byte is only needed to leave poll, so it
+        // is re-armed (`woken`) only when the loop is about to sleep.
         let mut busy = false;
         loop {
             let timeout = self.poll_timeout();
@@ -191,15 +190,15 @@ impl ZapLoop {
             if self.stopping() {
                 break;
             }
-            busy = self.finish_answered();
+            self.finish_answered();
             self.expire();
+            busy = false;
             if zap_ready {
-                for _ in 0..BATCH {
-                    if self.stopping() || !self.serve_one(&mut frames) {
-                        break;
-                    }
-                    busy = true;
+                let mut served = 0;
+                while served < BATCH && !self.stopping() && self.serve_one(&mut frames) {
+                    served += 1;
                 }
+                busy = served == BATCH;
             }
             self.submit_jobs();
             if !busy {
