@@ -116,10 +116,6 @@ pub(super) struct ZapLoop {
     /// Receive buffers of answered pooled requests, to be reused (no allocation per
     /// pooled request once warm).
     spare: Vec<Vec<zmq::Message>>,
-    /// Jobs of the current pass, handed to the pool together at its end: the pool's
-    /// threads then wake once per pass and find them all, instead of being woken (a
-    /// system call and a context switch) for each.
-    outbox: Vec<(Job, Pending)>,
     /// Pending ids by deadline (deadlines are handed out in order, so this is sorted).
     order: VecDeque<(Instant, u64)>,
     next_id: u64,
@@ -149,7 +145,6 @@ impl ZapLoop {
             answers,
             pending: HashMap::default(),
             spare: Vec::new(),
-            outbox: Vec::new(),
             order: VecDeque::new(),
             next_id: 0,
             deadline,
@@ -200,19 +195,14 @@ impl ZapLoop {
                 }
                 busy = served == BATCH;
             }
-            self.submit_jobs();
             if !busy {
                 // About to sleep: re-arm the wake-up, then look once more, since an
                 // answer queued before re-arming sent no byte.
                 self.shared.woken();
                 busy = self.finish_answered();
-                self.submit_jobs();
             }
         }
         // Whoever still waits is told to come back, not left hanging.
-        for (_, p) in std::mem::take(&mut self.outbox) {
-            self.reply_verdict(p, try_later());
-        }
         let ids: Vec<u64> = self.pending.keys().copied().collect();
         for id in ids {
             if let Some(p) = self.pending.remove(&id) {
@@ -322,28 +312,13 @@ impl ZapLoop {
             generation: self.generation,
             deadline,
         };
-        self.outbox.push((Job { id, deadline, work }, pending));
-    }
-
-    /// Hands this pass's jobs to the pool, in order; a job that finds the pool
-    /// saturated is answered 300 at once.
-    fn submit_jobs(&mut self) {
-        if self.outbox.is_empty() {
-            return;
+        if self.pool.submit(Job { id, deadline, work }) {
+            self.pending.insert(id, pending);
+            self.order.push_back((deadline, id));
+        } else {
+            zlog!(Warn, "credentials pool saturated; replying 300");
+            self.reply_verdict(pending, try_later());
         }
-        let mut outbox = std::mem::take(&mut self.outbox);
-        for (job, pending) in outbox.drain(..) {
-            let (id, deadline) = (job.id, job.deadline);
-            if self.pool.submit(job) {
-                self.pending.insert(id, pending);
-                self.order.push_back((deadline, id));
-            } else {
-                zlog!(Warn, "credentials pool saturated; replying 300");
-                self.reply_verdict(pending, try_later());
-            }
-        }
-        // Keep the vector's capacity for the next pass.
-        self.outbox = outbox;
     }
 
     fn reply_verdict(&mut self, mut p: Pending, verdict: Verdict<'_>) {
