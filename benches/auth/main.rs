@@ -13,14 +13,16 @@
 //! `benches/compare_peers.sh`), `--summary FILE` (raw numbers as `key value` lines),
 //! `--profile NAME [--certs N]` (one measurement alone, for
 //! `valgrind --tool=callgrind --separate-threads=yes`; NAME is one of
-//! bare-null, null, bare-plain, plain, bare-curve, curve-dir, curve-callback, load, raw-read,
-//! configure-curve, reload).
+//! bare-null, null, bare-plain, plain, bare-curve, curve-dir, curve-callback,
+//! bare-curve-cb, null-busy, plain-busy, pool, recheck-rtt, load, raw-read, configure-curve,
+//! reload).
 
 mod alloc;
 mod certs;
 mod e2e;
 mod load;
 mod profile;
+mod slow;
 mod table;
 mod throughput;
 mod zap;
@@ -33,7 +35,7 @@ use std::time::{Duration, Instant};
 use zmq_auth::ThreadAuthenticator;
 
 use crate::table::{median_f, ms, print_table, rate, us, Row, Target};
-use crate::throughput::{cycle_to, measure, Config, Data, CONFIGS};
+use crate::throughput::{cycle_to, measure, Config, Data, CALLBACK_INFLIGHT, CONFIGS};
 use crate::zap::{BoxError, Workload};
 
 #[global_allocator]
@@ -57,6 +59,11 @@ struct Params {
     load_reps: usize,
     reload_reps: usize,
     rtt: usize,
+    /// Timed requests of each callback-pool measurement (10 ms callback).
+    pool_requests: usize,
+    /// NULL round trips during re-checks: window per round, and rounds.
+    recheck_window: Duration,
+    recheck_rounds: usize,
 }
 
 impl Params {
@@ -77,6 +84,9 @@ impl Params {
             load_reps: 9,
             reload_reps: 5,
             rtt: 2_000,
+            pool_requests: 1_200,
+            recheck_window: Duration::from_secs(2),
+            recheck_rounds: 3,
         }
     }
 
@@ -93,6 +103,9 @@ impl Params {
             load_reps: 2,
             reload_reps: 1,
             rtt: 200,
+            pool_requests: 120,
+            recheck_window: Duration::from_millis(300),
+            recheck_rounds: 1,
             ..Params::full()
         }
     }
@@ -214,12 +227,15 @@ fn run(o: Opts) -> Result<(), BoxError> {
     // ---- ZAP throughput, interleaved rounds ----
     eprintln!("ZAP throughput...");
     let mut results: Vec<Vec<f64>> = vec![Vec::new(); CONFIGS.len()];
+    // The busy rows' slow CURVE answers/s, all rounds together.
+    let mut side_rates: Vec<f64> = Vec::new();
     for round in 0..p.rounds {
         let t = Instant::now();
         for k in 0..CONFIGS.len() {
             let i = (k + round) % CONFIGS.len();
             let r = measure(CONFIGS[i], &data, p).map_err(|e| format!("{:?}: {e}", CONFIGS[i]))?;
-            results[i].push(r);
+            results[i].push(r.rate);
+            side_rates.extend(r.side_rate);
         }
         eprintln!(
             "  round {}/{} ({:.1} s): {}",
@@ -246,6 +262,9 @@ fn run(o: Opts) -> Result<(), BoxError> {
         (Config::CurveCallback, "zap_curve_callback"),
         (Config::CurveSmall, "zap_curve_small"),
         (Config::CurveBig, "zap_curve_big"),
+        (Config::BareCurveCb, "zap_bare_curve_cb"),
+        (Config::NullBusy, "zap_null_busy"),
+        (Config::PlainBusy, "zap_plain_busy"),
     ] {
         summary.push((key.into(), get(c)));
     }
@@ -275,8 +294,8 @@ fn run(o: Opts) -> Result<(), BoxError> {
         0.95,
     ));
     rows.push(tp_row(
-        "ZAP CURVE, callback".into(),
-        get(Config::BareCurve),
+        format!("ZAP CURVE, callback (pool; {CALLBACK_INFLIGHT} in flight)"),
+        get(Config::BareCurveCb),
         get(Config::CurveCallback),
         0.95,
     ));
@@ -289,6 +308,117 @@ fn run(o: Opts) -> Result<(), BoxError> {
         ours: rate(get(Config::CurveBig)),
         ratio: Some(get(Config::CurveBig) / get(Config::CurveSmall)),
         target: Target::AtLeast(0.95),
+    });
+    rows.push(tp_row(
+        "ZAP NULL while a 50 ms CURVE callback is busy".into(),
+        get(Config::BareNull),
+        get(Config::NullBusy),
+        0.9,
+    ));
+    rows.push(tp_row(
+        format!(
+            "ZAP PLAIN ({} users) while a 50 ms callback is busy",
+            p.users
+        ),
+        get(Config::BarePlain),
+        get(Config::PlainBusy),
+        0.9,
+    ));
+    let side = median_f(side_rates);
+    summary.push(("zap_busy_curve_answers".into(), side));
+    rows.push(Row {
+        name: format!(
+            "  meanwhile: 50 ms CURVE answers ({} in flight, 4 threads)",
+            throughput::BUSY_INFLIGHT
+        ),
+        floor: "80/s".into(),
+        ours: rate(side),
+        ratio: Some(side / 80.0),
+        target: Target::Info,
+    });
+
+    // ---- the callback pool ----
+    eprintln!("callback pool, 10 ms callback...");
+    for threads in [4, 8] {
+        let ideal = threads as f64 / 0.010;
+        let mut v = Vec::new();
+        for _ in 0..p.rounds.min(3) {
+            v.push(slow::pool_throughput(
+                threads,
+                Duration::from_millis(10),
+                &data.dir.public,
+                p.pool_requests * threads / 4,
+            )?);
+        }
+        let r = median_f(v);
+        summary.push((format!("pool_{threads}_10ms"), r));
+        rows.push(Row {
+            name: format!("callback pool, {threads} threads, 10 ms callback (vs ideal)"),
+            floor: rate(ideal),
+            ours: rate(r),
+            ratio: Some(r / ideal),
+            target: if threads == 4 {
+                Target::AtLeast(0.95)
+            } else {
+                Target::Info
+            },
+        });
+    }
+
+    // ---- ZAP round trips while the watcher re-checks a big directory ----
+    eprintln!(
+        "ZAP round trips while {} keys are re-checked...",
+        p.scale_big
+    );
+    let interval = Duration::from_millis(100);
+    let mut rc = slow::rtt_during_recheck(
+        &data.big.dir,
+        &data.big.public[0],
+        interval,
+        p.recheck_window,
+        p.recheck_rounds,
+    )?;
+    let (bare_p99, bare_max) = (
+        slow::quantile(&mut rc.bare, 0.99),
+        slow::quantile(&mut rc.bare, 1.0),
+    );
+    let (ours_p99, ours_max) = (
+        slow::quantile(&mut rc.ours, 0.99),
+        slow::quantile(&mut rc.ours, 1.0),
+    );
+    summary.push(("recheck_rtt_max_ms".into(), ours_max.as_secs_f64() * 1e3));
+    summary.push(("recheck_rtt_p99_ms".into(), ours_p99.as_secs_f64() * 1e3));
+    summary.push(("recheck_bare_max_ms".into(), bare_max.as_secs_f64() * 1e3));
+    rows.push(Row {
+        name: format!(
+            "worst ZAP round trip, {} keys re-checked every {} ms (vs 20 ms)",
+            p.scale_big,
+            interval.as_millis()
+        ),
+        floor: "20.0 ms".into(),
+        ours: ms(ours_max),
+        ratio: Some(ours_max.as_secs_f64() / 0.020),
+        target: Target::AtMost(1.0),
+    });
+    rows.push(Row {
+        name: format!(
+            "  same: p99 / worst of the bare responder; our p99 ({} round trips)",
+            rc.ours.len()
+        ),
+        floor: format!("{} / {}", ms(bare_p99), ms(bare_max)),
+        ours: ms(ours_p99),
+        ratio: None,
+        target: Target::Info,
+    });
+    rows.push(Row {
+        name: format!(
+            "  same: 1 cert removed -> refused through the engine (interval {} ms)",
+            interval.as_millis()
+        ),
+        floor: "-".into(),
+        ours: ms(rc.revoked_after),
+        ratio: None,
+        target: Target::Info,
     });
 
     // ---- memory per key ----
@@ -394,7 +524,7 @@ fn run(o: Opts) -> Result<(), BoxError> {
     summary.push(("reload_removed_ms".into(), rl.removed.as_secs_f64() * 1e3));
     for (what, d) in [("added", rl.added), ("removed", rl.removed)] {
         rows.push(Row {
-            name: format!("reload after 1 cert {what} (vs full load)"),
+            name: format!("re-check after 1 cert {what} (vs full load)"),
             floor: ms(rl.full),
             ours: ms(d),
             ratio: Some(d.as_secs_f64() / rl.full.as_secs_f64()),
@@ -402,27 +532,24 @@ fn run(o: Opts) -> Result<(), BoxError> {
         });
     }
     rows.push(Row {
-        name: format!(
-            "  periodic check, {} certs unchanged: quick / full pass",
-            p.certs
-        ),
-        floor: "-".into(),
-        ours: format!("{} / {}", us(rl.quiet_check), ms(rl.full_pass)),
-        ratio: None,
+        name: format!("  re-check, {} certs unchanged (vs full load)", p.certs),
+        floor: ms(rl.full),
+        ours: ms(rl.unchanged),
+        ratio: Some(rl.unchanged.as_secs_f64() / rl.full.as_secs_f64()),
         target: Target::Info,
     });
     let rl_big = load::reload_times(&data.big.dir, &data.big.public[0], 1)?;
     summary.push((
-        "full_pass_big_ms".into(),
-        rl_big.full_pass.as_secs_f64() * 1e3,
+        "recheck_big_ms".into(),
+        rl_big.unchanged.as_secs_f64() * 1e3,
     ));
     rows.push(Row {
         name: format!(
-            "  periodic full pass at {} certs (ZAP blocked) / full load",
+            "  re-check at {} certs, unchanged (watcher thread) / full load",
             p.scale_big
         ),
         floor: "-".into(),
-        ours: format!("{} / {}", ms(rl_big.full_pass), ms(rl_big.full)),
+        ours: format!("{} / {}", ms(rl_big.unchanged), ms(rl_big.full)),
         ratio: None,
         target: Target::Info,
     });
@@ -456,7 +583,7 @@ fn run(o: Opts) -> Result<(), BoxError> {
         target: Target::Info,
     });
     rows.push(Row {
-        name: "configure round trip: no-op / configure_plain".into(),
+        name: "configure call (on the caller's thread): no-op / configure_plain".into(),
         floor: us(ro),
         ours: format!("{} / {}", us(cr.configure_noop), us(cr.configure_plain)),
         ratio: None,

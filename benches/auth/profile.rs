@@ -34,11 +34,51 @@ pub fn profile(name: &str, p: &Params) -> Result<(), BoxError> {
         "bare-curve" => Some(Config::BareCurve),
         "curve-dir" => Some(Config::CurveDir),
         "curve-callback" => Some(Config::CurveCallback),
+        "bare-curve-cb" => Some(Config::BareCurveCb),
+        "null-busy" => Some(Config::NullBusy),
+        "plain-busy" => Some(Config::PlainBusy),
         _ => None,
     };
     let t = Instant::now();
     match (cfg, name) {
-        (Some(cfg), _) => println!("{name}: {:.0} requests/s", measure(cfg, &data, p)?),
+        (Some(cfg), _) => {
+            let m = measure(cfg, &data, p)?;
+            print!("{name}: {:.0} requests/s", m.rate);
+            match m.side_rate {
+                Some(side) => println!(" (slow CURVE answers meanwhile: {side:.0}/s)"),
+                None => println!(),
+            }
+        }
+        (None, "pool") => {
+            let r = crate::slow::pool_throughput(
+                4,
+                std::time::Duration::from_millis(10),
+                &data.dir.public,
+                p.pool_requests,
+            )?;
+            println!("pool, 4 threads, 10 ms callback: {r:.0} requests/s (ideal 400)");
+        }
+        (None, "recheck-rtt") => {
+            let mut r = crate::slow::rtt_during_recheck(
+                &data.dir.dir,
+                &data.dir.public[0],
+                std::time::Duration::from_millis(100),
+                p.recheck_window,
+                p.recheck_rounds,
+            )?;
+            let q = crate::slow::quantile;
+            println!(
+                "NULL round trips while {} keys are re-checked every 100 ms: ours p99 {} worst {} \
+                 ({} round trips); bare p99 {} worst {}; revoked after {}",
+                p.certs,
+                ms(q(&mut r.ours, 0.99)),
+                ms(q(&mut r.ours, 1.0)),
+                r.ours.len(),
+                ms(q(&mut r.bare, 0.99)),
+                ms(q(&mut r.bare, 1.0)),
+                ms(r.revoked_after)
+            );
+        }
         (None, "load") => {
             let n = zmq_auth::load_certificates(&data.dir.dir)?.len();
             println!("load_certificates: {n} keys in {}", ms(t.elapsed()));
@@ -55,11 +95,11 @@ pub fn profile(name: &str, p: &Params) -> Result<(), BoxError> {
         (None, "reload") => {
             let r = load::reload_times(&data.dir.dir, &data.dir.public[0], 1)?;
             println!(
-                "full {} added {} removed {} full pass {}",
+                "full load {}; re-check after add {}, after remove {}, unchanged {}",
                 ms(r.full),
                 ms(r.added),
                 ms(r.removed),
-                ms(r.full_pass)
+                ms(r.unchanged)
             );
         }
         _ => usage(),

@@ -1,7 +1,9 @@
 //! ZAP throughput: each configuration in its own context, against its floor.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use zmq_auth::ThreadAuthenticator;
 
@@ -20,9 +22,16 @@ pub enum Config {
     CurveCallback,
     CurveSmall,
     CurveBig,
+    /// The CURVE request stream with [`CALLBACK_INFLIGHT`] in flight (the callback row's
+    /// floor).
+    BareCurveCb,
+    /// NULL while a second DEALER keeps the pool busy with a 50 ms CURVE callback.
+    NullBusy,
+    /// PLAIN, same.
+    PlainBusy,
 }
 
-pub const CONFIGS: [Config; 9] = [
+pub const CONFIGS: [Config; 12] = [
     Config::BareNull,
     Config::Null,
     Config::BarePlain,
@@ -32,7 +41,28 @@ pub const CONFIGS: [Config; 9] = [
     Config::CurveCallback,
     Config::CurveSmall,
     Config::CurveBig,
+    Config::BareCurveCb,
+    Config::NullBusy,
+    Config::PlainBusy,
 ];
+
+/// Requests in flight for the CURVE callback row. With the default pool (4 threads,
+/// 16 waiting requests per thread) more than 64 waiting requests are answered 300 at
+/// once by design (saturation, DESIGN.md §5 item 6), so the row runs at the deepest
+/// load the default pool accepts, and so does its floor.
+pub const CALLBACK_INFLIGHT: usize = 64;
+/// How long the busy CURVE callback of the `*Busy` rows takes.
+pub const BUSY_CALLBACK: Duration = Duration::from_millis(50);
+/// CURVE requests the second DEALER keeps in flight in the `*Busy` rows: every pool
+/// thread busy and as many waiting, far from saturation.
+pub const BUSY_INFLIGHT: usize = 8;
+
+/// One measurement: requests/s of the timed stream; for the `*Busy` rows also the
+/// slow CURVE answers/s the second DEALER got meanwhile.
+pub struct Measured {
+    pub rate: f64,
+    pub side_rate: Option<f64>,
+}
 
 pub struct Data {
     pub dir: CertDir,
@@ -47,39 +77,69 @@ pub struct Data {
     pub w_big: Workload,
 }
 
-pub fn measure(cfg: Config, d: &Data, p: &Params) -> Result<f64, BoxError> {
+pub fn measure(cfg: Config, d: &Data, p: &Params) -> Result<Measured, BoxError> {
     let ctx = zmq::Context::new();
-    let run = |w: &Workload| zap::throughput(&ctx, w, p.warmup, p.requests, p.inflight);
-    let bare = |w: &Workload| -> Result<f64, BoxError> {
+    let run =
+        |w: &Workload, inflight: usize| zap::throughput(&ctx, w, p.warmup, p.requests, inflight);
+    let plain = |r: Result<f64, BoxError>| {
+        r.map(|rate| Measured {
+            rate,
+            side_rate: None,
+        })
+    };
+    let bare = |w: &Workload, inflight: usize| -> Result<Measured, BoxError> {
         let _b = zap::start_bare(&ctx)?;
-        run(w)
+        plain(run(w, inflight))
     };
     let ours = |setup: &dyn Fn(&ThreadAuthenticator) -> zmq_auth::Result<()>,
                 w: &Workload|
-     -> Result<f64, BoxError> {
+     -> Result<Measured, BoxError> {
         let auth = ThreadAuthenticator::start(&ctx)?;
         setup(&auth)?;
-        run(w)
+        plain(run(w, p.inflight))
+    };
+    let busy = |setup: &dyn Fn(&ThreadAuthenticator) -> zmq_auth::Result<()>,
+                w: &Workload|
+     -> Result<Measured, BoxError> {
+        let auth = ThreadAuthenticator::start(&ctx)?;
+        setup(&auth)?;
+        auth.configure_curve_callback(DOMAIN, |_: &str, _: &str| {
+            std::thread::sleep(BUSY_CALLBACK);
+            true
+        })?;
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let side = s.spawn(|| zap::keep_busy(&ctx, &d.w_curve, BUSY_INFLIGHT, &stop));
+            // Let the pool fill up before the timed stream starts.
+            std::thread::sleep(BUSY_CALLBACK);
+            let rate = run(w, p.inflight);
+            stop.store(true, Ordering::Release);
+            let side = side.join().map_err(|_| "the busy CURVE client panicked")?;
+            let (answers, elapsed) = side?;
+            Ok(Measured {
+                rate: rate?,
+                side_rate: Some(answers as f64 / elapsed.as_secs_f64()),
+            })
+        })
     };
     match cfg {
-        Config::BareNull => bare(&d.w_null),
-        Config::BarePlain => bare(&d.w_plain),
-        Config::BareCurve => bare(&d.w_curve),
+        Config::BareNull => bare(&d.w_null, p.inflight),
+        Config::BarePlain => bare(&d.w_plain, p.inflight),
+        Config::BareCurve => bare(&d.w_curve, p.inflight),
+        Config::BareCurveCb => bare(&d.w_curve, CALLBACK_INFLIGHT.min(p.inflight)),
         Config::Null => ours(&|_| Ok(()), &d.w_null),
         Config::Plain => ours(&|a| a.configure_plain(DOMAIN, d.users.clone()), &d.w_plain),
         Config::CurveDir => ours(&|a| a.configure_curve(DOMAIN, &d.dir.dir), &d.w_curve),
         Config::CurveCallback => {
+            let auth = ThreadAuthenticator::start(&ctx)?;
             let set = Arc::clone(&d.z85);
-            ours(
-                &move |a| {
-                    let set = Arc::clone(&set);
-                    a.configure_curve_callback(DOMAIN, move |_: &str, key: &str| set.contains(key))
-                },
-                &d.w_curve,
-            )
+            auth.configure_curve_callback(DOMAIN, move |_: &str, key: &str| set.contains(key))?;
+            plain(run(&d.w_curve, CALLBACK_INFLIGHT.min(p.inflight)))
         }
         Config::CurveSmall => ours(&|a| a.configure_curve(DOMAIN, &d.small.dir), &d.w_small),
         Config::CurveBig => ours(&|a| a.configure_curve(DOMAIN, &d.big.dir), &d.w_big),
+        Config::NullBusy => busy(&|_| Ok(()), &d.w_null),
+        Config::PlainBusy => busy(&|a| a.configure_plain(DOMAIN, d.users.clone()), &d.w_plain),
     }
 }
 

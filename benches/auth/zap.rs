@@ -4,6 +4,7 @@
 //! context, speaking like libzmq's own ZAP client (an empty delimiter frame, then the
 //! RFC 27 request) and keeping a fixed number of requests in flight.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -133,6 +134,75 @@ pub fn throughput(
         }
     }
     Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Keeps `inflight` requests of `w` outstanding until `stop` is set, then collects the
+/// outstanding replies. Returns the replies received before `stop` and the time that
+/// took. Every reply must be 200.
+pub fn keep_busy(
+    ctx: &zmq::Context,
+    w: &Workload,
+    inflight: usize,
+    stop: &AtomicBool,
+) -> Result<(usize, Duration), BoxError> {
+    let d = dealer(ctx)?;
+    let mut msg = zmq::Message::new();
+    let start = Instant::now();
+    for i in 0..inflight {
+        send_request(&d, w, i)?;
+    }
+    let (mut next, mut outstanding, mut answered) = (inflight, inflight, 0);
+    let mut elapsed = None;
+    while outstanding > 0 {
+        let status = recv_reply(&d, &mut msg)?;
+        outstanding -= 1;
+        if status != 200 {
+            return Err(format!("busy CURVE client: status {status}, expected 200").into());
+        }
+        if elapsed.is_none() {
+            if stop.load(Ordering::Acquire) {
+                elapsed = Some(start.elapsed());
+            } else {
+                answered += 1;
+                send_request(&d, w, next)?;
+                next += 1;
+                outstanding += 1;
+            }
+        }
+    }
+    Ok((answered, elapsed.unwrap_or_else(|| start.elapsed())))
+}
+
+/// One request at a time for `duration`: every round trip, in order.
+pub fn round_trips_for(
+    ctx: &zmq::Context,
+    w: &Workload,
+    duration: Duration,
+) -> Result<Vec<Duration>, BoxError> {
+    let d = dealer(ctx)?;
+    let mut msg = zmq::Message::new();
+    let mut times = Vec::new();
+    let start = Instant::now();
+    let mut i = 0;
+    while start.elapsed() < duration {
+        let t = Instant::now();
+        send_request(&d, w, i)?;
+        let status = recv_reply(&d, &mut msg)?;
+        if status != 200 {
+            return Err(format!("status {status}, expected 200").into());
+        }
+        times.push(t.elapsed());
+        i += 1;
+    }
+    Ok(times)
+}
+
+/// Sends one request and returns its status.
+pub fn status_of(ctx: &zmq::Context, w: &Workload) -> Result<u16, BoxError> {
+    let d = dealer(ctx)?;
+    let mut msg = zmq::Message::new();
+    send_request(&d, w, 0)?;
+    Ok(recv_reply(&d, &mut msg)?)
 }
 
 /// One request at a time: the median round trip.

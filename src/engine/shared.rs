@@ -94,9 +94,11 @@ impl Shared {
         }
     }
 
-    /// The loop is about to look at the results: later ones need a new wake-up.
+    /// The loop is about to look at the results one last time before it sleeps: later
+    /// ones need a new wake-up. A read-modify-write (a full barrier), so the loop's
+    /// following look at the results cannot be ordered before it.
     pub(super) fn woken(&self) {
-        self.wake_pending.store(false, Ordering::Release);
+        self.wake_pending.swap(false, Ordering::SeqCst);
     }
 
     /// Closes the caller's end of the pipe (after the loop ended).

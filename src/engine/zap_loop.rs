@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +23,8 @@ const BATCH: usize = 256;
 /// Frames of a request whose slices are kept on the stack (a ZAP request has 6 to 8,
 /// plus a 1- or 2-frame envelope); longer ones spill to the heap.
 const INLINE_FRAMES: usize = 16;
+/// Receive buffers of pooled requests kept for reuse.
+const SPARE_BUFFERS: usize = 128;
 
 /// The decision event stream's sending side.
 pub(super) struct EventSink {
@@ -51,18 +54,55 @@ impl EventSink {
 
 /// A request waiting for the pool.
 struct Pending {
-    /// The ROUTER envelope, sent back as it came.
-    envelope: Vec<zmq::Message>,
-    /// The request's frames, to re-decide it if the policy changed meanwhile.
-    body: Vec<Vec<u8>>,
+    /// The request as it came: the ROUTER envelope (sent back as it came), then the
+    /// body (to build the reply, or to re-decide it if the policy changed meanwhile).
+    /// Moved out of the receive buffer, not copied.
+    frames: Vec<zmq::Message>,
+    envelope_len: usize,
     generation: u64,
     deadline: Instant,
+}
+
+impl Pending {
+    /// Calls `f` with the body's frames (on the stack for any request of sane size).
+    fn with_body<R>(&self, f: impl FnOnce(&[&[u8]]) -> R) -> R {
+        let body = &self.frames[self.envelope_len..];
+        let mut inline: [&[u8]; INLINE_FRAMES] = [b""; INLINE_FRAMES];
+        if body.len() <= INLINE_FRAMES {
+            for (slot, m) in inline.iter_mut().zip(body) {
+                *slot = &m[..];
+            }
+            f(&inline[..body.len()])
+        } else {
+            let spilled: Vec<&[u8]> = body.iter().map(|m| &m[..]).collect();
+            f(&spilled)
+        }
+    }
+}
+
+/// Hashes the loop's own sequential request ids: one multiplication (SipHash, the
+/// default, cost more than the rest of the bookkeeping of a pooled request).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 /// What to do with one received request.
 enum Action {
     Reply(ZapReply, Option<AuthEvent>),
-    Ask(SlowJob, Vec<Vec<u8>>),
+    Ask(SlowJob),
 }
 
 pub(super) struct ZapLoop {
@@ -73,7 +113,10 @@ pub(super) struct ZapLoop {
     generation: u64,
     pool: Pool,
     answers: Receiver<Answer>,
-    pending: HashMap<u64, Pending>,
+    pending: HashMap<u64, Pending, BuildHasherDefault<IdHasher>>,
+    /// Receive buffers of answered pooled requests, to be reused (no allocation per
+    /// pooled request once warm).
+    spare: Vec<Vec<zmq::Message>>,
     /// Pending ids by deadline (deadlines are handed out in order, so this is sorted).
     order: VecDeque<(Instant, u64)>,
     next_id: u64,
@@ -103,7 +146,8 @@ impl ZapLoop {
             generation,
             pool,
             answers,
-            pending: HashMap::new(),
+            pending: HashMap::default(),
+            spare: Vec::new(),
             order: VecDeque::new(),
             next_id: 0,
             deadline,
@@ -114,9 +158,16 @@ impl ZapLoop {
 
     pub(super) fn run(mut self) {
         let mut frames: Vec<zmq::Message> = Vec::new();
+        // More work may be waiting (a full batch was served, or answers came in after
+        // the ZAP socket was drained): look again without polling. Answers from the pool
+        // are on a channel; the pipe's wake-up byte is only needed to leave poll, so it
+        // is re-armed (`woken`) only when the loop is about to sleep.
+        let mut busy = false;
         loop {
             let timeout = self.poll_timeout();
-            let (zap_ready, pipe_ready) = {
+            let (zap_ready, pipe_ready) = if busy {
+                (true, false)
+            } else {
                 let mut items = [
                     self.zap.as_poll_item(zmq::POLLIN),
                     self.pipe.as_poll_item(zmq::POLLIN),
@@ -138,17 +189,21 @@ impl ZapLoop {
             if self.stopping() {
                 break;
             }
-            self.shared.woken();
-            while let Ok(answer) = self.answers.try_recv() {
-                self.finish(answer);
-            }
+            self.finish_answered();
             self.expire();
+            busy = false;
             if zap_ready {
-                for _ in 0..BATCH {
-                    if self.stopping() || !self.serve_one(&mut frames) {
-                        break;
-                    }
+                let mut served = 0;
+                while served < BATCH && !self.stopping() && self.serve_one(&mut frames) {
+                    served += 1;
                 }
+                busy = served == BATCH;
+            }
+            if !busy {
+                // About to sleep: re-arm the wake-up, then look once more, since an
+                // answer queued before re-arming sent no byte.
+                self.shared.woken();
+                busy = self.finish_answered();
             }
         }
         // Whoever still waits is told to come back, not left hanging.
@@ -158,6 +213,16 @@ impl ZapLoop {
                 self.reply_verdict(p, try_later());
             }
         }
+    }
+
+    /// Replies to every answer the pool has queued; true when there was one.
+    fn finish_answered(&mut self) -> bool {
+        let mut any = false;
+        while let Ok(answer) = self.answers.try_recv() {
+            self.finish(answer);
+            any = true;
+        }
+        any
     }
 
     fn stopping(&self) -> bool {
@@ -226,37 +291,35 @@ impl ZapLoop {
             self.reply_verdict(p, answer.verdict);
             return;
         }
-        let decision = {
-            let body: Vec<&[u8]> = p.body.iter().map(Vec::as_slice).collect();
-            match policy::parse(&body) {
-                Ok((req, mechanism)) => match self.policy.decide(&req, mechanism) {
-                    Decision::Done(v) => Ok(into_owned(v)),
-                    Decision::Ask(job) => Err(job),
-                },
-                Err(_) => Ok(crate::policy::internal()),
-            }
-        };
+        let policy = Arc::clone(&self.policy);
+        let decision = p.with_body(|body| match policy::parse(body) {
+            Ok((req, mechanism)) => match policy.decide(&req, mechanism) {
+                Decision::Done(v) => Ok(into_owned(v)),
+                Decision::Ask(job) => Err(job),
+            },
+            Err(_) => Ok(crate::policy::internal()),
+        });
         match decision {
             Ok(v) => self.reply_verdict(p, v),
             Err(job) => {
                 let deadline = p.deadline;
-                self.dispatch(p.envelope, p.body, job, deadline);
+                self.dispatch(p.frames, p.envelope_len, job, deadline);
             }
         }
     }
 
     fn dispatch(
         &mut self,
-        envelope: Vec<zmq::Message>,
-        body: Vec<Vec<u8>>,
+        frames: Vec<zmq::Message>,
+        envelope_len: usize,
         work: SlowJob,
         deadline: Instant,
     ) {
         let id = self.next_id;
         self.next_id += 1;
         let pending = Pending {
-            envelope,
-            body,
+            frames,
+            envelope_len,
             generation: self.generation,
             deadline,
         };
@@ -272,27 +335,40 @@ impl ZapLoop {
         }
     }
 
-    fn reply_verdict(&mut self, p: Pending, verdict: Verdict<'_>) {
-        let body: Vec<&[u8]> = p.body.iter().map(Vec::as_slice).collect();
-        let (reply, event) = match policy::parse(&body) {
+    fn reply_verdict(&mut self, mut p: Pending, verdict: Verdict<'_>) {
+        let want = self.events.wanted();
+        let lockout = &mut self.lockout;
+        let (reply, event) = p.with_body(|body| match policy::parse(body) {
             Ok((req, mechanism)) => {
                 // A ban that started while this request was on the pool applies to it:
                 // guesses sent in parallel must not outrun the lock-out.
-                let verdict = if locked(&self.lockout, req.address) {
+                let verdict = if locked(lockout, req.address) {
                     policy::deny(policy::TOO_MANY_FAILURES)
                 } else {
                     verdict
                 };
-                let out = Asked::of(&req, mechanism).answer(verdict, self.events.wanted());
-                note_failure(&mut self.lockout, req.address, &out.0);
+                let out = Asked::of(&req, mechanism).answer(verdict, want);
+                note_failure(lockout, req.address, &out.0);
                 out
             }
             Err(reply) => (reply, None),
-        };
+        });
         if let Some(ev) = event {
             self.events.push(ev);
         }
-        self.send(p.envelope.into_iter(), &reply);
+        let envelope_len = p.envelope_len;
+        let envelope = p.frames[..envelope_len]
+            .iter_mut()
+            .map(|slot| std::mem::replace(slot, zmq::Message::new()));
+        send_reply(&mut self.zap, envelope, &reply);
+        // Keep the buffer for a later pooled request; its body messages are closed
+        // when received into again. A few suffice: the pool holds at most 16 per thread.
+        if self.spare.len() < SPARE_BUFFERS && p.frames.len() <= INLINE_FRAMES {
+            for m in &mut p.frames[envelope_len..] {
+                *m = zmq::Message::new();
+            }
+            self.spare.push(p.frames);
+        }
     }
 
     /// Receives and answers (or hands out) one request; false when none is waiting.
@@ -351,53 +427,59 @@ impl ZapLoop {
                         note_failure(&mut self.lockout, req.address, &reply);
                         Action::Reply(reply, ev)
                     }
-                    Decision::Ask(job) => {
-                        Action::Ask(job, body.iter().map(|f| f.to_vec()).collect())
-                    }
+                    Decision::Ask(job) => Action::Ask(job),
                 },
             };
             (envelope.len(), action)
         };
-        let envelope = frames[..envelope_len]
-            .iter_mut()
-            .map(|slot| std::mem::replace(slot, zmq::Message::new()));
         match action {
             Action::Reply(reply, event) => {
                 if let Some(ev) = event {
                     self.events.push(ev);
                 }
-                self.send(envelope, &reply);
+                let envelope = frames[..envelope_len]
+                    .iter_mut()
+                    .map(|slot| std::mem::replace(slot, zmq::Message::new()));
+                send_reply(&mut self.zap, envelope, &reply);
             }
-            Action::Ask(job, body) => {
-                let envelope: Vec<zmq::Message> = envelope.collect();
+            Action::Ask(job) => {
+                // The request's messages move to the pending entry as they are; the
+                // receive buffer is replaced by a spare one.
+                let mut request = std::mem::replace(frames, self.spare.pop().unwrap_or_default());
+                request.truncate(n);
                 let deadline = deadline_after(self.deadline);
-                self.dispatch(envelope, body, job, deadline);
+                self.dispatch(request, envelope_len, job, deadline);
             }
         }
         // A request of absurdly many frames must not keep its messages alive.
         frames.truncate(INLINE_FRAMES);
         true
     }
+}
 
-    fn send(&mut self, envelope: impl Iterator<Item = zmq::Message>, reply: &ZapReply) {
-        let mut sent = Ok(());
-        for m in envelope {
-            if sent.is_ok() {
-                sent = self.zap.send(m, zmq::SNDMORE | zmq::DONTWAIT);
-            }
+/// Sends the envelope (moved) and the reply's frames.
+fn send_reply(
+    zap: &mut zmq::Socket,
+    envelope: impl Iterator<Item = zmq::Message>,
+    reply: &ZapReply,
+) {
+    let mut sent = Ok(());
+    for m in envelope {
+        if sent.is_ok() {
+            sent = zap.send(m, zmq::SNDMORE | zmq::DONTWAIT);
         }
-        let reply_frames = reply.frames();
-        let last = reply_frames.len() - 1;
-        for (i, f) in reply_frames.iter().enumerate() {
-            if sent.is_err() {
-                break;
-            }
-            let more = if i < last { zmq::SNDMORE } else { 0 };
-            sent = send_bytes(&mut self.zap, f, more | zmq::DONTWAIT);
+    }
+    let reply_frames = reply.frames();
+    let last = reply_frames.len() - 1;
+    for (i, f) in reply_frames.iter().enumerate() {
+        if sent.is_err() {
+            break;
         }
-        if let Err(e) = sent {
-            zlog!(Warn, "ZAP reply not sent: {e}");
-        }
+        let more = if i < last { zmq::SNDMORE } else { 0 };
+        sent = send_bytes(zap, f, more | zmq::DONTWAIT);
+    }
+    if let Err(e) = sent {
+        zlog!(Warn, "ZAP reply not sent: {e}");
     }
 }
 
