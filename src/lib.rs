@@ -28,9 +28,9 @@
 //! it sets the ZAP domain and `ZMQ_ZAP_ENFORCE_DOMAIN`, and such a socket refuses peers
 //! when no handler answers. Keep the authenticator alive as long as the server socket.
 //!
-//! **Secrets in memory:** a [`Certificate`]'s secret key and every certificate or
-//! password file text the crate reads are wiped (`zeroize`) when dropped; PLAIN passwords
-//! in the authenticator's tables, ZAP request frames and libzmq's own copies are not.
+//! **Secrets in memory:** a [`Certificate`]'s secret key, every certificate or password
+//! file text the crate reads and the plaintext passwords in its PLAIN tables are wiped
+//! (`zeroize`) when dropped; ZAP request frames and libzmq's own copies are not.
 //! The README's security notes list exactly what is and is not wiped.
 //!
 //! # How a peer is decided
