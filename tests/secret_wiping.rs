@@ -219,3 +219,52 @@ fn creating_certificates_leaves_no_key_line() {
         LAST_HIT_SIZE.load(Ordering::SeqCst)
     );
 }
+
+/// PLAIN password tables (from a map and from a password file) and the copy of a
+/// password handed to an argon2id check are wiped when dropped. The password is the Z85
+/// text of a random key, so the same needle finds it.
+#[test]
+fn plain_password_tables_leave_no_copy() {
+    let _guard = lock();
+    let key = zmq::CurveKeyPair::new().expect("CURVE").secret_key;
+    let mut password = zmq_auth::encode_z85_key(&key).into_bytes();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("passwords");
+    let mut text = Vec::with_capacity(64);
+    text.extend_from_slice(b"bob=");
+    text.extend_from_slice(&password);
+    text.push(b'\n');
+    std::fs::write(&file, &text).unwrap();
+    text.fill(0);
+    let hits = freed_blocks_holding(Some(&key), || {
+        let pw = std::str::from_utf8(&password).unwrap();
+        let mut auth = zmq_auth::Authenticator::new();
+        auth.configure_plain("*", [("alice", pw)]).unwrap();
+        auth.configure_plain_file("files", &file).unwrap();
+        let req: [&[u8]; 8] = [
+            b"1.0",
+            b"1",
+            b"",
+            b"127.0.0.1",
+            b"",
+            b"PLAIN",
+            b"alice",
+            pw.as_bytes(),
+        ];
+        assert_eq!(auth.handle_zap_message(&req).status_code(), 200);
+        let req: [&[u8]; 8] = [
+            b"1.0",
+            b"2",
+            b"files",
+            b"127.0.0.1",
+            b"",
+            b"PLAIN",
+            b"bob",
+            pw.as_bytes(),
+        ];
+        assert_eq!(auth.handle_zap_message(&req).status_code(), 200);
+        drop(auth);
+    });
+    password.fill(0);
+    assert_eq!(hits, 0, "freed blocks still holding the password");
+}
