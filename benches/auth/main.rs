@@ -21,8 +21,13 @@ mod alloc;
 mod certs;
 mod e2e;
 mod load;
+mod ops;
+#[cfg(feature = "postgres")]
+mod pg;
 mod profile;
 mod slow;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod stores;
 mod table;
 mod throughput;
 mod zap;
@@ -64,6 +69,28 @@ struct Params {
     /// NULL round trips during re-checks: window per round, and rounds.
     recheck_window: Duration,
     recheck_rounds: usize,
+    /// `still_admits` calls per measurement.
+    still_calls: usize,
+    /// Credential stores (features `sqlite`, `postgres`): keys in each store, the cached
+    /// working set, uncached round trips, revocations, single-thread argon2id verifies
+    /// and argon2id checks through ZAP, keys repeated in the PostgreSQL store-vs-callback
+    /// row and that row's timed requests.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    store_keys: usize,
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    store_working: usize,
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    store_latency: usize,
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    store_revocations: usize,
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    argon_single: usize,
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    argon_checks: usize,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pg_repeat_keys: usize,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pg_requests: usize,
 }
 
 impl Params {
@@ -87,6 +114,15 @@ impl Params {
             pool_requests: 1_200,
             recheck_window: Duration::from_secs(2),
             recheck_rounds: 3,
+            still_calls: 2_000_000,
+            store_keys: 1_000_000,
+            store_working: 100_000,
+            store_latency: 2_000,
+            store_revocations: 7,
+            argon_single: 20,
+            argon_checks: 300,
+            pg_repeat_keys: 10_000,
+            pg_requests: 4_000,
         }
     }
 
@@ -106,6 +142,15 @@ impl Params {
             pool_requests: 120,
             recheck_window: Duration::from_millis(300),
             recheck_rounds: 1,
+            still_calls: 200_000,
+            store_keys: 20_000,
+            store_working: 10_000,
+            store_latency: 200,
+            store_revocations: 2,
+            argon_single: 4,
+            argon_checks: 30,
+            pg_repeat_keys: 2_000,
+            pg_requests: 400,
             ..Params::full()
         }
     }
@@ -265,6 +310,9 @@ fn run(o: Opts) -> Result<(), BoxError> {
         (Config::BareCurveCb, "zap_bare_curve_cb"),
         (Config::NullBusy, "zap_null_busy"),
         (Config::PlainBusy, "zap_plain_busy"),
+        (Config::LockNull, "zap_lockout_null"),
+        (Config::LockPlain, "zap_lockout_plain"),
+        (Config::LockCurve, "zap_lockout_curve"),
     ] {
         summary.push((key.into(), get(c)));
     }
@@ -336,6 +384,23 @@ fn run(o: Opts) -> Result<(), BoxError> {
         ratio: Some(side / 80.0),
         target: Target::Info,
     });
+
+    for (name, floor, c) in [
+        ("NULL", Config::BareNull, Config::LockNull),
+        ("PLAIN (1000 users)", Config::BarePlain, Config::LockPlain),
+        (
+            "CURVE, 10000-cert dir",
+            Config::BareCurve,
+            Config::LockCurve,
+        ),
+    ] {
+        rows.push(tp_row(
+            format!("ZAP {name}, lock-out on (limit_failures 5/60 s/900 s)"),
+            get(floor),
+            get(c),
+            0.95,
+        ));
+    }
 
     // ---- the callback pool ----
     eprintln!("callback pool, 10 ms callback...");
@@ -590,6 +655,17 @@ fn run(o: Opts) -> Result<(), BoxError> {
         target: Target::Info,
     });
 
+    // ---- operations: still_admits ----
+    ops::still_admits_rows(&data, p, &mut rows, &mut summary)?;
+
+    // ---- credential stores ----
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    stores::rows(p, &mut rows, &mut summary)?;
+
+    // ---- metrics on: last, because a recorder stays installed once installed ----
+    #[cfg(feature = "metrics")]
+    metrics_rows(&data, p, &mut rows, &mut summary)?;
+
     println!();
     println!(
         "zmq-auth {} — {} — {} round(s), median; floors measured in the same run",
@@ -608,6 +684,79 @@ fn run(o: Opts) -> Result<(), BoxError> {
     }
     if o.strict && !met && !p.quick {
         std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// ZAP throughput with a Prometheus recorder installed (every decision counted), in
+/// rounds of their own against the bare floor. Runs after everything else: a recorder
+/// cannot be uninstalled.
+#[cfg(feature = "metrics")]
+fn metrics_rows(
+    data: &Data,
+    p: &Params,
+    rows: &mut Vec<Row>,
+    summary: &mut Vec<(String, f64)>,
+) -> Result<(), BoxError> {
+    eprintln!("ZAP throughput with a Prometheus recorder installed...");
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("install the Prometheus recorder: {e}"))?;
+    let pairs = [
+        ("NULL", "null", Config::BareNull, Config::Null),
+        (
+            "PLAIN (1000 users)",
+            "plain",
+            Config::BarePlain,
+            Config::Plain,
+        ),
+        (
+            "CURVE, 10000-cert dir",
+            "curve",
+            Config::BareCurve,
+            Config::CurveDir,
+        ),
+    ];
+    let cfgs: Vec<Config> = pairs.iter().flat_map(|p| [p.2, p.3]).collect();
+    let mut results: Vec<Vec<f64>> = vec![Vec::new(); cfgs.len()];
+    for round in 0..p.rounds {
+        for k in 0..cfgs.len() {
+            let i = (k + round) % cfgs.len();
+            let r = measure(cfgs[i], data, p).map_err(|e| format!("{:?}: {e}", cfgs[i]))?;
+            results[i].push(r.rate);
+        }
+    }
+    // The recorder did count: one decision per request of ours.
+    let text = handle.render();
+    for mech in ["NULL", "PLAIN", "CURVE"] {
+        let needle = format!(
+            "zmq_auth_decisions_total{{mechanism=\"{mech}\",status=\"200\",reason=\"OK\"}} "
+        );
+        let count: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix(&needle))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0);
+        let expected = (p.rounds * (p.warmup + p.requests)) as f64;
+        if count < expected {
+            return Err(format!(
+                "the recorder counted {count} {mech} decisions, {expected} expected"
+            )
+            .into());
+        }
+    }
+    let med: Vec<f64> = results.into_iter().map(median_f).collect();
+    for (j, (name, key, _, _)) in pairs.iter().enumerate() {
+        let (floor, ours) = (med[2 * j], med[2 * j + 1]);
+        summary.push((format!("zap_metrics_{key}"), ours));
+        summary.push((format!("zap_metrics_bare_{key}"), floor));
+        rows.push(Row {
+            name: format!("ZAP {name}, metrics on (Prometheus recorder installed)"),
+            floor: rate(floor),
+            ours: rate(ours),
+            ratio: Some(ours / floor),
+            target: Target::AtLeast(0.95),
+        });
     }
     Ok(())
 }

@@ -29,9 +29,13 @@ pub enum Config {
     NullBusy,
     /// PLAIN, same.
     PlainBusy,
+    /// NULL, PLAIN and CURVE (directory) with the lock-out on ([`lockout`]).
+    LockNull,
+    LockPlain,
+    LockCurve,
 }
 
-pub const CONFIGS: [Config; 12] = [
+pub const CONFIGS: [Config; 15] = [
     Config::BareNull,
     Config::Null,
     Config::BarePlain,
@@ -44,7 +48,17 @@ pub const CONFIGS: [Config; 12] = [
     Config::BareCurveCb,
     Config::NullBusy,
     Config::PlainBusy,
+    Config::LockNull,
+    Config::LockPlain,
+    Config::LockCurve,
 ];
+
+/// The lock-out of the `Lock*` rows: 5 failures in 60 s ban an address for 15 minutes
+/// (README's example). The load is all admitted, so no address is ever banned: the rows
+/// show what the check costs every request.
+pub fn lockout(a: &ThreadAuthenticator) -> zmq_auth::Result<()> {
+    a.limit_failures(5, Duration::from_secs(60), Duration::from_secs(900))
+}
 
 /// Requests in flight for the CURVE callback row. With the default pool (4 threads,
 /// 16 waiting requests per thread) more than 64 waiting requests are answered 300 at
@@ -140,6 +154,21 @@ pub fn measure(cfg: Config, d: &Data, p: &Params) -> Result<Measured, BoxError> 
         Config::CurveBig => ours(&|a| a.configure_curve(DOMAIN, &d.big.dir), &d.w_big),
         Config::NullBusy => busy(&|_| Ok(()), &d.w_null),
         Config::PlainBusy => busy(&|a| a.configure_plain(DOMAIN, d.users.clone()), &d.w_plain),
+        Config::LockNull => ours(&lockout, &d.w_null),
+        Config::LockPlain => ours(
+            &|a| {
+                lockout(a)?;
+                a.configure_plain(DOMAIN, d.users.clone())
+            },
+            &d.w_plain,
+        ),
+        Config::LockCurve => ours(
+            &|a| {
+                lockout(a)?;
+                a.configure_curve(DOMAIN, &d.dir.dir)
+            },
+            &d.w_curve,
+        ),
     }
 }
 

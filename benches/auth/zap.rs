@@ -291,3 +291,50 @@ impl Drop for Bare {
         }
     }
 }
+
+/// One request at a time, request `i` with credential set `i` of `w`: every round trip,
+/// in order (`n` requests, no warm-up). Every reply must be 200.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub fn round_trips_n(
+    ctx: &zmq::Context,
+    w: &Workload,
+    n: usize,
+) -> Result<Vec<Duration>, BoxError> {
+    let d = dealer(ctx)?;
+    let mut msg = zmq::Message::new();
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        send_request(&d, w, i)?;
+        let status = recv_reply(&d, &mut msg)?;
+        if status != 200 {
+            return Err(format!("request {i}: status {status}, expected 200").into());
+        }
+        times.push(t.elapsed());
+    }
+    Ok(times)
+}
+
+/// Sends the first request of `w` again and again, one at a time, until the reply's
+/// status is `want`; returns the time from `since` to that reply. Fails after `limit`.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub fn until_status(
+    ctx: &zmq::Context,
+    w: &Workload,
+    want: u16,
+    since: Instant,
+    limit: Duration,
+) -> Result<Duration, BoxError> {
+    let d = dealer(ctx)?;
+    let mut msg = zmq::Message::new();
+    loop {
+        send_request(&d, w, 0)?;
+        let status = recv_reply(&d, &mut msg)?;
+        if status == want {
+            return Ok(since.elapsed());
+        }
+        if since.elapsed() > limit {
+            return Err(format!("no status {want} after {limit:?} (last {status})").into());
+        }
+    }
+}
