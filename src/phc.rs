@@ -76,6 +76,22 @@ pub fn hash_password(password: &str) -> Result<String> {
         .map_err(|e| Error::invalid_config(format!("argon2id hashing failed: {e}")))
 }
 
+/// A hash (default parameters) of a random password, made once: what an unknown user's
+/// password is checked against, so that refusing an unknown user takes as long as
+/// refusing a known one.
+pub(crate) fn dummy_hash() -> Option<&'static str> {
+    static DUMMY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    DUMMY
+        .get_or_init(|| {
+            let salt = SaltString::generate(&mut OsRng);
+            Argon2::default()
+                .hash_password(salt.as_str().as_bytes(), &salt)
+                .ok()
+                .map(|h| h.to_string())
+        })
+        .as_deref()
+}
+
 /// Outcome of checking a password against a PHC hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verify {

@@ -61,6 +61,14 @@ pub(crate) struct UserMap {
     users: HashMap<String, Secret, KeyHash>,
 }
 
+impl UserMap {
+    /// Does any user have a hashed password? Then an unknown user must cost a hash check
+    /// too, or timing would tell which names exist.
+    pub(crate) fn has_hashes(&self) -> bool {
+        self.users.values().any(|s| matches!(s, Secret::Hashed(_)))
+    }
+}
+
 impl PartialEq for UserMap {
     fn eq(&self, other: &Self) -> bool {
         self.users.len() == other.users.len()

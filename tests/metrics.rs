@@ -55,13 +55,36 @@ fn counters_move_and_labels_are_fixed_words() {
             r#"zmq_auth_rechecks_total{source="password_file",result="ok"}"#
         )));
 
+    // Where passwords are hashed, an unknown user costs a hash check too (on the pool:
+    // counted as a slow answer of kind "hash"), so timing does not tell which names exist.
+    let phc = zmq_auth::hash_password("Pw-metrics-hashed-3c9d").unwrap();
+    auth.configure_plain("hashed", [("carol", phc.as_str())])
+        .unwrap();
+    let frames: Vec<&[u8]> = vec![
+        b"",
+        b"1.0",
+        b"3",
+        b"hashed",
+        b"192.0.2.44",
+        b"",
+        b"PLAIN",
+        b"nobody",
+        b"guess-z",
+    ];
+    dealer.send_multipart(frames, 0).unwrap();
+    assert_eq!(recv_reply(&dealer).unwrap().2, "Invalid username");
+
     let text = handle.render();
+    assert!(
+        text.contains(r#"zmq_auth_slow_answer_seconds_count{kind="hash"} 1"#),
+        "{text}"
+    );
     eprintln!("{text}");
     assert!(
         text.contains(r#"zmq_auth_decisions_total{mechanism="PLAIN",status="200",reason="OK"} 1"#),
         "{text}"
     );
-    assert!(text.contains(r#"zmq_auth_decisions_total{mechanism="PLAIN",status="400",reason="Invalid username"} 2"#), "{text}");
+    assert!(text.contains(r#"zmq_auth_decisions_total{mechanism="PLAIN",status="400",reason="Invalid username"} 3"#), "{text}"); // two from 127.0.0.1, one from 192.0.2.44
     assert!(text.contains(r#"zmq_auth_decisions_total{mechanism="PLAIN",status="400",reason="Too many failures"} 1"#), "{text}");
     assert!(text.contains("zmq_auth_lockouts_total 1"), "{text}");
     assert!(

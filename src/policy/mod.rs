@@ -283,6 +283,12 @@ impl Policy {
         Decision::Done(match self.plain.get(key) {
             Some(PlainRule::Users(users)) => match users.check(username, password) {
                 PlainCheck::Ok(name) => ok(UserId::Text(Cow::Borrowed(name)), None),
+                // Where known users cost an argon2id check, unknown ones cost one too.
+                PlainCheck::UnknownUser if users.has_hashes() => {
+                    return Decision::Ask(SlowJob::UnknownUser {
+                        password: Zeroizing::new(password.to_vec()),
+                    })
+                }
                 PlainCheck::UnknownUser => deny("Invalid username"),
                 PlainCheck::WrongPassword => deny("Invalid password"),
                 PlainCheck::Verify(name, phc) => {

@@ -21,6 +21,12 @@ pub(crate) enum SlowJob {
         phc: Arc<str>,
         password: Zeroizing<Vec<u8>>,
     },
+    /// An unknown PLAIN user where known ones have hashes: a check against a dummy hash,
+    /// so that the answer takes as long as for a known user (no name enumeration by
+    /// timing); always 400 `Invalid username`.
+    UnknownUser {
+        password: Zeroizing<Vec<u8>>,
+    },
     /// A PLAIN user looked up in a store, then its hash checked.
     StoreUser {
         store: StoreHandle,
@@ -36,7 +42,7 @@ impl SlowJob {
         match self {
             SlowJob::Curve(_) => "callback",
             SlowJob::StoreKey(_) => "store_key",
-            SlowJob::Hash { .. } => "hash",
+            SlowJob::Hash { .. } | SlowJob::UnknownUser { .. } => "hash",
             SlowJob::StoreUser { .. } => "store_user",
         }
     }
@@ -51,6 +57,7 @@ impl SlowJob {
                 phc,
                 password,
             } => check(user, phc, password),
+            SlowJob::UnknownUser { password } => unknown(password),
             SlowJob::StoreUser {
                 store,
                 domain,
@@ -58,7 +65,7 @@ impl SlowJob {
                 password,
             } => match store.lookup_user(domain, user) {
                 Ok(Some(phc)) => check(user, &phc, password),
-                Ok(None) => deny("Invalid username"),
+                Ok(None) => unknown(password),
                 Err(e) => {
                     zlog!(
                         Error,
@@ -70,6 +77,14 @@ impl SlowJob {
             },
         }
     }
+}
+
+/// Costs what a known user's check costs, then refuses.
+fn unknown(password: &[u8]) -> Verdict<'static> {
+    if let Some(dummy) = phc::dummy_hash() {
+        let _ = phc::verify(dummy, password);
+    }
+    deny("Invalid username")
 }
 
 fn check(user: &str, phc: &str, password: &[u8]) -> Verdict<'static> {
