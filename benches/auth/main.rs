@@ -22,7 +22,9 @@ mod certs;
 mod e2e;
 mod load;
 mod ops;
+// The tests' throwaway PostgreSQL server, shared rather than copied.
 #[cfg(feature = "postgres")]
+#[path = "../../tests/support/pg.rs"]
 mod pg;
 mod profile;
 mod slow;
