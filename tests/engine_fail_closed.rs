@@ -12,18 +12,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use zmq_auth::{zmq, EngineOptions, Error, ThreadAuthenticator};
 
-fn plain_status(dealer: &zmq::Socket, user: &str, password: &str) -> (String, String) {
-    send_request(
-        dealer,
-        "p",
-        "",
-        "PLAIN",
-        &[user.as_bytes(), password.as_bytes()],
-    );
-    let (_, code, text, _) = recv_reply(dealer).expect("a reply");
-    (code, text)
-}
-
 /// Finding 1: a password file line `admin=` (an unset template variable) must never
 /// admit a stock client that sets only a username (libzmq sends an empty password).
 #[test]
@@ -45,6 +33,7 @@ fn empty_password_file_entry_never_admits() {
     assert!(
         eventually(Duration::from_secs(5), || plain_status(
             &dealer,
+            "",
             "alice",
             "battery-staple"
         )
@@ -52,7 +41,7 @@ fn empty_password_file_entry_never_admits() {
         "the re-check applied the good line"
     );
     assert_eq!(
-        plain_status(&dealer, "admin", ""),
+        plain_status(&dealer, "", "admin", ""),
         ("400".into(), "Invalid username".into())
     );
     // And end to end: a stock client that sets only the username stays out.
@@ -107,24 +96,29 @@ fn password_file_edits_and_deletion_revoke() {
     std::fs::write(&path, "alice=correct-horse\nmallory=hunter2-hunter2\n").unwrap();
     auth.configure_plain_file("*", &path).unwrap();
     let dealer = zap_dealer(&ctx);
-    assert_eq!(plain_status(&dealer, "mallory", "hunter2-hunter2").0, "200");
+    assert_eq!(
+        plain_status(&dealer, "", "mallory", "hunter2-hunter2").0,
+        "200"
+    );
 
     std::fs::write(&path, "alice=correct-horse\n; mallory removed\n").unwrap();
     assert!(
         eventually(Duration::from_secs(5), || plain_status(
             &dealer,
+            "",
             "mallory",
             "hunter2-hunter2"
         )
         .0 == "400"),
         "mallory is revoked although the file has a line the format does not know"
     );
-    assert_eq!(plain_status(&dealer, "alice", "correct-horse").0, "200");
+    assert_eq!(plain_status(&dealer, "", "alice", "correct-horse").0, "200");
 
     std::fs::remove_file(&path).unwrap();
     assert!(
         eventually(Duration::from_secs(5), || plain_status(
             &dealer,
+            "",
             "alice",
             "correct-horse"
         ) == (
@@ -137,6 +131,7 @@ fn password_file_edits_and_deletion_revoke() {
     assert!(
         eventually(Duration::from_secs(5), || plain_status(
             &dealer,
+            "",
             "alice",
             "correct-horse"
         )
@@ -337,21 +332,6 @@ fn certificate_rewritten_in_place_with_old_mtime_is_revoked() {
     assert_eq!(curve_status(&b.public_key), "200");
 }
 
-fn send_plain_from(dealer: &zmq::Socket, id: &str, address: &str, user: &str, pw: &str) {
-    let frames: Vec<&[u8]> = vec![
-        b"",
-        b"1.0",
-        id.as_bytes(),
-        b"",
-        address.as_bytes(),
-        b"",
-        b"PLAIN",
-        user.as_bytes(),
-        pw.as_bytes(),
-    ];
-    dealer.send_multipart(frames, 0).unwrap();
-}
-
 /// Found by review: guesses already on the pool when a ban starts were still checked,
 /// and a right password among them was admitted after the ban.
 #[test]
@@ -365,9 +345,23 @@ fn guesses_in_flight_when_a_ban_starts_admit_no_one() {
         .unwrap();
     let dealer = zap_dealer(&ctx);
     for i in 0..30 {
-        send_plain_from(&dealer, &format!("{i}"), "192.0.2.1", "admin", "a-guess");
+        send_request_from(
+            &dealer,
+            &format!("{i}"),
+            "",
+            "192.0.2.1",
+            "PLAIN",
+            &[b"admin", "a-guess".as_bytes()],
+        );
     }
-    send_plain_from(&dealer, "right", "192.0.2.1", "admin", "correct-horse");
+    send_request_from(
+        &dealer,
+        "right",
+        "",
+        "192.0.2.1",
+        "PLAIN",
+        &[b"admin", "correct-horse".as_bytes()],
+    );
     let (mut wrong, mut admitted) = (0, false);
     for _ in 0..31 {
         let (_, code, text, _) = recv_reply(&dealer).expect("a reply");
@@ -389,7 +383,14 @@ fn a_huge_deadline_does_not_kill_the_zap_thread() {
     auth.configure_plain("*", [("admin", phc.as_str())])
         .unwrap();
     let dealer = zap_dealer(&ctx);
-    send_plain_from(&dealer, "1", "192.0.2.1", "admin", "correct-horse");
+    send_request_from(
+        &dealer,
+        "1",
+        "",
+        "192.0.2.1",
+        "PLAIN",
+        &[b"admin", "correct-horse".as_bytes()],
+    );
     let reply = recv_reply(&dealer).expect("a reply");
     assert_eq!(reply.1, "200");
     assert!(auth.is_alive());

@@ -9,11 +9,6 @@ use std::time::Duration;
 use common::*;
 use zmq_auth::{test_hooks, zmq, ThreadAuthenticator};
 
-fn plain(dealer: &zmq::Socket) -> String {
-    send_request(dealer, "p", "", "PLAIN", &[b"alice", b"correct-horse"]);
-    recv_reply(dealer).expect("a reply").1
-}
-
 #[test]
 fn a_panicking_recheck_refuses_instead_of_keeping_grants() {
     let ctx = zmq::Context::new();
@@ -24,14 +19,26 @@ fn a_panicking_recheck_refuses_instead_of_keeping_grants() {
     auth.configure_plain_file("*", &path).unwrap();
     auth.set_reload_interval(Duration::from_millis(20)).unwrap();
     let dealer = zap_dealer(&ctx);
-    assert_eq!(plain(&dealer), "200");
+    assert_eq!(plain_status(&dealer, "", "alice", "correct-horse").0, "200");
     test_hooks::set_recheck_panics(true);
     assert!(
-        eventually(Duration::from_secs(5), || plain(&dealer) == "500"),
+        eventually(Duration::from_secs(5), || plain_status(
+            &dealer,
+            "",
+            "alice",
+            "correct-horse"
+        )
+        .0 == "500"),
         "the source refuses after its re-check panicked"
     );
     test_hooks::set_recheck_panics(false);
     // The watcher lives on: the next good re-check restores the file's users.
-    assert!(eventually(Duration::from_secs(5), || plain(&dealer) == "200"));
+    assert!(eventually(Duration::from_secs(5), || plain_status(
+        &dealer,
+        "",
+        "alice",
+        "correct-horse"
+    )
+    .0 == "200"));
     assert!(auth.is_alive());
 }

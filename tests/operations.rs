@@ -10,23 +10,6 @@ use std::time::Duration;
 use common::*;
 use zmq_auth::{zmq, Mechanism, ThreadAuthenticator};
 
-fn plain_from(dealer: &zmq::Socket, address: &str, user: &str, pw: &str) -> (String, String) {
-    let frames: Vec<&[u8]> = vec![
-        b"",
-        b"1.0",
-        b"1",
-        b"",
-        address.as_bytes(),
-        b"",
-        b"PLAIN",
-        user.as_bytes(),
-        pw.as_bytes(),
-    ];
-    dealer.send_multipart(frames, 0).unwrap();
-    let (_, code, text, _) = recv_reply(dealer).expect("a reply");
-    (code, text)
-}
-
 #[test]
 fn guessing_address_is_locked_out_and_only_it() {
     let ctx = zmq::Context::new();
@@ -38,35 +21,35 @@ fn guessing_address_is_locked_out_and_only_it() {
     let dealer = zap_dealer(&ctx);
     for _ in 0..3 {
         assert_eq!(
-            plain_from(&dealer, "192.0.2.1", "admin", "guess-1").1,
+            plain_status_from(&dealer, "", "192.0.2.1", "admin", "guess-1").1,
             "Invalid password"
         );
     }
     // Locked out: the right password is not even checked.
     assert_eq!(
-        plain_from(&dealer, "192.0.2.1", "admin", "correct-horse"),
+        plain_status_from(&dealer, "", "192.0.2.1", "admin", "correct-horse"),
         ("400".into(), "Too many failures".into())
     );
     assert_eq!(
-        plain_from(&dealer, "::ffff:192.0.2.1", "admin", "correct-horse").1,
+        plain_status_from(&dealer, "", "::ffff:192.0.2.1", "admin", "correct-horse").1,
         "Too many failures"
     );
     // Other addresses are unaffected.
     assert_eq!(
-        plain_from(&dealer, "192.0.2.2", "admin", "correct-horse").0,
+        plain_status_from(&dealer, "", "192.0.2.2", "admin", "correct-horse").0,
         "200"
     );
     // IPv6: a /64 counts as one address.
     for i in 0..3 {
         let a = format!("2001:db8::{i}");
-        plain_from(&dealer, &a, "admin", "guess-2");
+        plain_status_from(&dealer, "", &a, "admin", "guess-2");
     }
     assert_eq!(
-        plain_from(&dealer, "2001:db8::99", "admin", "correct-horse").1,
+        plain_status_from(&dealer, "", "2001:db8::99", "admin", "correct-horse").1,
         "Too many failures"
     );
     assert_eq!(
-        plain_from(&dealer, "2001:db8:0:1::1", "admin", "correct-horse").0,
+        plain_status_from(&dealer, "", "2001:db8:0:1::1", "admin", "correct-horse").0,
         "200"
     );
 
@@ -75,38 +58,23 @@ fn guessing_address_is_locked_out_and_only_it() {
     for batch in 0..140u32 {
         for i in 0..500 {
             let a = std::net::Ipv4Addr::from(0x0a00_0000 + batch * 500 + i).to_string();
-            send_raw(&dealer, &a);
+            send_request_from(&dealer, "1", "", &a, "PLAIN", &[b"admin", b"sweep-guess"]);
         }
         for _ in 0..500 {
             recv_reply(&dealer).expect("a reply");
         }
     }
     assert_eq!(
-        plain_from(&dealer, "192.0.2.1", "admin", "correct-horse").1,
+        plain_status_from(&dealer, "", "192.0.2.1", "admin", "correct-horse").1,
         "Too many failures"
     );
 
     // Turning it off lifts the bans.
     auth.clear_failure_limit().unwrap();
     assert_eq!(
-        plain_from(&dealer, "192.0.2.1", "admin", "correct-horse").0,
+        plain_status_from(&dealer, "", "192.0.2.1", "admin", "correct-horse").0,
         "200"
     );
-}
-
-fn send_raw(dealer: &zmq::Socket, address: &str) {
-    let frames: Vec<&[u8]> = vec![
-        b"",
-        b"1.0",
-        b"1",
-        b"",
-        address.as_bytes(),
-        b"",
-        b"PLAIN",
-        b"admin",
-        b"sweep-guess",
-    ];
-    dealer.send_multipart(frames, 0).unwrap();
 }
 
 #[test]

@@ -15,24 +15,6 @@ use common::*;
 use zmq_auth::store::PostgresStore;
 use zmq_auth::{zmq, EngineOptions, ThreadAuthenticator};
 
-fn curve_status(dealer: &zmq::Socket, domain: &str, key: &[u8; 32]) -> (String, String) {
-    send_request(dealer, "k", domain, "CURVE", &[key]);
-    let (_, code, text, _) = recv_reply(dealer).expect("a reply");
-    (code, text)
-}
-
-fn plain_status(dealer: &zmq::Socket, domain: &str, user: &str, pw: &str) -> (String, String) {
-    send_request(
-        dealer,
-        "p",
-        domain,
-        "PLAIN",
-        &[user.as_bytes(), pw.as_bytes()],
-    );
-    let (_, code, text, _) = recv_reply(dealer).expect("a reply");
-    (code, text)
-}
-
 #[test]
 fn postgres_store_end_to_end() {
     if !zmq_auth::curve_available() {

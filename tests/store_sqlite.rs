@@ -11,24 +11,6 @@ use common::*;
 use zmq_auth::store::SqliteStore;
 use zmq_auth::{zmq, ThreadAuthenticator};
 
-fn curve_status(dealer: &zmq::Socket, domain: &str, key: &[u8; 32]) -> (String, String, String) {
-    send_request(dealer, "k", domain, "CURVE", &[key]);
-    let (_, code, text, uid) = recv_reply(dealer).expect("a reply");
-    (code, text, uid)
-}
-
-fn plain_status(dealer: &zmq::Socket, domain: &str, user: &str, pw: &str) -> (String, String) {
-    send_request(
-        dealer,
-        "p",
-        domain,
-        "PLAIN",
-        &[user.as_bytes(), pw.as_bytes()],
-    );
-    let (_, code, text, _) = recv_reply(dealer).expect("a reply");
-    (code, text)
-}
-
 #[test]
 fn curve_keys_admit_with_metadata_and_revocation_reaches_every_handle() {
     if !zmq_auth::curve_available() {

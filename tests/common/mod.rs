@@ -404,11 +404,23 @@ pub fn zap_dealer(ctx: &zmq::Context) -> zmq::Socket {
     s.connect(zmq_auth::ZAP_ENDPOINT).unwrap();
     s
 }
-
+/// Sends a ZAP request from 127.0.0.1 (what libzmq sends, after the DEALER delimiter).
 pub fn send_request(
     dealer: &zmq::Socket,
     id: &str,
     domain: &str,
+    mechanism: &str,
+    creds: &[&[u8]],
+) {
+    send_request_from(dealer, id, domain, "127.0.0.1", mechanism, creds);
+}
+
+/// Sends a ZAP request as a peer at `address`.
+pub fn send_request_from(
+    dealer: &zmq::Socket,
+    id: &str,
+    domain: &str,
+    address: &str,
     mechanism: &str,
     creds: &[&[u8]],
 ) {
@@ -417,12 +429,52 @@ pub fn send_request(
         b"1.0",
         id.as_bytes(),
         domain.as_bytes(),
-        b"127.0.0.1",
+        address.as_bytes(),
         b"",
         mechanism.as_bytes(),
     ];
     frames.extend_from_slice(creds);
     dealer.send_multipart(frames, 0).unwrap();
+}
+
+/// One request from `address` and its (status code, status text).
+pub fn zap_status_from(
+    dealer: &zmq::Socket,
+    domain: &str,
+    address: &str,
+    mechanism: &str,
+    creds: &[&[u8]],
+) -> (String, String) {
+    send_request_from(dealer, "s", domain, address, mechanism, creds);
+    let (_, code, text, _) = recv_reply(dealer).expect("a reply");
+    (code, text)
+}
+
+/// A PLAIN request from 127.0.0.1: (status code, status text).
+pub fn plain_status(dealer: &zmq::Socket, domain: &str, user: &str, pw: &str) -> (String, String) {
+    plain_status_from(dealer, domain, "127.0.0.1", user, pw)
+}
+
+/// A PLAIN request from `address`: (status code, status text).
+pub fn plain_status_from(
+    dealer: &zmq::Socket,
+    domain: &str,
+    address: &str,
+    user: &str,
+    pw: &str,
+) -> (String, String) {
+    zap_status_from(
+        dealer,
+        domain,
+        address,
+        "PLAIN",
+        &[user.as_bytes(), pw.as_bytes()],
+    )
+}
+
+/// A CURVE request from 127.0.0.1: (status code, status text).
+pub fn curve_status(dealer: &zmq::Socket, domain: &str, key: &[u8; 32]) -> (String, String) {
+    zap_status_from(dealer, domain, "127.0.0.1", "CURVE", &[key])
 }
 
 /// The next reply as (request id, status code, status text, user id); None on timeout.
