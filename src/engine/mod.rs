@@ -5,6 +5,8 @@
 //!
 //! This module moves bytes, snapshots and work; it never decides anything itself.
 
+#![warn(clippy::arithmetic_side_effects)]
+
 mod config;
 mod options;
 mod pool;

@@ -40,7 +40,7 @@ impl Pool {
         answers: Sender<Answer>,
     ) -> Result<Pool> {
         let size = size.max(1);
-        let (jobs, rx) = bounded::<Job>(size * QUEUE_PER_THREAD);
+        let (jobs, rx) = bounded::<Job>(size.saturating_mul(QUEUE_PER_THREAD));
         for i in 0..size {
             let (rx, answers, shared) = (rx.clone(), answers.clone(), Arc::clone(shared));
             std::thread::Builder::new()

@@ -19,10 +19,11 @@ pub(super) fn run(shared: &Arc<Shared>, stop: &Receiver<()>) {
     loop {
         // Wait in short steps, so a new reload interval applies at once.
         let interval = shared.reload_interval().max(MIN_INTERVAL);
-        let due = last + interval;
+        // A huge interval (Duration::MAX) must not overflow: it saturates.
+        let due = crate::policy::lockout::saturating_after(last, interval);
         let now = Instant::now();
         if now < due {
-            match stop.recv_timeout((due - now).min(STEP)) {
+            match stop.recv_timeout(due.saturating_duration_since(now).min(STEP)) {
                 Err(RecvTimeoutError::Timeout) => continue,
                 _ => return,
             }

@@ -13,7 +13,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::pool::{Answer, Job, Pool};
 use super::shared::Shared;
-use crate::policy::lockout::Lockout;
+use crate::policy::lockout::{saturating_after, Lockout};
 use crate::policy::{self, try_later, Asked, AuthEvent, Decision, Policy, SlowJob, Verdict};
 use crate::zap::{split_envelope, ZapReply};
 use crate::ZAP_ENDPOINT;
@@ -195,7 +195,7 @@ impl ZapLoop {
             if zap_ready {
                 let mut served = 0;
                 while served < BATCH && !self.stopping() && self.serve_one(&mut frames) {
-                    served += 1;
+                    served = served.saturating_add(1);
                 }
                 busy = served == BATCH;
             }
@@ -316,7 +316,7 @@ impl ZapLoop {
         deadline: Instant,
     ) {
         let id = self.next_id;
-        self.next_id += 1;
+        self.next_id = self.next_id.wrapping_add(1);
         let pending = Pending {
             frames,
             envelope_len,
@@ -390,7 +390,7 @@ impl ZapLoop {
                 return false;
             }
             let more = frames[n].get_more();
-            n += 1;
+            n = n.saturating_add(1);
             if !more {
                 break;
             }
@@ -470,7 +470,7 @@ fn send_reply(
         }
     }
     let reply_frames = reply.frames();
-    let last = reply_frames.len() - 1;
+    let last = reply_frames.len().saturating_sub(1);
     for (i, f) in reply_frames.iter().enumerate() {
         if sent.is_err() {
             break;
@@ -486,10 +486,7 @@ fn send_reply(
 /// Now plus `deadline`, or far in the future when that overflows (`Duration::MAX` means
 /// "no deadline").
 fn deadline_after(deadline: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(deadline)
-        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
-        .unwrap_or(now)
+    saturating_after(Instant::now(), deadline)
 }
 
 /// Is this peer locked out now? (No clock read without a lock-out.)

@@ -164,6 +164,24 @@ impl Lockout {
     }
 }
 
+/// `now + d`, or the latest instant this platform can represent short of that: a ban of
+/// `Duration::MAX` means "for as long as this process runs", never an overflow.
+pub(crate) fn saturating_after(now: Instant, d: Duration) -> Instant {
+    if let Some(t) = now.checked_add(d) {
+        return t;
+    }
+    // Halve the step until it fits: at most 128 tries, and a zero step always fits.
+    let mut at = now;
+    let mut step = d;
+    while !step.is_zero() {
+        match at.checked_add(step) {
+            Some(t) => at = t,
+            None => step = step.checked_div(2).unwrap_or_default(),
+        }
+    }
+    at
+}
+
 /// Counts one failure in `e`; true when it started a ban.
 fn count(e: &mut Entry, s: LockoutSettings, now: Instant) -> bool {
     if e.banned_until.is_some_and(|until| now < until) {
@@ -176,9 +194,9 @@ fn count(e: &mut Entry, s: LockoutSettings, now: Instant) -> bool {
             banned_until: None,
         };
     }
-    e.failures += 1;
+    e.failures = e.failures.saturating_add(1);
     if e.failures >= s.max_failures {
-        e.banned_until = Some(now + s.ban);
+        e.banned_until = Some(saturating_after(now, s.ban));
         return true;
     }
     false
@@ -210,6 +228,21 @@ mod tests {
         assert!(!l.is_locked(b"10.0.0.1", t0 + Duration::from_secs(63)));
         // After the ban, counting starts over.
         assert!(!l.failed(b"10.0.0.1", t0 + Duration::from_secs(63)));
+    }
+
+    #[test]
+    fn a_ban_of_duration_max_saturates_instead_of_overflowing() {
+        let mut l = Lockout::new(LockoutSettings {
+            ban: Duration::MAX,
+            ..settings()
+        });
+        let t0 = Instant::now();
+        l.failed(b"10.0.0.1", t0);
+        l.failed(b"10.0.0.1", t0);
+        assert!(l.failed(b"10.0.0.1", t0));
+        assert!(l.is_locked(b"10.0.0.1", t0 + Duration::from_secs(86_400 * 365)));
+        assert!(saturating_after(t0, Duration::MAX) > t0);
+        assert_eq!(saturating_after(t0, Duration::ZERO), t0);
     }
 
     #[test]

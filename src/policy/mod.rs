@@ -3,6 +3,8 @@
 //! an answer that may be slow (user code: a credentials provider or a user-id function)
 //! the decision says so ([`Decision::Ask`]) instead of calling it.
 
+#![warn(clippy::arithmetic_side_effects)]
+
 mod curve;
 mod event;
 pub(crate) mod lockout;
