@@ -14,6 +14,8 @@
 //! | `zmq_auth_rechecks_total` | counter | `source` (`certificate_dir`, `password_file`), `result` (`ok`, `failed`) |
 //! | `zmq_auth_store_cache_hits_total` | counter | `table` (`keys`, `users`) |
 //! | `zmq_auth_lockouts_total` | counter | — |
+//! | `zmq_auth_request_panics_total` | counter | `step` (`request`, `pooled`, `loop`) |
+//! | `zmq_auth_zap_thread_exits_total` | counter | — |
 
 #[cfg(feature = "metrics")]
 use crate::zap::{Mechanism, StatusCode};
@@ -103,6 +105,18 @@ pub(crate) fn lockout() {
     metrics::counter!("zmq_auth_lockouts_total").increment(1);
 }
 
+/// A per-request step of the ZAP loop panicked (that request was answered 500).
+#[cfg(feature = "metrics")]
+pub(crate) fn request_panic(step: &'static str) {
+    metrics::counter!("zmq_auth_request_panics_total", "step" => step).increment(1);
+}
+
+/// The ZAP loop ended other than by `stop`.
+#[cfg(feature = "metrics")]
+pub(crate) fn zap_thread_exit() {
+    metrics::counter!("zmq_auth_zap_thread_exits_total").increment(1);
+}
+
 #[cfg(not(feature = "metrics"))]
 mod off {
     use crate::zap::{Mechanism, StatusCode};
@@ -118,6 +132,10 @@ mod off {
     pub(crate) fn cache_hit(_: &'static str) {}
     #[inline(always)]
     pub(crate) fn lockout() {}
+    #[inline(always)]
+    pub(crate) fn request_panic(_: &'static str) {}
+    #[inline(always)]
+    pub(crate) fn zap_thread_exit() {}
 }
 #[cfg(not(feature = "metrics"))]
 pub(crate) use off::*;

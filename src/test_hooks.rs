@@ -70,3 +70,45 @@ pub(crate) fn recheck_started() {
         }
     }
 }
+
+/// Whether any ZAP-loop hook is armed: one relaxed load per step when none is.
+static ZAP_ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// The per-request step of the ZAP loop that panics, if any.
+static ZAP_PANIC_STEP: Mutex<Option<&'static str>> = Mutex::new(None);
+/// Set to make the ZAP loop end as if its poll had failed.
+static ZAP_END: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes every request's step `step` of the ZAP loop panic, as a bug there would
+/// (`None`: no more panics). Steps: `parse`, `decide`, `lockout`, `answer` (reply and
+/// metrics), `event`, `reply` (sending it).
+pub fn panic_in_zap_step(step: Option<&'static str>) {
+    *ZAP_PANIC_STEP.lock() = step;
+    ZAP_ARMED.store(
+        step.is_some() || ZAP_END.load(std::sync::atomic::Ordering::SeqCst),
+        std::sync::atomic::Ordering::SeqCst,
+    );
+}
+
+/// Makes the ZAP loop end at its next wake-up as if libzmq's poll had failed (an
+/// unexpected exit, not a stop).
+pub fn end_zap_loop() {
+    ZAP_END.store(true, std::sync::atomic::Ordering::SeqCst);
+    ZAP_ARMED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Called by the ZAP loop as it starts each per-request step.
+pub(crate) fn zap_step(step: &str) {
+    if !ZAP_ARMED.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let armed = *ZAP_PANIC_STEP.lock();
+    if armed == Some(step) {
+        panic!("test hook: deliberate panic in ZAP step {step}");
+    }
+}
+
+/// Called by the ZAP loop at each wake-up: true once after [`end_zap_loop`].
+pub(crate) fn zap_loop_should_end() -> bool {
+    ZAP_ARMED.load(std::sync::atomic::Ordering::Relaxed)
+        && ZAP_END.swap(false, std::sync::atomic::Ordering::SeqCst)
+}

@@ -13,6 +13,7 @@ mod pool;
 mod shared;
 mod watcher;
 mod zap_loop;
+mod zap_parts;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,7 +31,8 @@ use crate::ZAP_ENDPOINT;
 pub use options::EngineOptions;
 use pool::Pool;
 use shared::Shared;
-use zap_loop::{EventSink, ZapLoop};
+use zap_loop::ZapLoop;
+use zap_parts::EventSink;
 
 /// How long `start` waits for the thread to report that it serves.
 const START_TIMEOUT: Duration = Duration::from_secs(5);

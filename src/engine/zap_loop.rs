@@ -4,16 +4,21 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::hash::BuildHasherDefault;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::Receiver;
 
 use super::pool::{Answer, Job, Pool};
 use super::shared::Shared;
-use crate::policy::lockout::{saturating_after, Lockout};
+use super::zap_parts::{
+    deadline_after, internal_reply, into_owned, locked, note_failure, request_panicked, send_reply,
+    should_end, step, EventSink, IdHasher, Pending,
+};
+use crate::policy::lockout::Lockout;
 use crate::policy::{self, try_later, Asked, AuthEvent, Decision, Policy, SlowJob, Verdict};
 use crate::zap::{split_envelope, ZapReply};
 use crate::ZAP_ENDPOINT;
@@ -22,82 +27,21 @@ use crate::ZAP_ENDPOINT;
 const BATCH: usize = 256;
 /// Frames of a request whose slices are kept on the stack (a ZAP request has 6 to 8,
 /// plus a 1- or 2-frame envelope); longer ones spill to the heap.
-const INLINE_FRAMES: usize = 16;
+pub(super) const INLINE_FRAMES: usize = 16;
 /// Receive buffers of pooled requests kept for reuse.
 const SPARE_BUFFERS: usize = 128;
 
-/// The decision event stream's sending side.
-pub(super) struct EventSink {
-    pub(super) tx: Sender<AuthEvent>,
-    /// The loop's own end of the stream, to drop the oldest event when it is full.
-    pub(super) oldest: Receiver<AuthEvent>,
-    pub(super) dropped: Arc<AtomicU64>,
-    /// Set by the first `ThreadAuthenticator::events` call: building an event costs
-    /// four allocations per request, so nobody pays for a stream nobody reads.
-    pub(super) on: Arc<AtomicBool>,
+/// How one wake-up of the loop ended.
+enum Turn {
+    Again,
+    Stop,
+    /// The loop cannot go on (why).
+    Failed(String),
 }
 
-impl EventSink {
-    fn wanted(&self) -> bool {
-        self.on.load(Ordering::Relaxed)
-    }
-
-    fn push(&self, ev: AuthEvent) {
-        if let Err(TrySendError::Full(ev)) = self.tx.try_send(ev) {
-            // Keep the newest: drop the oldest unread event.
-            let _ = self.oldest.try_recv();
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            let _ = self.tx.try_send(ev);
-        }
-    }
-}
-
-/// A request waiting for the pool.
-struct Pending {
-    /// The request as it came: the ROUTER envelope (sent back as it came), then the
-    /// body (to build the reply, or to re-decide it if the policy changed meanwhile).
-    /// Moved out of the receive buffer, not copied.
-    frames: Vec<zmq::Message>,
-    envelope_len: usize,
-    generation: u64,
-    deadline: Instant,
-}
-
-impl Pending {
-    /// Calls `f` with the body's frames (on the stack for any request of sane size).
-    fn with_body<R>(&self, f: impl FnOnce(&[&[u8]]) -> R) -> R {
-        let body = &self.frames[self.envelope_len..];
-        let mut inline: [&[u8]; INLINE_FRAMES] = [b""; INLINE_FRAMES];
-        if body.len() <= INLINE_FRAMES {
-            for (slot, m) in inline.iter_mut().zip(body) {
-                *slot = &m[..];
-            }
-            f(&inline[..body.len()])
-        } else {
-            let spilled: Vec<&[u8]> = body.iter().map(|m| &m[..]).collect();
-            f(&spilled)
-        }
-    }
-}
-
-/// Hashes the loop's own sequential request ids: one multiplication (SipHash, the
-/// default, cost more than the rest of the bookkeeping of a pooled request).
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    fn write_u64(&mut self, id: u64) {
-        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
+/// Turns of the loop that may panic in a row before it gives up (and says so): a bug
+/// that hits every turn would otherwise spin a core writing error logs.
+const PANICS_IN_A_ROW: u32 = 1000;
 
 /// What to do with one received request.
 enum Action {
@@ -156,56 +100,31 @@ impl ZapLoop {
         }
     }
 
+    /// Serves until `stop`. Nothing else ends it (DESIGN.md §5 rule 9): each request's
+    /// steps are isolated (a panic answers that request 500), and a panic outside them
+    /// costs that turn of the loop only. Should it end anyway (libzmq's poll fails, or
+    /// turns keep panicking), that is an error log, an event, a metric and
+    /// `is_alive() == false`.
     pub(super) fn run(mut self) {
         let mut frames: Vec<zmq::Message> = Vec::new();
-        // More work may be waiting (a full batch was served, or answers came in after
-        // the ZAP socket was drained): look again without polling. Answers from the pool
-        // are on a channel; the pipe's wake-up byte is only needed to leave poll, so it
-        // is re-armed (`woken`) only when the loop is about to sleep.
         let mut busy = false;
-        loop {
-            let timeout = self.poll_timeout();
-            let (zap_ready, pipe_ready) = if busy {
-                (true, false)
-            } else {
-                let mut items = [
-                    self.zap.as_poll_item(zmq::POLLIN),
-                    self.pipe.as_poll_item(zmq::POLLIN),
-                ];
-                match zmq::poll(&mut items, timeout) {
-                    Ok(_) => {}
-                    Err(zmq::Error::EINTR) => continue,
-                    Err(e) => {
-                        zlog!(Error, "poll failed, authenticator stops: {e}");
-                        break;
+        let mut panics_in_a_row = 0u32;
+        let failure = loop {
+            match catch_unwind(AssertUnwindSafe(|| self.turn(&mut frames, &mut busy))) {
+                Ok(Turn::Again) => panics_in_a_row = 0,
+                Ok(Turn::Stop) => break None,
+                Ok(Turn::Failed(why)) => break Some(why),
+                Err(_) => {
+                    panics_in_a_row = panics_in_a_row.saturating_add(1);
+                    zlog!(Error, "the ZAP loop panicked (a bug); it goes on");
+                    crate::metrics::request_panic("loop");
+                    busy = false;
+                    if panics_in_a_row >= PANICS_IN_A_ROW {
+                        break Some(format!("it panicked {PANICS_IN_A_ROW} times in a row"));
                     }
                 }
-                (items[0].is_readable(), items[1].is_readable())
-            };
-            if pipe_ready {
-                let mut msg = zmq::Message::new();
-                while self.pipe.recv(&mut msg, zmq::DONTWAIT).is_ok() {}
             }
-            if self.stopping() {
-                break;
-            }
-            self.finish_answered();
-            self.expire();
-            busy = false;
-            if zap_ready {
-                let mut served = 0;
-                while served < BATCH && !self.stopping() && self.serve_one(&mut frames) {
-                    served = served.saturating_add(1);
-                }
-                busy = served == BATCH;
-            }
-            if !busy {
-                // About to sleep: re-arm the wake-up, then look once more, since an
-                // answer queued before re-arming sent no byte.
-                self.shared.woken();
-                busy = self.finish_answered();
-            }
-        }
+        };
         // Whoever still waits is told to come back, not left hanging.
         let ids: Vec<u64> = self.pending.keys().copied().collect();
         for id in ids {
@@ -213,6 +132,70 @@ impl ZapLoop {
                 self.reply_verdict(p, try_later());
             }
         }
+        if let Some(why) = failure {
+            self.report_exit(&why);
+        }
+    }
+
+    /// One wake-up of the loop.
+    fn turn(&mut self, frames: &mut Vec<zmq::Message>, busy: &mut bool) -> Turn {
+        // More work may be waiting (a full batch was served, or answers came in after
+        // the ZAP socket was drained): look again without polling. Answers from the pool
+        // are on a channel; the pipe's wake-up byte is only needed to leave poll, so it
+        // is re-armed (`woken`) only when the loop is about to sleep.
+        let timeout = self.poll_timeout();
+        let (zap_ready, pipe_ready) = if *busy {
+            (true, false)
+        } else {
+            let mut items = [
+                self.zap.as_poll_item(zmq::POLLIN),
+                self.pipe.as_poll_item(zmq::POLLIN),
+            ];
+            match zmq::poll(&mut items, timeout) {
+                Ok(_) => {}
+                Err(zmq::Error::EINTR) => return Turn::Again,
+                Err(e) => return Turn::Failed(format!("poll failed: {e}")),
+            }
+            (items[0].is_readable(), items[1].is_readable())
+        };
+        if pipe_ready {
+            let mut msg = zmq::Message::new();
+            while self.pipe.recv(&mut msg, zmq::DONTWAIT).is_ok() {}
+        }
+        if self.stopping() {
+            return Turn::Stop;
+        }
+        if should_end() {
+            return Turn::Failed("ended by a test hook".to_string());
+        }
+        self.finish_answered();
+        self.expire();
+        *busy = false;
+        if zap_ready {
+            let mut served = 0;
+            while served < BATCH && !self.stopping() && self.serve_one(frames) {
+                served = served.saturating_add(1);
+            }
+            *busy = served == BATCH;
+        }
+        if !*busy {
+            // About to sleep: re-arm the wake-up, then look once more, since an
+            // answer queued before re-arming sent no byte.
+            self.shared.woken();
+            *busy = self.finish_answered();
+        }
+        Turn::Again
+    }
+
+    /// The loop ended other than by `stop`: say so every way there is.
+    fn report_exit(&self, why: &str) {
+        zlog!(
+            Error,
+            "the ZAP thread ends unexpectedly ({why}); until a new authenticator starts, libzmq authenticates nobody"
+        );
+        crate::metrics::zap_thread_exit();
+        // Pushed even when nobody asked for events yet: a later reader sees it.
+        self.events.push(AuthEvent::handler_exited());
     }
 
     /// Replies to every answer the pool has queued; true when there was one.
@@ -292,12 +275,24 @@ impl ZapLoop {
             return;
         }
         let policy = Arc::clone(&self.policy);
-        let decision = p.with_body(|body| match policy::parse(body) {
-            Ok((req, mechanism)) => match policy.decide(&req, mechanism) {
-                Decision::Done(v) => Ok(into_owned(v)),
-                Decision::Ask(job) => Err(job),
-            },
-            Err(_) => Ok(crate::policy::internal()),
+        let decision = catch_unwind(AssertUnwindSafe(|| {
+            p.with_body(|body| {
+                step("parse");
+                match policy::parse(body) {
+                    Ok((req, mechanism)) => {
+                        step("decide");
+                        match policy.decide(&req, mechanism) {
+                            Decision::Done(v) => Ok(into_owned(v)),
+                            Decision::Ask(job) => Err(job),
+                        }
+                    }
+                    Err(_) => Ok(crate::policy::internal()),
+                }
+            })
+        }))
+        .unwrap_or_else(|_| {
+            request_panicked("pooled");
+            Ok(crate::policy::internal())
         });
         match decision {
             Ok(v) => self.reply_verdict(p, v),
@@ -335,39 +330,86 @@ impl ZapLoop {
         }
     }
 
+    /// Answers a pooled request. Its steps are isolated: a panic answers it 500.
     fn reply_verdict(&mut self, mut p: Pending, verdict: Verdict<'_>) {
         let want = self.events.wanted();
-        let lockout = &mut self.lockout;
-        let (reply, event) = p.with_body(|body| match policy::parse(body) {
-            Ok((req, mechanism)) => {
-                // A ban that started while this request was on the pool applies to it:
-                // guesses sent in parallel must not outrun the lock-out.
-                let verdict = if locked(lockout, req.address) {
-                    policy::deny(policy::TOO_MANY_FAILURES)
-                } else {
-                    verdict
-                };
-                let out = Asked::of(&req, mechanism).answer(verdict, want);
-                note_failure(lockout, req.address, &out.0);
-                out
-            }
-            Err(reply) => (reply, None),
-        });
-        if let Some(ev) = event {
-            self.events.push(ev);
-        }
+        let (lockout, events) = (&mut self.lockout, &self.events);
+        let decided = catch_unwind(AssertUnwindSafe(|| {
+            p.with_body(|body| {
+                step("parse");
+                match policy::parse(body) {
+                    Ok((req, mechanism)) => {
+                        // A ban that started while this request was on the pool applies
+                        // to it: guesses sent in parallel must not outrun the lock-out.
+                        let verdict = if locked(lockout, req.address) {
+                            policy::deny(policy::TOO_MANY_FAILURES)
+                        } else {
+                            verdict
+                        };
+                        step("answer");
+                        let (reply, event) = Asked::of(&req, mechanism).answer(verdict, want);
+                        note_failure(lockout, req.address, &reply);
+                        if let Some(ev) = event {
+                            events.push(ev);
+                        }
+                        reply
+                    }
+                    Err(reply) => reply,
+                }
+            })
+        }));
         let envelope_len = p.envelope_len;
-        let envelope = p.frames[..envelope_len]
-            .iter_mut()
-            .map(|slot| std::mem::replace(slot, zmq::Message::new()));
-        send_reply(&mut self.zap, envelope, &reply);
+        match decided {
+            Ok(reply) => {
+                let sent = catch_unwind(AssertUnwindSafe(|| {
+                    step("reply");
+                    let envelope = p.frames[..envelope_len]
+                        .iter_mut()
+                        .map(|slot| std::mem::replace(slot, zmq::Message::new()));
+                    send_reply(&mut self.zap, envelope, &reply);
+                }));
+                if sent.is_err() {
+                    self.answer_after_panic("pooled", &mut p.frames, envelope_len);
+                }
+            }
+            Err(_) => self.answer_after_panic("pooled", &mut p.frames, envelope_len),
+        }
         // Keep the buffer for a later pooled request; its body messages are closed
         // when received into again. A few suffice: the pool holds at most 16 per thread.
         if self.spare.len() < SPARE_BUFFERS && p.frames.len() <= INLINE_FRAMES {
-            for m in &mut p.frames[envelope_len..] {
+            for m in p.frames.iter_mut().skip(envelope_len) {
                 *m = zmq::Message::new();
             }
             self.spare.push(p.frames);
+        }
+    }
+
+    /// A step of this request panicked (a bug of ours): answer it 500 and go on. The
+    /// frames are the request as received (`envelope_len` of them the envelope; a
+    /// moved-out envelope routes nowhere, which drops the reply).
+    fn answer_after_panic(
+        &mut self,
+        step: &'static str,
+        frames: &mut [zmq::Message],
+        envelope_len: usize,
+    ) {
+        request_panicked(step);
+        let answered = catch_unwind(AssertUnwindSafe(|| {
+            let envelope_len = envelope_len.min(frames.len());
+            let reply = {
+                let body: Vec<&[u8]> = frames[envelope_len..].iter().map(|m| &m[..]).collect();
+                internal_reply(&body)
+            };
+            let envelope = frames[..envelope_len]
+                .iter_mut()
+                .map(|slot| std::mem::replace(slot, zmq::Message::new()));
+            send_reply(&mut self.zap, envelope, &reply);
+        }));
+        if answered.is_err() {
+            zlog!(
+                Error,
+                "answering 500 after a panic panicked too; that request goes unanswered"
+            );
         }
     }
 
@@ -395,6 +437,24 @@ impl ZapLoop {
                 break;
             }
         }
+        // Every step of this request is isolated: a panic answers it 500 and the loop
+        // goes on (DESIGN.md §5 rule 9).
+        let handled = catch_unwind(AssertUnwindSafe(|| self.handle(frames, n)));
+        if handled.is_err() {
+            let n = n.min(frames.len());
+            let envelope_len = {
+                let all: Vec<&[u8]> = frames[..n].iter().map(|m| &m[..]).collect();
+                split_envelope(&all).0.len()
+            };
+            self.answer_after_panic("request", &mut frames[..n], envelope_len);
+        }
+        // A request of absurdly many frames must not keep its messages alive.
+        frames.truncate(INLINE_FRAMES);
+        true
+    }
+
+    /// Answers (or hands out) the request of `n` frames just received into `frames`.
+    fn handle(&mut self, frames: &mut Vec<zmq::Message>, n: usize) {
         self.refresh_policy();
         let (envelope_len, action) = {
             // Each frame's bytes are looked up once, into a stack array for any request
@@ -412,23 +472,29 @@ impl ZapLoop {
                 &spilled
             };
             let (envelope, body) = split_envelope(all);
+            step("parse");
             let action = match policy::parse(body) {
                 Err(reply) => Action::Reply(reply, None),
                 Ok((req, mechanism)) if locked(&self.lockout, req.address) => {
                     // Refused without looking at the credentials.
                     let v = policy::deny(policy::TOO_MANY_FAILURES);
+                    step("answer");
                     let (reply, ev) = Asked::of(&req, mechanism).answer(v, self.events.wanted());
                     Action::Reply(reply, ev)
                 }
-                Ok((req, mechanism)) => match self.policy.decide(&req, mechanism) {
-                    Decision::Done(v) => {
-                        let (reply, ev) =
-                            Asked::of(&req, mechanism).answer(v, self.events.wanted());
-                        note_failure(&mut self.lockout, req.address, &reply);
-                        Action::Reply(reply, ev)
+                Ok((req, mechanism)) => {
+                    step("decide");
+                    match self.policy.decide(&req, mechanism) {
+                        Decision::Done(v) => {
+                            step("answer");
+                            let (reply, ev) =
+                                Asked::of(&req, mechanism).answer(v, self.events.wanted());
+                            note_failure(&mut self.lockout, req.address, &reply);
+                            Action::Reply(reply, ev)
+                        }
+                        Decision::Ask(job) => Action::Ask(job),
                     }
-                    Decision::Ask(job) => Action::Ask(job),
-                },
+                }
             };
             (envelope.len(), action)
         };
@@ -437,6 +503,7 @@ impl ZapLoop {
                 if let Some(ev) = event {
                     self.events.push(ev);
                 }
+                step("reply");
                 let envelope = frames[..envelope_len]
                     .iter_mut()
                     .map(|slot| std::mem::replace(slot, zmq::Message::new()));
@@ -451,90 +518,6 @@ impl ZapLoop {
                 self.dispatch(request, envelope_len, job, deadline);
             }
         }
-        // A request of absurdly many frames must not keep its messages alive.
-        frames.truncate(INLINE_FRAMES);
-        true
-    }
-}
-
-/// Sends the envelope (moved) and the reply's frames.
-fn send_reply(
-    zap: &mut zmq::Socket,
-    envelope: impl Iterator<Item = zmq::Message>,
-    reply: &ZapReply,
-) {
-    let mut sent = Ok(());
-    for m in envelope {
-        if sent.is_ok() {
-            sent = zap.send(m, zmq::SNDMORE | zmq::DONTWAIT);
-        }
-    }
-    let reply_frames = reply.frames();
-    let last = reply_frames.len().saturating_sub(1);
-    for (i, f) in reply_frames.iter().enumerate() {
-        if sent.is_err() {
-            break;
-        }
-        let more = if i < last { zmq::SNDMORE } else { 0 };
-        sent = send_bytes(zap, f, more | zmq::DONTWAIT);
-    }
-    if let Err(e) = sent {
-        zlog!(Warn, "ZAP reply not sent: {e}");
-    }
-}
-
-/// Now plus `deadline`, or far in the future when that overflows (`Duration::MAX` means
-/// "no deadline").
-fn deadline_after(deadline: Duration) -> Instant {
-    saturating_after(Instant::now(), deadline)
-}
-
-/// Is this peer locked out now? (No clock read without a lock-out.)
-fn locked(table: &Option<Lockout>, address: &[u8]) -> bool {
-    table
-        .as_ref()
-        .is_some_and(|t| t.is_locked(address, Instant::now()))
-}
-
-/// Counts a refusal of credentials towards the peer's lock-out.
-fn note_failure(table: &mut Option<Lockout>, address: &[u8], reply: &ZapReply) {
-    if let Some(t) = table {
-        if policy::counts_as_failure(reply.status(), reply.status_text())
-            && t.failed(address, Instant::now())
-        {
-            policy::report_lockout(address, t.settings());
-        }
-    }
-}
-
-/// A verdict that no longer borrows the request it came from.
-fn into_owned(v: Verdict<'_>) -> Verdict<'static> {
-    use crate::policy::UserId;
-    use std::borrow::Cow;
-    Verdict {
-        status: v.status,
-        text: v.text,
-        user_id: match v.user_id {
-            UserId::Text(t) => UserId::Text(Cow::Owned(t.into_owned())),
-            UserId::Z85(z) => UserId::Z85(z),
-        },
-        metadata: v.metadata,
-    }
-}
-
-/// Sends `data` as one frame with a single libzmq call (`zmq_send` copies it into a new
-/// message), skipping the `zmq::Message` round trip of `Socket::send(&[u8])`: about 6%
-/// of the thread's instructions per CURVE request (callgrind).
-fn send_bytes(socket: &mut zmq::Socket, data: &[u8], flags: i32) -> zmq::Result<()> {
-    // SAFETY: the socket pointer is valid while `socket` lives, and `data` is valid for
-    // `data.len()` bytes; libzmq copies them before returning.
-    let rc =
-        unsafe { zmq_sys::zmq_send(socket.as_mut_ptr(), data.as_ptr().cast(), data.len(), flags) };
-    if rc < 0 {
-        // SAFETY: reads libzmq's thread-local errno.
-        Err(zmq::Error::from_raw(unsafe { zmq_sys::zmq_errno() }))
-    } else {
-        Ok(())
     }
 }
 

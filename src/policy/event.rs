@@ -42,3 +42,38 @@ pub struct AuthEvent {
     /// The status text, e.g. `Address denied`.
     pub reason: String,
 }
+
+impl AuthEvent {
+    /// The `reason` of the event sent when the ZAP thread ends other than by
+    /// [`stop`](crate::ThreadAuthenticator::stop): from then on libzmq authenticates
+    /// nobody (see [`crate::require_zap`]) and `is_alive()` is false.
+    pub const HANDLER_EXITED: &'static str = "ZAP handler exited unexpectedly";
+
+    /// The event sent when the ZAP thread ends unexpectedly: status 500, mechanism
+    /// `Other`, reason [`AuthEvent::HANDLER_EXITED`], no domain, address or user id.
+    pub(crate) fn handler_exited() -> AuthEvent {
+        AuthEvent {
+            domain: String::new(),
+            address: String::new(),
+            mechanism: Mechanism::Other,
+            status: StatusCode::InternalError,
+            user_id: String::new(),
+            reason: Self::HANDLER_EXITED.to_string(),
+        }
+    }
+
+    /// Is this the event of a ZAP thread that ended unexpectedly (not a decision)?
+    ///
+    /// ```
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// let events = auth.events();
+    /// auth.stop().unwrap(); // a stop is not an unexpected exit: no event
+    /// assert!(events.try_iter().all(|e| !e.is_handler_exit()));
+    /// ```
+    pub fn is_handler_exit(&self) -> bool {
+        self.status == StatusCode::InternalError
+            && self.mechanism == Mechanism::Other
+            && self.reason == Self::HANDLER_EXITED
+    }
+}

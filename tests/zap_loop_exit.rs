@@ -1,0 +1,36 @@
+//! DESIGN.md §5 rule 9: should the ZAP loop end other than by `stop`, that is an error
+//! log, an event, a metric and `is_alive() == false`. (Its own test binary: the hook that
+//! ends the loop is process-wide.)
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use zmq_auth::{test_hooks, zmq, StatusCode, ThreadAuthenticator};
+
+#[test]
+fn an_unexpected_exit_is_an_event_and_not_alive() {
+    let ctx = zmq::Context::new();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    auth.configure_plain("*", [("alice", "correct-horse")])
+        .unwrap();
+    let events = auth.events();
+    let dealer = zap_dealer(&ctx);
+    assert_eq!(plain_status(&dealer, "", "alice", "correct-horse").0, "200");
+    assert!(auth.is_alive());
+    test_hooks::end_zap_loop();
+    // Wake the loop: the request may or may not be answered, the loop ends either way.
+    send_request(&dealer, "wake", "", "PLAIN", &[b"alice", b"correct-horse"]);
+    let ev = wait_event(&events, STEP_MS, |e| e.is_handler_exit())
+        .expect("an event says the handler exited");
+    assert_eq!(ev.status, StatusCode::InternalError);
+    assert_eq!(ev.reason, zmq_auth::AuthEvent::HANDLER_EXITED);
+    assert!(
+        eventually(Duration::from_secs(5), || !auth.is_alive()),
+        "is_alive() turns false"
+    );
+    // A stop afterwards is fine and sends no second event.
+    auth.stop().unwrap();
+    assert!(events.try_iter().all(|e| !e.is_handler_exit()));
+}
