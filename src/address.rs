@@ -151,7 +151,7 @@ impl AddressList {
     }
 
     /// Does the peer address (as libzmq reports it) fall in this list? An address that
-    /// does not parse (IPC peers send an empty string or `:uid:gid:pid`) matches nothing.
+    /// does not parse (IPC peers send `localhost:uid:gid:pid`) matches nothing.
     pub(crate) fn contains(&self, peer: &[u8]) -> bool {
         let Some(ip) = std::str::from_utf8(peer)
             .ok()
@@ -177,26 +177,53 @@ impl AddressList {
     }
 }
 
-/// What a lock-out counts failures against: an IPv4 address, an IPv6 /64 (one host
-/// usually has a whole /64 to rotate through), or, for peers without an IP address (IPC),
-/// the first 64 bytes of what libzmq reported.
+/// What a lock-out counts failures against: an IPv4 address, an IPv6 address (and,
+/// separately and with a higher limit, its /64: see `policy::lockout`), the user id of
+/// an IPC peer, or, for anything else, the first 64 bytes of what libzmq reported.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum PeerKey {
     V4(u32),
+    V6(u128),
+    /// The /64 an IPv6 address is in (counted beside the address itself).
     V6Net(u64),
+    /// An IPC peer: libzmq reports `localhost:<uid>:<gid>:<pid>` (seen on Linux with
+    /// libzmq 4.3). A new process gets a new pid, so the uid is what identifies the
+    /// guesser.
+    Uid(u32),
     Other(Box<[u8]>),
 }
 
 pub(crate) fn peer_key(peer: &[u8]) -> PeerKey {
-    match std::str::from_utf8(peer)
-        .ok()
-        .and_then(parse_ip)
-        .map(normalise)
-    {
+    let text = std::str::from_utf8(peer).ok();
+    match text.and_then(parse_ip).map(normalise) {
         Some(IpAddr::V4(v4)) => PeerKey::V4(u32::from(v4)),
-        Some(IpAddr::V6(v6)) => PeerKey::V6Net((u128::from(v6) >> 64) as u64),
-        None => PeerKey::Other(peer[..peer.len().min(64)].into()),
+        Some(IpAddr::V6(v6)) => PeerKey::V6(u128::from(v6)),
+        None => match text.and_then(ipc_uid) {
+            Some(uid) => PeerKey::Uid(uid),
+            None => PeerKey::Other(peer[..peer.len().min(64)].into()),
+        },
     }
+}
+
+/// The /64 of an IPv6 peer key, counted beside it.
+pub(crate) fn v6_net(key: &PeerKey) -> Option<PeerKey> {
+    match key {
+        // The shift keeps the top 64 bits, which fit a u64 exactly.
+        PeerKey::V6(a) => u64::try_from(a >> 64).ok().map(PeerKey::V6Net),
+        _ => None,
+    }
+}
+
+/// The uid of an IPC peer address `<host>:<uid>:<gid>:<pid>` (the host part may be
+/// empty; it has no colon).
+fn ipc_uid(text: &str) -> Option<u32> {
+    let mut parts = text.rsplitn(4, ':');
+    let (pid, gid, uid, host) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if host.contains(':') || !numeric(pid) || !numeric(gid) {
+        return None;
+    }
+    uid.parse::<u32>().ok().filter(|_| numeric(uid))
 }
 
 #[cfg(test)]
@@ -210,10 +237,31 @@ mod tests {
     }
 
     #[test]
-    fn peer_keys_group_v6_by_64() {
+    fn peer_keys() {
         assert_eq!(peer_key(b"127.0.0.1"), peer_key(b"::ffff:127.0.0.1"));
-        assert_eq!(peer_key(b"2001:db8::1"), peer_key(b"2001:db8::2"));
-        assert_ne!(peer_key(b"2001:db8::1"), peer_key(b"2001:db8:0:1::1"));
+        // IPv6 hosts count one by one; their /64 is a separate key.
+        assert_ne!(peer_key(b"2001:db8::1"), peer_key(b"2001:db8::2"));
+        assert_eq!(
+            v6_net(&peer_key(b"2001:db8::1")),
+            v6_net(&peer_key(b"2001:db8::ffff:2"))
+        );
+        assert_ne!(
+            v6_net(&peer_key(b"2001:db8::1")),
+            v6_net(&peer_key(b"2001:db8:0:1::1"))
+        );
+        assert_eq!(v6_net(&peer_key(b"10.0.0.1")), None);
+        // IPC peers count by uid, whatever their pid.
+        assert_eq!(peer_key(b"localhost:1000:1000:42"), PeerKey::Uid(1000));
+        assert_eq!(
+            peer_key(b"localhost:1000:100:42"),
+            peer_key(b":1000:1000:77")
+        );
+        assert_ne!(
+            peer_key(b"localhost:1000:1000:42"),
+            peer_key(b"localhost:0:0:42")
+        );
+        assert!(matches!(peer_key(b"localhost:x:0:42"), PeerKey::Other(_)));
+        assert!(matches!(peer_key(b"a:b:1:2:3"), PeerKey::Other(_)));
         assert_eq!(peer_key(b""), PeerKey::Other(Box::new([])));
     }
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use zmq_auth::{zmq, ThreadAuthenticator};
@@ -44,4 +44,182 @@ fn ban_forever_keeps_the_handler_alive_and_refusing() {
         "other addresses are not banned"
     );
     assert!(auth.is_alive());
+}
+
+/// Waits until `t` has passed (the scenario needs time to pass; nothing is polled).
+fn wait_until(t: Instant) {
+    let left = t.saturating_duration_since(Instant::now());
+    std::thread::sleep(left);
+}
+
+/// Issue 18 finding 10: the window slides. Three failures within about a second, the
+/// first two and the last one on either side of where a fixed window (started by an
+/// earlier failure) would restart, ban.
+#[test]
+fn the_lockout_window_slides_over_real_handshakes() {
+    let ctx = zmq::Context::new();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    auth.configure_plain("*", [("admin", "correct-horse")])
+        .unwrap();
+    let window = Duration::from_secs(3);
+    auth.limit_failures(3, window, Duration::from_secs(600))
+        .unwrap();
+    let events = auth.events();
+    let server = plain_server(&ctx, Some("global"));
+    let guess = |what: &str| {
+        let c = plain_client(&ctx, &server.endpoint, "admin", "guess-slide");
+        assert_refused_skipping(&events, &server, &c, what);
+    };
+    guess("Invalid password");
+    // The first failure was counted before this instant.
+    let t0 = Instant::now();
+    wait_until(t0 + window * 2 / 3);
+    guess("Invalid password");
+    // Past where a fixed window would restart (and forget the second failure).
+    wait_until(t0 + window + Duration::from_millis(100));
+    guess("Invalid password");
+    // Failures 2 and 3 and this one are within about 1.1 s of each other.
+    let c = plain_client(&ctx, &server.endpoint, "admin", "guess-slide");
+    assert_refused_skipping(&events, &server, &c, "Invalid password");
+    let c = plain_client(&ctx, &server.endpoint, "admin", "correct-horse");
+    assert_refused_skipping(&events, &server, &c, "Too many failures");
+}
+
+/// Issue 21 item 3: over IPv6 one guessing host is locked out, its /64 neighbour is not.
+#[test]
+fn ipv6_lockout_is_per_host_over_real_sockets() {
+    let ctx = zmq::Context::new();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    auth.configure_plain("*", [("admin", "correct-horse")])
+        .unwrap();
+    auth.limit_failures(2, Duration::from_secs(60), Duration::from_secs(600))
+        .unwrap();
+    let events = auth.events();
+    let sock = ctx.socket(zmq::PULL).unwrap();
+    sock.set_linger(0).unwrap();
+    sock.set_ipv6(true).unwrap();
+    sock.set_plain_server(true).unwrap();
+    sock.set_zap_domain("global").unwrap();
+    if let Err(e) = sock.bind("tcp://[::1]:*") {
+        eprintln!("skipped: no IPv6 loopback here ({e})");
+        return;
+    }
+    let endpoint = sock.get_last_endpoint().unwrap().unwrap();
+    let server = Server { sock, endpoint };
+    let client = |pw: &str| {
+        client_with(&ctx, &server.endpoint, |s| {
+            s.set_ipv6(true).unwrap();
+            s.set_plain_username(Some("admin")).unwrap();
+            s.set_plain_password(Some(pw)).unwrap();
+        })
+    };
+    for _ in 0..2 {
+        let ev = assert_refused_skipping(&events, &server, &client("guess-v6"), "Invalid password");
+        assert_eq!(ev.address, "::1");
+    }
+    assert_refused_skipping(
+        &events,
+        &server,
+        &client("correct-horse"),
+        "Too many failures",
+    );
+    // A neighbour in the same /64 (as libzmq would report it) is not locked out.
+    let dealer = zap_dealer(&ctx);
+    assert_eq!(
+        plain_status_from(&dealer, "global", "::2", "admin", "correct-horse").0,
+        "200"
+    );
+    // A host rotating through its /64 is stopped by the /64's higher limit.
+    let mut refused = 0;
+    for i in 0..200u32 {
+        let a = format!("::3:{i:x}");
+        let (_, text) = plain_status_from(&dealer, "global", &a, "admin", "guess-rotate");
+        if text == "Too many failures" {
+            refused = i;
+            break;
+        }
+    }
+    assert!(
+        refused > 2,
+        "the /64 takes more than one host's limit ({refused})"
+    );
+    assert_eq!(
+        plain_status_from(&dealer, "global", "::2", "admin", "correct-horse").1,
+        "Too many failures",
+        "then the whole /64 is locked out"
+    );
+    assert_eq!(
+        plain_status_from(&dealer, "global", "2001:db8::2", "admin", "correct-horse").0,
+        "200",
+        "other /64s are not"
+    );
+}
+
+/// The IPC endpoint a child process guesses at (see `ipc_child_guess`).
+const IPC_CHILD_ENV: &str = "ZMQ_AUTH_TEST_IPC_ENDPOINT";
+
+/// Run as a child process by `ipc_lockout_counts_the_user_not_the_process`: one PLAIN
+/// guess over IPC, then it waits to be killed (at most 30 s).
+#[test]
+#[ignore = "a child process of ipc_lockout_counts_the_user_not_the_process"]
+fn ipc_child_guess() {
+    let Ok(endpoint) = std::env::var(IPC_CHILD_ENV) else {
+        return;
+    };
+    let ctx = zmq::Context::new();
+    let c = plain_client(&ctx, &endpoint, "admin", "guess-ipc");
+    let _ = c.send(HELLO, zmq::DONTWAIT);
+    let _ = c.poll(zmq::POLLIN, 30_000);
+}
+
+/// Issue 21 item 3: libzmq reports IPC peers as `localhost:<uid>:<gid>:<pid>`; each new
+/// process used to start a fresh count. Two guessing processes of one user lock that
+/// user out, a third process (this one) included.
+#[test]
+fn ipc_lockout_counts_the_user_not_the_process() {
+    let ctx = zmq::Context::new();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    auth.configure_plain("*", [("admin", "correct-horse")])
+        .unwrap();
+    auth.limit_failures(2, Duration::from_secs(60), Duration::from_secs(600))
+        .unwrap();
+    let events = auth.events();
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = format!("ipc://{}/lockout", dir.path().display());
+    let sock = ctx.socket(zmq::PULL).unwrap();
+    sock.set_linger(0).unwrap();
+    sock.set_plain_server(true).unwrap();
+    sock.set_zap_domain("global").unwrap();
+    sock.bind(&endpoint).unwrap();
+    let server = Server { sock, endpoint };
+    let exe = std::env::current_exe().unwrap();
+    let mut pids = Vec::new();
+    for _ in 0..2 {
+        let mut child = std::process::Command::new(&exe)
+            .args(["ipc_child_guess", "--exact", "--ignored", "--quiet"])
+            .env(IPC_CHILD_ENV, &server.endpoint)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let ev = wait_event(&events, STEP_MS * 3, |e| {
+            e.status != zmq_auth::StatusCode::Success
+        });
+        let _ = child.kill();
+        let _ = child.wait();
+        let ev = ev.expect("the child's guess was refused");
+        assert_eq!(ev.reason, "Invalid password");
+        // What libzmq reports for an IPC peer (the doc comment of ZapRequest::address).
+        let (host, ids) = ev.address.split_once(':').unwrap();
+        assert_eq!(host, "localhost", "{:?}", ev.address);
+        let ids: Vec<&str> = ids.split(':').collect();
+        assert_eq!(ids.len(), 3, "uid:gid:pid in {:?}", ev.address);
+        assert_eq!(ids[2], pid.to_string(), "the pid is the child's");
+        pids.push(pid);
+    }
+    assert_ne!(pids[0], pids[1]);
+    // A third process of the same user, with the right password: locked out.
+    let c = plain_client(&ctx, &server.endpoint, "admin", "correct-horse");
+    let ev = assert_refused_skipping(&events, &server, &c, "Too many failures");
+    assert!(ev.address.ends_with(&format!(":{}", std::process::id())));
 }

@@ -39,9 +39,22 @@ fn guessing_address_is_locked_out_and_only_it() {
         plain_status_from(&dealer, "", "192.0.2.2", "admin", "correct-horse").0,
         "200"
     );
-    // IPv6: a /64 counts as one address.
-    for i in 0..3 {
-        let a = format!("2001:db8::{i}");
+    // IPv6: each address counts, and its /64 too, with a limit 16 times higher (one
+    // guessing host does not lock out its neighbours, one rotating through its /64 is
+    // still stopped).
+    for _ in 0..3 {
+        plain_status_from(&dealer, "", "2001:db8::1", "admin", "guess-2");
+    }
+    assert_eq!(
+        plain_status_from(&dealer, "", "2001:db8::1", "admin", "correct-horse").1,
+        "Too many failures"
+    );
+    assert_eq!(
+        plain_status_from(&dealer, "", "2001:db8::99", "admin", "correct-horse").0,
+        "200"
+    );
+    for i in 0..45 {
+        let a = format!("2001:db8::2:{i:x}");
         plain_status_from(&dealer, "", &a, "admin", "guess-2");
     }
     assert_eq!(

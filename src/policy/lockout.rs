@@ -1,23 +1,51 @@
-//! Lock-out of guessing peers: after `max` failed authentications within `window`, an
-//! address is refused (400 `Too many failures`) for `ban`, without its credentials
-//! being checked. Pure: the time comes in as an argument; the engine owns the table.
+//! Lock-out of guessing peers: after `max` failed authentications within any interval
+//! of length `window`, a peer is refused (400 `Too many failures`) for `ban`, without
+//! its credentials being checked. Pure: the time comes in as an argument; the engine
+//! owns the table.
 //!
-//! Memory is bounded: at most [`CAPACITY`] addresses are tracked. When the table is
-//! full, entries whose window has passed and whose ban is over are dropped first, then
-//! every address that is not banned (they lose their partial counts). If every entry is
-//! an active ban, addresses that cannot be tracked are counted, and banned, by a wider
-//! network (IPv4 /16, IPv6 /32; at most 4,096 of those, then all together): when in
-//! doubt, refuse — but only the neighbourhood of the flood. The table is swept at most
-//! once a second, so a flood of new addresses does not cost a full pass per request. An
-//! address sweep therefore costs at most `CAPACITY` entries, about 64 bytes each.
+//! **Who is a peer.** An IPv4 address; an IPv6 address (/128), and beside it its /64 with
+//! a limit [`V6_NET_FACTOR`] times higher, so a host that rotates through its /64 is
+//! still stopped, but one guessing host does not lock out the neighbours on its LAN; an
+//! IPC peer by its uid (libzmq reports `localhost:uid:gid:pid`, and every new process
+//! has a new pid).
+//!
+//! **The window slides.** Each peer's failures are counted in [`SUB_WINDOWS`] slots of
+//! `window / 16`, plus the slot now being filled: the sum covers at least the last
+//! `window` (and at most 1/16 more), so `max` failures within any interval of length
+//! `window` always ban — a burst across a slot boundary included — and failures a little
+//! more than `window` apart may too (the error is on the side of refusing). A slot
+//! counts up to 65,535 failures.
+//!
+//! Memory is bounded: at most [`CAPACITY`] keys are tracked, each about 112 bytes (key
+//! 32, slots and ban 64, the hash table's control byte and spare room; a unit test
+//! checks it), so at most about 7 MiB. When the table
+//! is full, entries whose window has passed and whose ban is over are dropped first,
+//! then every key that is not banned (they lose their partial counts). If every entry
+//! is an active ban, addresses that cannot be tracked are counted, and banned, by a
+//! wider network (IPv4 /16, IPv6 /32; at most 4,096 of those, then all together): when
+//! in doubt, refuse — but only the neighbourhood of the flood. The table is swept at
+//! most once a second, so a flood of new addresses does not cost a full pass per
+//! request.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::address::{peer_key, PeerKey};
+use crate::address::{peer_key, v6_net, PeerKey};
 
-/// Addresses tracked at most.
+/// Keys tracked at most.
 pub(crate) const CAPACITY: usize = 65_536;
+
+/// Slots a window is divided into (one more is kept: the one being filled).
+pub(crate) const SUB_WINDOWS: u32 = 16;
+const SLOTS: usize = SUB_WINDOWS as usize + 1;
+
+/// How many more failures an IPv6 /64 may have than one address in it.
+pub(crate) const V6_NET_FACTOR: u32 = 16;
+
+/// Bytes per tracked key, about: the key (32), the entry (64) and the hash table's
+/// control byte and spare room (about 1/8 empty).
+#[cfg(test)]
+const ENTRY_BYTES: usize = 112;
 
 /// The settings of [`crate::ThreadAuthenticator::limit_failures`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,13 +56,37 @@ pub(crate) struct LockoutSettings {
 }
 
 struct Entry {
-    window_start: Instant,
-    failures: u32,
+    /// The slot (time since the table's epoch / slot width) last counted in.
+    newest: u64,
+    counts: [u16; SLOTS],
     banned_until: Option<Instant>,
+}
+
+impl Entry {
+    fn new(slot: u64) -> Entry {
+        Entry {
+            newest: slot,
+            counts: [0; SLOTS],
+            banned_until: None,
+        }
+    }
+
+    fn banned(&self, now: Instant) -> bool {
+        self.banned_until.is_some_and(|until| now < until)
+    }
+
+    /// Its failures are all older than a window.
+    fn stale(&self, slot: u64) -> bool {
+        slot.saturating_sub(self.newest) >= SLOTS as u64
+    }
 }
 
 pub(crate) struct Lockout {
     settings: LockoutSettings,
+    /// Slot width in nanoseconds (at least 1).
+    slot_nanos: u128,
+    /// Where slot 0 starts: the first failure counted.
+    epoch: Option<Instant>,
     table: HashMap<PeerKey, Entry>,
     capacity: usize,
     /// Failures of addresses the full table could not take, by wider network.
@@ -54,15 +106,25 @@ enum Coarse {
 }
 
 fn coarse(key: &PeerKey) -> Coarse {
+    // The shifts keep exactly the bits that fit the narrower type.
     match key {
-        PeerKey::V4(a) => Coarse::V4Net16((a >> 16) as u16),
-        PeerKey::V6Net(n) => Coarse::V6Net32((n >> 32) as u32),
-        PeerKey::Other(_) => Coarse::Rest,
+        PeerKey::V4(a) => u16::try_from(a >> 16).map_or(Coarse::Rest, Coarse::V4Net16),
+        PeerKey::V6(a) => u32::try_from(a >> 96).map_or(Coarse::Rest, Coarse::V6Net32),
+        PeerKey::V6Net(n) => u32::try_from(n >> 32).map_or(Coarse::Rest, Coarse::V6Net32),
+        PeerKey::Uid(_) | PeerKey::Other(_) => Coarse::Rest,
     }
 }
 
 /// How often a full table may be swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+fn slot_nanos(window: Duration) -> u128 {
+    window
+        .as_nanos()
+        .checked_div(u128::from(SUB_WINDOWS))
+        .unwrap_or(1)
+        .max(1)
+}
 
 impl Lockout {
     pub(crate) fn new(settings: LockoutSettings) -> Lockout {
@@ -72,6 +134,8 @@ impl Lockout {
     pub(crate) fn with_capacity(settings: LockoutSettings, capacity: usize) -> Lockout {
         Lockout {
             settings,
+            slot_nanos: slot_nanos(settings.window),
+            epoch: None,
             table: HashMap::new(),
             capacity: capacity.max(1),
             overflow: HashMap::new(),
@@ -79,8 +143,17 @@ impl Lockout {
         }
     }
 
-    /// New settings; counts and bans so far stay.
+    /// New settings; bans so far stay, and counts too unless the window changed (its
+    /// slots then mean other times, so partial counts start over).
     pub(crate) fn set(&mut self, settings: LockoutSettings) {
+        if settings.window != self.settings.window {
+            self.slot_nanos = slot_nanos(settings.window);
+            self.epoch = None;
+            for e in self.table.values_mut().chain(self.overflow.values_mut()) {
+                e.newest = 0;
+                e.counts = [0; SLOTS];
+            }
+        }
         self.settings = settings;
     }
 
@@ -90,41 +163,66 @@ impl Lockout {
 
     /// Is this peer banned now?
     pub(crate) fn is_locked(&self, peer: &[u8], now: Instant) -> bool {
-        let banned = |e: &Entry| e.banned_until.is_some_and(|until| now < until);
         let key = peer_key(peer);
+        if v6_net(&key)
+            .and_then(|net| self.table.get(&net))
+            .is_some_and(|e| e.banned(now))
+        {
+            return true;
+        }
         match self.table.get(&key) {
-            Some(e) => banned(e),
+            Some(e) => e.banned(now),
             // Untracked addresses answer for their wider network while it is banned.
             None => {
-                self.overflow.get(&coarse(&key)).is_some_and(banned)
-                    || self.overflow.get(&Coarse::Rest).is_some_and(banned)
+                self.overflow
+                    .get(&coarse(&key))
+                    .is_some_and(|e| e.banned(now))
+                    || self
+                        .overflow
+                        .get(&Coarse::Rest)
+                        .is_some_and(|e| e.banned(now))
             }
         }
     }
 
-    /// Counts a failed authentication; true when it started a ban.
+    /// The slot `now` falls in.
+    fn slot(&mut self, now: Instant) -> u64 {
+        let epoch = *self.epoch.get_or_insert(now);
+        let nanos = now.saturating_duration_since(epoch).as_nanos();
+        u64::try_from(nanos.checked_div(self.slot_nanos).unwrap_or(0)).unwrap_or(u64::MAX)
+    }
+
+    /// Counts a failed authentication; true when it started a ban (of the peer, or of
+    /// its IPv6 /64).
     pub(crate) fn failed(&mut self, peer: &[u8], now: Instant) -> bool {
         let key = peer_key(peer);
+        let slot = self.slot(now);
+        let mut started = false;
+        if let Some(net) = v6_net(&key) {
+            let limit = self.settings.max_failures.saturating_mul(V6_NET_FACTOR);
+            started |= self.count_key(net, limit, slot, now);
+        }
+        let limit = self.settings.max_failures;
+        started | self.count_key(key, limit, slot, now)
+    }
+
+    fn count_key(&mut self, key: PeerKey, limit: u32, slot: u64, now: Instant) -> bool {
+        let s = self.settings;
         if !self.table.contains_key(&key) && self.table.len() >= self.capacity {
             let due = self
                 .last_sweep
                 .is_none_or(|t| now.saturating_duration_since(t) >= SWEEP_EVERY);
             if due {
                 self.last_sweep = Some(now);
-                self.make_room(now);
+                self.make_room(slot, now);
             }
             if self.table.len() >= self.capacity {
-                let s = self.settings;
                 let mut net = coarse(&key);
                 if !self.overflow.contains_key(&net) && self.overflow.len() >= OVERFLOW_CAPACITY {
                     net = Coarse::Rest;
                 }
-                let e = self.overflow.entry(net).or_insert(Entry {
-                    window_start: now,
-                    failures: 0,
-                    banned_until: None,
-                });
-                let started = count(e, s, now);
+                let e = self.overflow.entry(net).or_insert_with(|| Entry::new(slot));
+                let started = count(e, limit, s.ban, slot, now);
                 if started {
                     zlog!(
                         Warn,
@@ -135,26 +233,16 @@ impl Lockout {
                 return started;
             }
         }
-        let s = self.settings;
-        let e = self.table.entry(key).or_insert(Entry {
-            window_start: now,
-            failures: 0,
-            banned_until: None,
-        });
-        count(e, s, now)
+        let e = self.table.entry(key).or_insert_with(|| Entry::new(slot));
+        count(e, limit, s.ban, slot, now)
     }
 
-    fn make_room(&mut self, now: Instant) {
-        let s = self.settings;
-        let live = |e: &Entry| {
-            e.banned_until.is_some_and(|until| now < until)
-                || now.saturating_duration_since(e.window_start) <= s.window
-        };
+    fn make_room(&mut self, slot: u64, now: Instant) {
+        let live = |e: &Entry| e.banned(now) || !e.stale(slot);
         self.table.retain(|_, e| live(e));
         self.overflow.retain(|_, e| live(e));
         if self.table.len() >= self.capacity {
-            self.table
-                .retain(|_, e| e.banned_until.is_some_and(|until| now < until));
+            self.table.retain(|_, e| e.banned(now));
         }
     }
 
@@ -182,24 +270,46 @@ pub(crate) fn saturating_after(now: Instant, d: Duration) -> Instant {
     at
 }
 
-/// Counts one failure in `e`; true when it started a ban.
-fn count(e: &mut Entry, s: LockoutSettings, now: Instant) -> bool {
-    if e.banned_until.is_some_and(|until| now < until) {
+/// Counts one failure in `e` (in `slot`); true when it started a ban.
+fn count(e: &mut Entry, limit: u32, ban: Duration, slot: u64, now: Instant) -> bool {
+    if e.banned(now) {
         return false; // already banned (a late answer)
     }
-    if now.saturating_duration_since(e.window_start) > s.window || e.banned_until.is_some() {
-        *e = Entry {
-            window_start: now,
-            failures: 0,
-            banned_until: None,
-        };
+    if e.banned_until.is_some() {
+        // A ban ended: counting starts over.
+        *e = Entry::new(slot);
     }
-    e.failures = e.failures.saturating_add(1);
-    if e.failures >= s.max_failures {
-        e.banned_until = Some(saturating_after(now, s.ban));
+    if slot > e.newest {
+        // Slots between the newest one and this one had no failures; older ones than a
+        // window fall out of the ring as it turns.
+        let gap = slot.saturating_sub(e.newest);
+        if gap >= SLOTS as u64 {
+            e.counts = [0; SLOTS];
+        } else {
+            let mut s = e.newest;
+            while s < slot {
+                s = s.saturating_add(1);
+                e.counts[ring(s)] = 0;
+            }
+        }
+        e.newest = slot;
+    }
+    // A failure timed before the newest (answers come back out of order) counts in the
+    // newest slot: never forgotten early.
+    let i = ring(e.newest);
+    e.counts[i] = e.counts[i].saturating_add(1);
+    let total: u32 = e.counts.iter().map(|&c| u32::from(c)).sum();
+    if total >= limit {
+        e.banned_until = Some(saturating_after(now, ban));
         return true;
     }
     false
+}
+
+/// The ring position of a slot.
+fn ring(slot: u64) -> usize {
+    // The remainder is below SLOTS, so it fits.
+    usize::try_from(slot.checked_rem(SLOTS as u64).unwrap_or(0)).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -243,6 +353,127 @@ mod tests {
         assert!(l.is_locked(b"10.0.0.1", t0 + Duration::from_secs(86_400 * 365)));
         assert!(saturating_after(t0, Duration::MAX) > t0);
         assert_eq!(saturating_after(t0, Duration::ZERO), t0);
+    }
+
+    #[test]
+    fn the_window_slides_across_a_boundary() {
+        // Issue 18 finding 10: 3 failures within 41 ms across a boundary of a fixed
+        // window did not ban (limit 3 per 500 ms).
+        let mut l = Lockout::new(LockoutSettings {
+            max_failures: 3,
+            window: Duration::from_millis(500),
+            ban: Duration::from_secs(60),
+        });
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert!(!l.failed(b"10.0.0.1", at(0)));
+        // A fixed window started at 0 and would restart at 540, forgetting 480.
+        assert!(!l.failed(b"10.0.0.1", at(480)));
+        assert!(!l.failed(b"10.0.0.1", at(540)));
+        assert!(
+            l.failed(b"10.0.0.1", at(560)),
+            "3 failures within 80 ms ban"
+        );
+        assert!(l.is_locked(b"10.0.0.1", at(561)));
+    }
+
+    /// Exact count of failures in (t - window, t].
+    fn exact(times: &[Duration], t: Duration, window: Duration) -> usize {
+        times
+            .iter()
+            .filter(|&&x| x <= t && t.saturating_sub(x) < window)
+            .count()
+    }
+
+    #[test]
+    fn never_more_than_max_failures_in_any_window() {
+        // Pseudo-random failure times against an exact sliding log: whenever `max`
+        // failures fall within one window, the lock-out has banned (at that failure
+        // or earlier); and a ban never starts with fewer than `max` failures within
+        // a window and a slot.
+        let window = Duration::from_millis(1_000);
+        let slot = window / SUB_WINDOWS;
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        for round in 0..200 {
+            let max = 2 + (round % 6);
+            let mut l = Lockout::new(LockoutSettings {
+                max_failures: max,
+                window,
+                ban: Duration::from_secs(3_600),
+            });
+            let t0 = Instant::now();
+            let mut t = Duration::ZERO;
+            let mut times = Vec::new();
+            for _ in 0..40 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                t += Duration::from_millis(seed % 400);
+                times.push(t);
+                let started = l.failed(b"10.0.0.1", t0 + t);
+                let in_window = exact(&times, t, window);
+                if in_window >= max as usize {
+                    assert!(l.is_locked(b"10.0.0.1", t0 + t), "round {round}: {times:?}");
+                }
+                if started {
+                    assert!(
+                        exact(&times, t, window + slot) >= max as usize,
+                        "round {round}: banned early {times:?}"
+                    );
+                }
+                if l.is_locked(b"10.0.0.1", t0 + t) {
+                    break;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ipv6_counts_per_address_and_per_64_with_a_higher_limit() {
+        let mut l = Lockout::new(settings());
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            l.failed(b"2001:db8::1", t0);
+        }
+        assert!(l.is_locked(b"2001:db8::1", t0));
+        assert!(
+            !l.is_locked(b"2001:db8::2", t0),
+            "the neighbour is not locked out"
+        );
+        // A host rotating through its /64 is stopped by the /64's own limit.
+        let net_limit = 3 * V6_NET_FACTOR;
+        let mut banned_at = None;
+        for i in 0..net_limit {
+            let a = format!("2001:db8::1:{i:x}");
+            if l.failed(a.as_bytes(), t0) {
+                banned_at = Some(i);
+                break;
+            }
+        }
+        // 3 failures of ::1 count towards the /64 too.
+        assert_eq!(banned_at, Some(net_limit - 4));
+        assert!(l.is_locked(b"2001:db8::2", t0), "now the whole /64 is");
+        assert!(!l.is_locked(b"2001:db8:0:1::2", t0), "not the next /64");
+    }
+
+    #[test]
+    fn ipc_peers_count_by_uid_not_pid() {
+        let mut l = Lockout::new(settings());
+        let t0 = Instant::now();
+        assert!(!l.failed(b"localhost:1000:1000:101", t0));
+        assert!(!l.failed(b"localhost:1000:1000:102", t0));
+        assert!(l.failed(b"localhost:1000:1000:103", t0));
+        assert!(l.is_locked(b"localhost:1000:1000:104", t0));
+        assert!(
+            !l.is_locked(b"localhost:1001:1001:104", t0),
+            "other users are not"
+        );
+    }
+
+    #[test]
+    fn entry_size_is_as_documented() {
+        let pair = std::mem::size_of::<(PeerKey, Entry)>();
+        assert!(pair + pair / 8 < ENTRY_BYTES, "{pair} bytes per entry");
     }
 
     #[test]

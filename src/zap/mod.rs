@@ -177,7 +177,8 @@ pub struct ZapRequest<'a> {
     pub request_id: &'a [u8],
     /// The server socket's `ZMQ_ZAP_DOMAIN` (may be empty).
     pub domain: &'a [u8],
-    /// The peer's IP address as text (empty or `:uid:gid:pid` for IPC).
+    /// The peer's IP address as text; for IPC, `localhost:<uid>:<gid>:<pid>` (libzmq 4.3
+    /// on Linux, checked by `tests/lockout_hardening.rs`).
     pub address: &'a [u8],
     /// The connection's routing id.
     pub identity: &'a [u8],
