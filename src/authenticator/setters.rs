@@ -193,7 +193,8 @@ impl Authenticator {
 
     /// Sets how a CURVE client's key becomes its user id (default: the key's 40 Z85
     /// characters). It is user code: [`crate::ThreadAuthenticator`] runs it on its pool,
-    /// under the deadline. A panic inside `f` becomes a 500 reply.
+    /// under the deadline. A panic inside `f` becomes a 500 reply, and so does a result
+    /// that is empty or contains NUL (applications read the User-Id as a C string).
     ///
     /// ```
     /// let mut auth = zmq_auth::Authenticator::new();

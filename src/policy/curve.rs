@@ -153,6 +153,15 @@ fn admit(
     let user_id = match user_id {
         None => UserId::Z85(z85_key_bytes(key)),
         Some(f) => match catch_unwind(AssertUnwindSafe(|| f(key))) {
+            // Applications read the User-Id as a C string: one with NUL would read as
+            // something else, an empty one names nobody. Both are the function's error.
+            Ok(id) if id.is_empty() || id.contains('\0') => {
+                zlog!(
+                    Error,
+                    "CURVE user-id function returned an empty user id or one with NUL; replying 500"
+                );
+                return internal();
+            }
             Ok(id) => UserId::Text(Cow::Owned(id)),
             Err(_) => {
                 zlog!(Error, "CURVE user-id function panicked; replying 500");

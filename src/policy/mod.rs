@@ -325,9 +325,10 @@ impl Policy {
         if !find_domain_set(&self.gssapi, req.domain) {
             return deny("Unknown domain");
         }
-        // Never lossy: two byte strings must not share one user id.
+        // Never lossy: two byte strings must not share one user id. No NUL either: the
+        // User-Id is read as a C string, so `admin\0@EVIL` would read as `admin`.
         match std::str::from_utf8(principal) {
-            Ok(p) if !p.is_empty() => ok(UserId::Text(Cow::Borrowed(p)), None),
+            Ok(p) if !p.is_empty() && !p.contains('\0') => ok(UserId::Text(Cow::Borrowed(p)), None),
             _ => deny("Invalid principal"),
         }
     }
