@@ -41,7 +41,7 @@ fn a_curve_user_id_with_nul_or_empty_is_500_never_an_admission() {
     let server_pair = keypair();
     let server = curve_server(&ctx, &server_pair.secret_key, Some("global"));
     let mut pair = keypair();
-    while pair.public_key[0] % 3 != 0 {
+    while !pair.public_key[0].is_multiple_of(3) {
         pair = keypair();
     }
     let c = curve_client_pair(&ctx, &server.endpoint, &server_pair.public_key, &pair);
