@@ -223,3 +223,47 @@ fn ipc_lockout_counts_the_user_not_the_process() {
     let ev = assert_refused_skipping(&events, &server, &c, "Too many failures");
     assert!(ev.address.ends_with(&format!(":{}", std::process::id())));
 }
+
+/// Issue 21 item 2: malformed-credential refusals count toward the lock-out, like wrong
+/// passwords (a guesser must not get free tries by sending garbage).
+#[test]
+fn malformed_credentials_count_toward_the_lockout() {
+    let ctx = zmq::Context::new();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    auth.configure_plain("*", [("admin", "correct-horse")])
+        .unwrap();
+    auth.configure_curve("*", zmq_auth::CURVE_ALLOW_ANY).ok();
+    auth.limit_failures(3, Duration::from_secs(60), Duration::from_secs(600))
+        .unwrap();
+    let dealer = zap_dealer(&ctx);
+    let from = "192.0.2.30";
+    assert_eq!(
+        zap_status_from(&dealer, "", from, "PLAIN", &[b"admin"]),
+        ("400".into(), "Invalid credentials".into())
+    );
+    assert_eq!(
+        zap_status_from(&dealer, "", from, "PLAIN", &[b"adm\0in", b"correct-horse"]),
+        ("400".into(), "Invalid username".into())
+    );
+    assert_eq!(
+        zap_status_from(&dealer, "", from, "PLAIN", &[b"\xff\xfe", b"correct-horse"]).0,
+        "400"
+    );
+    assert_eq!(
+        plain_status_from(&dealer, "", from, "admin", "correct-horse"),
+        ("400".into(), "Too many failures".into())
+    );
+    if zmq_auth::curve_available() {
+        let from = "192.0.2.31";
+        for _ in 0..3 {
+            assert_eq!(
+                zap_status_from(&dealer, "", from, "CURVE", &[&[1u8; 31]]).1,
+                "Invalid credentials"
+            );
+        }
+        assert_eq!(
+            zap_status_from(&dealer, "", from, "CURVE", &[&[1u8; 32]]).1,
+            "Too many failures"
+        );
+    }
+}
