@@ -196,6 +196,15 @@ impl UserMap {
     pub(crate) fn has_user(&self, user: &str) -> bool {
         self.users.contains_key(user)
     }
+
+    /// Calls `f` with the user's stored entry (the password, or its PHC string), never
+    /// copied: to fingerprint it (`policy::still`).
+    pub(crate) fn with_stored<R>(&self, user: &str, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        self.users.get(user).map(|s| match s {
+            Secret::Plain(p) => f(p.as_bytes()),
+            Secret::Hashed(phc) => f(phc.as_bytes()),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -146,3 +146,65 @@ fn still_admits_follows_the_policy() {
     assert!(auth.still_admits("global", Mechanism::Null, "anonymous"));
     assert!(!auth.still_admits("global", Mechanism::Gssapi, "alice@R"));
 }
+
+/// Issue 18 finding 9: a changed password revokes sessions opened with the old one. A
+/// PLAIN admission carries `Credential-Version`; `still_admits_version` compares it
+/// with the current entry (in a map, a password file and with a hashed password).
+#[test]
+fn a_changed_password_revokes_sessions_opened_with_the_old_one() {
+    let ctx = zmq::Context::new();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    auth.set_reload_interval(Duration::from_millis(20)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("passwords");
+    let hashed = zmq_auth::hash_password("Pw-version-hashed-51aa").unwrap();
+    std::fs::write(&file, format!("carol={hashed}\n")).unwrap();
+    auth.configure_plain("*", [("admin", "correct-horse")])
+        .unwrap();
+    auth.configure_plain_file("files", &file).unwrap();
+    let server = plain_server(&ctx, Some("global"));
+    let files = plain_server(&ctx, Some("files"));
+
+    let session = |server: &Server, user: &str, pw: &str| {
+        let c = plain_client(&ctx, &server.endpoint, user, pw);
+        let mut msg = assert_connects(server, &c);
+        let uid = user_id(&mut msg).unwrap();
+        let version = msg
+            .gets("Credential-Version")
+            .expect("a PLAIN admission carries its credential version")
+            .to_string();
+        (c, uid, version)
+    };
+    let (_c1, uid, old) = session(&server, "admin", "correct-horse");
+    assert_eq!(uid, "admin");
+    assert_eq!(old.len(), 16);
+    assert!(auth.still_admits_version("global", Mechanism::Plain, "admin", &old));
+    // The same password again: the same version.
+    let (_c2, _, again) = session(&server, "admin", "correct-horse");
+    assert_eq!(again, old);
+
+    // The password changes: sessions opened with the old one are revoked.
+    auth.configure_plain("*", [("admin", "battery-staple")])
+        .unwrap();
+    assert!(!auth.still_admits_version("global", Mechanism::Plain, "admin", &old));
+    // (`still_admits` alone only asks whether the user exists.)
+    assert!(auth.still_admits("global", Mechanism::Plain, "admin"));
+    let (_c3, _, new) = session(&server, "admin", "battery-staple");
+    assert_ne!(new, old);
+    assert!(auth.still_admits_version("global", Mechanism::Plain, "admin", &new));
+
+    // A hashed password in a file, rewritten with a new hash.
+    let (_c4, _, carol) = session(&files, "carol", "Pw-version-hashed-51aa");
+    assert!(auth.still_admits_version("files", Mechanism::Plain, "carol", &carol));
+    let rehashed = zmq_auth::hash_password("Pw-version-hashed-77bb").unwrap();
+    std::fs::write(&file, format!("carol={rehashed}\n")).unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || !auth.still_admits_version(
+            "files",
+            Mechanism::Plain,
+            "carol",
+            &carol
+        )),
+        "the rewritten file revokes carol's old session"
+    );
+}

@@ -788,7 +788,19 @@ fn table_over_design_section_4() {
             "row {:?}: {reply:?}",
             row.name
         );
-        assert!(reply.metadata().is_empty(), "row {:?}", row.name);
+        // Empty, except that a PLAIN admission carries the version of its credential
+        // (issue 18 finding 9), and only that.
+        let meta = decode_metadata(reply.metadata()).unwrap();
+        let plain_ok =
+            row.frames.get(5).is_some_and(|m| m == b"PLAIN") && reply.status_code() == 200;
+        match meta.as_slice() {
+            [] => {}
+            [(name, value)] if plain_ok => {
+                assert_eq!(name, "Credential-Version", "row {:?}", row.name);
+                assert!(value.len() == 16 && value.iter().all(u8::is_ascii_hexdigit));
+            }
+            other => panic!("row {:?}: unexpected metadata {other:?}", row.name),
+        }
         // Asking again gives the same answer (no hidden state on these paths).
         let again = call(&mut auth, &refs);
         assert_eq!(again, reply, "row {:?} not repeatable", row.name);

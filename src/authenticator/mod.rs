@@ -357,6 +357,31 @@ impl Authenticator {
         self.policy_now().still_admits(domain, mechanism, user_id)
     }
 
+    /// [`crate::ThreadAuthenticator::still_admits_version`]: also checks a PLAIN peer's
+    /// `Credential-Version` (from its admission's metadata).
+    ///
+    /// ```
+    /// use zmq_auth::{Authenticator, Mechanism};
+    /// let mut auth = Authenticator::new();
+    /// auth.configure_plain("*", [("admin", "correct-horse")]).unwrap();
+    /// let req: [&[u8]; 8] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"PLAIN", b"admin", b"correct-horse"];
+    /// let meta = zmq_auth::decode_metadata(auth.handle_zap_message(&req).metadata()).unwrap();
+    /// let version = String::from_utf8(meta[0].1.clone()).unwrap();
+    /// assert!(auth.still_admits_version("", Mechanism::Plain, "admin", &version));
+    /// auth.configure_plain("*", [("admin", "battery-staple")]).unwrap();
+    /// assert!(!auth.still_admits_version("", Mechanism::Plain, "admin", &version));
+    /// ```
+    pub fn still_admits_version(
+        &mut self,
+        domain: &str,
+        mechanism: Mechanism,
+        user_id: &str,
+        version: &str,
+    ) -> bool {
+        self.policy_now()
+            .still_admits_version(domain, mechanism, user_id, version)
+    }
+
     /// [`still_admits`](Self::still_admits) for a CURVE peer by its public key.
     ///
     /// ```

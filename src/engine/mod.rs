@@ -400,6 +400,33 @@ impl ThreadAuthenticator {
         self.shared.current().0.still_admits_key(domain, public_key)
     }
 
+    /// [`still_admits`](Self::still_admits) that also checks the credential: a PLAIN
+    /// admission carries the ZAP metadata property `Credential-Version` (read it with
+    /// `msg.gets("Credential-Version")`), and a changed password no longer matches it,
+    /// so a session opened with the old password counts as revoked. (`still_admits`
+    /// alone only asks whether the user still exists.) Other mechanisms ignore `version`.
+    ///
+    /// ```
+    /// use zmq_auth::{zmq, Mechanism, ThreadAuthenticator};
+    /// # let ctx = zmq::Context::new();
+    /// let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.configure_plain("*", [("admin", "correct-horse")]).unwrap();
+    /// // A version no admission carried (a real one comes from the message).
+    /// assert!(!auth.still_admits_version("global", Mechanism::Plain, "admin", "0000000000000000"));
+    /// ```
+    pub fn still_admits_version(
+        &self,
+        domain: &str,
+        mechanism: crate::Mechanism,
+        user_id: &str,
+        version: &str,
+    ) -> bool {
+        self.shared
+            .current()
+            .0
+            .still_admits_version(domain, mechanism, user_id, version)
+    }
+
     /// Is the ZAP thread running and serving?
     ///
     /// ```

@@ -284,7 +284,11 @@ impl Policy {
         };
         Decision::Done(match self.plain.get(key) {
             Some(PlainRule::Users(users)) => match users.check(username, password) {
-                PlainCheck::Ok(name) => ok(UserId::Text(Cow::Borrowed(name)), None),
+                // The admission carries the credential's version, for still_admits_version.
+                PlainCheck::Ok(name) => ok(
+                    UserId::Text(Cow::Borrowed(name)),
+                    users.with_stored(name, still::version_metadata).flatten(),
+                ),
                 // Where known users cost an argon2id check, unknown ones cost one too.
                 PlainCheck::UnknownUser if users.has_hashes() => {
                     return Decision::Ask(SlowJob::UnknownUser {

@@ -89,7 +89,10 @@ fn unknown(password: &[u8]) -> Verdict<'static> {
 
 fn check(user: &str, phc: &str, password: &[u8]) -> Verdict<'static> {
     match phc::verify(phc, password) {
-        Verify::Match => ok(UserId::Text(Cow::Owned(user.to_string())), None),
+        Verify::Match => ok(
+            UserId::Text(Cow::Owned(user.to_string())),
+            super::still::version_metadata(phc.as_bytes()),
+        ),
         Verify::Mismatch => deny("Invalid password"),
         Verify::Unusable => {
             zlog!(

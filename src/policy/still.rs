@@ -2,12 +2,45 @@
 //! runs only at the handshake; a server that wants a revoked key to stop working on a
 //! connection that is already open asks this, per message or periodically.
 
+use std::hash::{BuildHasher, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, OnceLock};
 
 use super::{find_domain, find_domain_set, CurveDecision, CurveRule, PlainRule, Policy};
 use crate::keys::decode_z85_key;
 use crate::store::lookup_domain;
 use crate::zap::Mechanism;
+
+/// The ZAP metadata property a PLAIN admission carries: the version of the credential
+/// the peer was admitted with (16 hex digits), for
+/// [`crate::ThreadAuthenticator::still_admits_version`].
+pub(crate) const CREDENTIAL_VERSION: &str = "Credential-Version";
+
+/// A fingerprint of a stored credential (a plaintext password or a PHC string): keyed
+/// with a random key of this process, so it tells nothing about the password outside
+/// it, and changes when the stored entry does.
+pub(crate) fn credential_version(stored: &[u8]) -> [u8; 16] {
+    static KEY: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
+    let mut h = KEY.get_or_init(Default::default).build_hasher();
+    h.write(stored);
+    let v = h.finish();
+    let mut out = [0u8; 16];
+    let mut rest = v;
+    // Least significant nibble last.
+    for slot in out.iter_mut().rev() {
+        *slot = b"0123456789abcdef"[usize::try_from(rest & 0xf).unwrap_or(0)];
+        rest >>= 4;
+    }
+    out
+}
+
+/// The metadata of a PLAIN admission: [`CREDENTIAL_VERSION`] of the stored entry.
+pub(crate) fn version_metadata(stored: &[u8]) -> Option<Arc<[u8]>> {
+    // Ours is a valid property name and a 16-byte value: this does not fail.
+    crate::zap::encode_metadata(&[(CREDENTIAL_VERSION, credential_version(stored))])
+        .ok()
+        .map(Arc::from)
+}
 
 impl Policy {
     /// `user_id` is the `User-Id` the peer was admitted with. CURVE: the key's Z85 text
@@ -18,7 +51,7 @@ impl Policy {
     pub(crate) fn still_admits(&self, domain: &str, mechanism: Mechanism, user_id: &str) -> bool {
         match mechanism {
             Mechanism::Null => true,
-            Mechanism::Plain => self.still_plain(domain, user_id),
+            Mechanism::Plain => self.still_plain(domain, user_id, None),
             Mechanism::Curve => match decode_z85_key(user_id) {
                 Ok(key) => self.still_admits_key(domain, &key),
                 Err(_) => false,
@@ -30,16 +63,37 @@ impl Policy {
         }
     }
 
-    fn still_plain(&self, domain: &str, user: &str) -> bool {
+    fn still_plain(&self, domain: &str, user: &str, version: Option<&str>) -> bool {
         let Some(d) = find_domain(&self.plain, domain.as_bytes()) else {
             return false;
         };
+        let same =
+            |stored: &[u8]| version.is_none_or(|v| credential_version(stored) == v.as_bytes());
         match self.plain.get(d) {
-            Some(PlainRule::Users(users)) => users.has_user(user),
+            Some(PlainRule::Users(users)) => match version {
+                None => users.has_user(user),
+                Some(_) => users.with_stored(user, same).unwrap_or(false),
+            },
             Some(PlainRule::Store(store)) => store
                 .lookup_user(lookup_domain(domain.as_bytes()), user)
-                .is_ok_and(|u| u.is_some()),
+                .is_ok_and(|u| u.is_some_and(|phc| same(phc.as_bytes()))),
             Some(PlainRule::Broken) | None => false,
+        }
+    }
+
+    /// [`Policy::still_admits`], and for PLAIN also the credential: `version` is the
+    /// [`CREDENTIAL_VERSION`] the peer was admitted with; a changed password no longer
+    /// matches it. Other mechanisms ignore it.
+    pub(crate) fn still_admits_version(
+        &self,
+        domain: &str,
+        mechanism: Mechanism,
+        user_id: &str,
+        version: &str,
+    ) -> bool {
+        match mechanism {
+            Mechanism::Plain => self.still_plain(domain, user_id, Some(version)),
+            _ => self.still_admits(domain, mechanism, user_id),
         }
     }
 
@@ -64,5 +118,21 @@ impl Policy {
             }
             Some(CurveRule::Broken) | None => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_hex_and_follow_the_entry() {
+        let a = credential_version(b"correct-horse");
+        assert!(a.iter().all(u8::is_ascii_hexdigit));
+        assert_eq!(a, credential_version(b"correct-horse"));
+        assert_ne!(a, credential_version(b"battery-staple"));
+        let meta = version_metadata(b"correct-horse").unwrap();
+        let decoded = crate::zap::decode_metadata(&meta).unwrap();
+        assert_eq!(decoded, vec![(CREDENTIAL_VERSION.to_string(), a.to_vec())]);
     }
 }
