@@ -250,16 +250,19 @@ impl ThreadAuthenticator {
         self.configure(|a| a.configure_plain_store(domain, store))
     }
 
-    /// Locks out guessing peers: an address with `max_failures` failed authentications
-    /// within `window` is refused with 400 `Too many failures` for `ban`, without its
-    /// credentials being checked; other addresses are unaffected. IPv4 addresses count
-    /// one by one, IPv6 addresses by /64 (a host can rotate through its /64), IPC peers
-    /// as one. Refusals of credentials count (wrong password, unknown user or key, bad
-    /// credentials); address-list refusals, 300 and 500 do not. At most 65,536
-    /// addresses are tracked (a sweep of addresses cannot grow memory further: old
-    /// counts are dropped first, bans last). Each lock-out is a warning and the metric
-    /// `zmq_auth_lockouts_total`; refused requests are decisions with reason
-    /// `Too many failures`. Calling it again changes the settings and keeps the counts.
+    /// Locks out guessing peers: a peer with `max_failures` failed authentications
+    /// within any interval of length `window` (the window slides) is refused with 400
+    /// `Too many failures` for `ban`, without its credentials being checked; other peers
+    /// are unaffected. IPv4 addresses count one by one; IPv6 addresses too, and beside
+    /// that each /64 with a limit 16 times higher (a host can rotate through its /64,
+    /// but one guessing host must not lock out its neighbours); IPC peers by uid.
+    /// Refusals of credentials count (wrong password, unknown user or key, malformed
+    /// credentials); address-list refusals, 300 and 500 do not. Any duration is
+    /// accepted (`Duration::MAX` saturates). At most 65,536 keys are tracked (a sweep of
+    /// addresses cannot grow memory further: old counts are dropped first, bans last).
+    /// Each lock-out is a warning and the metric `zmq_auth_lockouts_total`; refused
+    /// requests are decisions with reason `Too many failures`. Calling it again changes
+    /// the settings and keeps bans, and counts unless the window changed.
     ///
     /// ```
     /// use std::time::Duration;
