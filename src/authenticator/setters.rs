@@ -113,7 +113,7 @@ impl Authenticator {
     /// assert_eq!(auth.handle_zap_message(&req).user_id(), "admin");
     /// // Another domain has no passwords of its own, and there is no `"*"` entry.
     /// let req: [&[u8]; 8] = [b"1.0", b"2", b"other", b"127.0.0.1", b"", b"PLAIN", b"admin", b"correct-horse"];
-    /// assert_eq!(auth.handle_zap_message(&req).status_text(), "Invalid domain");
+    /// assert_eq!(auth.handle_zap_message(&req).status_text(), "Unknown domain");
     /// assert!(auth.configure_plain("*", [("admin", "")]).is_err());
     /// ```
     pub fn configure_plain<I, K, V>(&mut self, domain: &str, passwords: I) -> Result<()>

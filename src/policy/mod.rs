@@ -278,7 +278,7 @@ impl Policy {
             return Decision::Done(deny("No passwords defined"));
         }
         let Some(key) = find_domain(&self.plain, req.domain) else {
-            return Decision::Done(deny("Invalid domain"));
+            return Decision::Done(deny("Unknown domain"));
         };
         Decision::Done(match self.plain.get(key) {
             Some(PlainRule::Users(users)) => match users.check(username, password) {
