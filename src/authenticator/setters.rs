@@ -230,6 +230,31 @@ impl Authenticator {
         self.reload_interval = interval;
     }
 
+    /// Strict domains: a request whose non-empty domain has no policy of its own for
+    /// its mechanism is refused with 400 `Unknown domain`, instead of being decided by
+    /// the `"*"` policy. The empty domain (a server socket without `ZMQ_ZAP_DOMAIN`)
+    /// still uses `"*"`. Off by default; recommended: a misspelt server domain (`"A"`
+    /// where `"a"` is configured, a stray NUL) then fails closed instead of getting the
+    /// `"*"` policy, which may be allow-any. Either way the first request of each such
+    /// domain is a warning naming it.
+    ///
+    /// ```
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// auth.configure_plain("a", [("admin", "correct-horse")]).unwrap();
+    /// auth.configure_plain("*", [("admin", "battery-staple")]).unwrap();
+    /// let req: [&[u8]; 8] = [b"1.0", b"1", b"A", b"127.0.0.1", b"", b"PLAIN", b"admin", b"battery-staple"];
+    /// assert_eq!(auth.handle_zap_message(&req).status_code(), 200); // "A" falls back to "*"
+    /// auth.strict_domains(true);
+    /// assert_eq!(auth.handle_zap_message(&req).status_text(), "Unknown domain");
+    /// // The empty domain still means "*".
+    /// let req: [&[u8]; 8] = [b"1.0", b"2", b"", b"127.0.0.1", b"", b"PLAIN", b"admin", b"battery-staple"];
+    /// assert_eq!(auth.handle_zap_message(&req).status_code(), 200);
+    /// ```
+    pub fn strict_domains(&mut self, strict: bool) {
+        self.strict_domains = strict;
+        self.changed();
+    }
+
     /// Sets `domain`'s CURVE policy: [`CURVE_ALLOW_ANY`] (`"*"`) admits any client that
     /// completes the handshake; a directory admits the clients whose public
     /// certificates (`*.key`) are in it.
