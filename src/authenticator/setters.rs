@@ -33,9 +33,25 @@ impl Authenticator {
     /// error nothing is added. An error too if a deny list exists, or if no entry is
     /// given ([`Error::InvalidConfig`]: an empty allow list would allow everyone).
     ///
-    /// Entries may be in `[...]`, carry an IPv6 zone (`%eth0`, ignored) and be padded
-    /// with ASCII spaces. The peer's address is matched as libzmq reports it (brackets
-    /// and an IPv6 zone allowed), never trimmed: a padded one matches nothing.
+    /// Entries may be in `[...]` and be padded with ASCII spaces. The peer's address is
+    /// matched as libzmq reports it (brackets and an IPv6 zone allowed), never trimmed:
+    /// a padded one matches nothing.
+    ///
+    /// IPv6 zones: an entry with a zone (`fe80::1%eth1`, or a network `fe80::%eth1/64`)
+    /// matches only peers on that zone, compared as text with what libzmq reports (the
+    /// interface name, e.g. `eth1`). An entry without a zone matches the address on any
+    /// zone. A zone is accepted only on a link-local address or network (within
+    /// `fe80::/10`); elsewhere it is an error, since no peer there reports one.
+    ///
+    /// ```
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// auth.allow(["fe80::1%eth1"]).unwrap();
+    /// let req: [&[u8]; 6] = [b"1.0", b"1", b"d", b"fe80::1%eth0", b"", b"NULL"];
+    /// assert_eq!(auth.handle_zap_message(&req).status_text(), "Address not allowed");
+    /// let req: [&[u8]; 6] = [b"1.0", b"1", b"d", b"fe80::1%eth1", b"", b"NULL"];
+    /// assert_eq!(auth.handle_zap_message(&req).status_code(), 200);
+    /// assert!(auth.allow(["2001:db8::1%eth0"]).is_err());
+    /// ```
     ///
     /// ```
     /// let mut auth = zmq_auth::Authenticator::new();
