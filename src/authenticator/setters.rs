@@ -118,12 +118,23 @@ impl Authenticator {
     /// Sets the PLAIN passwords (`username → password`) of `domain` (`"*"` or `""`:
     /// every domain without its own), replacing that domain's previous ones.
     ///
-    /// An empty name, an empty password or a name given twice is an
-    /// [`Error::InvalidConfig`] and nothing changes (libzmq clients that set only a
-    /// username do send an empty password).
+    /// A password is plaintext or an argon2id hash in PHC form (`$argon2id$v=19$...`,
+    /// made by [`crate::hash_password`] or `zmq-auth user add --file`), so that no
+    /// plaintext password need be kept; a hash check costs about 20 ms on the pool (the
+    /// [`crate::ThreadAuthenticator`]'s, never its ZAP loop). Any value of the form
+    /// `$id$...` (`id` in `a-z 0-9 -`) is taken as a hash, never as a plaintext password:
+    /// a bcrypt (`$2b$`), crypt (`$6$`, `$y$`), scrypt or argon2i hash is an error.
+    ///
+    /// An empty name, an empty password, a name given twice, or a hash that is not a
+    /// usable argon2id hash is an [`Error::InvalidConfig`] and nothing changes (libzmq
+    /// clients that set only a username do send an empty password).
     ///
     /// ```
     /// let mut auth = zmq_auth::Authenticator::new();
+    /// let phc = zmq_auth::hash_password("battery-staple").unwrap();
+    /// auth.configure_plain("ops", [("root", phc.as_str())]).unwrap();
+    /// let bcrypt = "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW";
+    /// assert!(auth.configure_plain("ops", [("root", bcrypt)]).is_err());
     /// auth.configure_plain("global", [("admin", "correct-horse")]).unwrap();
     /// let req: [&[u8]; 8] = [b"1.0", b"1", b"global", b"127.0.0.1", b"", b"PLAIN", b"admin", b"correct-horse"];
     /// assert_eq!(auth.handle_zap_message(&req).user_id(), "admin");
@@ -153,8 +164,15 @@ impl Authenticator {
     /// Sets `domain`'s PLAIN passwords from a file of `name=password` lines (`#`
     /// comments, blank lines allowed; names and passwords trimmed).
     ///
+    /// A password may be an argon2id hash in PHC form instead of plaintext, as for
+    /// [`configure_plain`](Self::configure_plain): `zmq-auth user add NAME --file F`
+    /// writes such a line, or put the result of [`crate::hash_password`] after `name=`.
+    /// A `$id$...` value that is not argon2id (bcrypt, crypt, scrypt) is a doubtful line,
+    /// never a plaintext password.
+    ///
     /// Now: a missing file or any doubtful line (no `=`, empty name, empty password, a
-    /// name listed twice) is an error naming the line, and nothing changes. Later, the
+    /// name listed twice, an unusable hash) is an error naming the line, and nothing
+    /// changes. Later, the
     /// file is re-checked every reload interval: a doubtful line then admits no one while
     /// every good line (removals included) applies, and a file that is deleted or
     /// unreadable refuses every PLAIN client of the domain (500) until it is back.
