@@ -206,3 +206,40 @@ fn strict_domains_cover_gssapi_and_still_admits() {
         assert_eq!(decide(&mut auth, b"A", "GSSAPI", &[b"alice@R"]).0, 200);
     }
 }
+
+/// The server socket, not the peer, chooses the domain: a refusal for an unknown domain
+/// is the server's configuration mistake and must not lock the peer out.
+#[test]
+fn unknown_domain_refusals_do_not_lock_peers_out() {
+    install_logger();
+    let mut auth = zmq_auth::Authenticator::new();
+    auth.configure_plain("a", [("alice", "pw-of-a")]).unwrap();
+    auth.strict_domains(true);
+    auth.limit_failures(
+        2,
+        std::time::Duration::from_secs(600),
+        std::time::Duration::from_secs(600),
+    )
+    .unwrap();
+    for _ in 0..5 {
+        assert_eq!(
+            decide(&mut auth, b"A", "PLAIN", &[b"alice", b"pw-of-a"]),
+            (400, "Unknown domain".to_string())
+        );
+    }
+    assert_eq!(
+        decide(&mut auth, b"a", "PLAIN", &[b"alice", b"pw-of-a"]),
+        (200, "OK".to_string())
+    );
+    // Wrong passwords still count.
+    for _ in 0..2 {
+        assert_eq!(
+            decide(&mut auth, b"a", "PLAIN", &[b"alice", b"guess"]).1,
+            "Invalid password"
+        );
+    }
+    assert_eq!(
+        decide(&mut auth, b"a", "PLAIN", &[b"alice", b"pw-of-a"]).1,
+        "Too many failures"
+    );
+}

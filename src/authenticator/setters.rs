@@ -265,9 +265,11 @@ impl Authenticator {
     }
 
     /// Strict domains: a request whose non-empty domain has no policy of its own for
-    /// its mechanism is refused with 400 `Unknown domain`, instead of being decided by
-    /// the `"*"` policy. The empty domain (a server socket without `ZMQ_ZAP_DOMAIN`)
-    /// still uses `"*"`. Off by default; recommended: a misspelt server domain (`"A"`
+    /// its mechanism (PLAIN, CURVE, GSSAPI; NULL has no per-domain policy) is refused
+    /// with 400 `Unknown domain`, instead of being decided by the `"*"` policy. The
+    /// empty domain (a server socket without `ZMQ_ZAP_DOMAIN`) still uses `"*"`. Since
+    /// the server socket chooses the domain, such refusals never count towards a peer's
+    /// lock-out. Off by default; recommended: a misspelt server domain (`"A"`
     /// where `"a"` is configured, a stray NUL) then fails closed instead of getting the
     /// `"*"` policy, which may be allow-any. Either way the first request of each such
     /// domain is a warning naming it.

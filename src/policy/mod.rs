@@ -108,12 +108,13 @@ pub(crate) fn internal() -> Verdict<'static> {
 pub(crate) const TOO_MANY_FAILURES: &str = "Too many failures";
 
 /// Does this reply count towards a peer's lock-out? Every refusal of credentials does;
-/// address-list refusals, lock-out refusals, 300 and 500 do not.
+/// address-list refusals, lock-out refusals, `Unknown domain` (the server socket, not
+/// the peer, chooses the domain), 300 and 500 do not.
 pub(crate) fn counts_as_failure(status: StatusCode, text: &str) -> bool {
     status == StatusCode::AuthenticationFailure
         && !matches!(
             text,
-            "Address not allowed" | "Address denied" | TOO_MANY_FAILURES
+            "Address not allowed" | "Address denied" | "Unknown domain" | TOO_MANY_FAILURES
         )
 }
 
