@@ -3,18 +3,40 @@
 //! Every address is normalised before it is stored or compared: an IPv4-mapped IPv6
 //! address (`::ffff:a.b.c.d`) becomes the IPv4 address, so a dual-stack server that sees
 //! `::ffff:127.0.0.1` matches a `127.0.0.1` entry and vice versa.
+//!
+//! IPv6 zones: an entry with a zone (`fe80::1%eth1`, `fe80::%eth1/64`) matches only peers
+//! on that zone, compared as text with what libzmq reports (the interface name, or its
+//! number when it has none). An entry without a zone matches the address on any zone.
+//! A zone is accepted only on a link-local network (within `fe80::/10`): elsewhere no
+//! peer address carries one, so such an entry would silently match nothing.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use crate::error::{Error, Result};
 
-/// One network: an address with a prefix length (32/128 for a single host).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One network: an address with a prefix length (32/128 for a single host), and for
+/// IPv6 the zone it is limited to, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Net {
-    V4 { bits: u32, prefix: u8 },
-    V6 { bits: u128, prefix: u8 },
+    V4 {
+        bits: u32,
+        prefix: u8,
+    },
+    V6 {
+        bits: u128,
+        prefix: u8,
+        zone: Option<Box<str>>,
+    },
 }
+
+/// The longest zone an entry may name (interface names are at most 15 bytes on Linux;
+/// numeric zones are shorter still).
+const MAX_ZONE: usize = 64;
+
+/// `fe80::/10`: the only unicast networks whose peers libzmq reports with a zone.
+const LINK_LOCAL: u128 = 0xfe80 << 112;
+const LINK_LOCAL_PREFIX: u8 = 10;
 
 fn mask32(prefix: u8) -> u32 {
     if prefix == 0 {
@@ -44,20 +66,35 @@ fn normalise(ip: IpAddr) -> IpAddr {
 }
 
 /// Parses an IP address as a peer or entry may spell it: optional `[...]` brackets and,
-/// on an IPv6 address, an optional zone (`%eth0`), which is ignored. Nothing is trimmed:
-/// libzmq never pads a peer address, and an entry is trimmed of ASCII spaces before it
-/// gets here. Not normalised (a v4-mapped entry keeps its IPv6 prefix length).
-fn parse_ip(text: &str) -> Option<IpAddr> {
+/// on an IPv6 address, an optional zone (`%eth0`), returned beside it. Nothing is
+/// trimmed: libzmq never pads a peer address, and an entry is trimmed of ASCII spaces
+/// before it gets here. Not normalised (a v4-mapped entry keeps its IPv6 prefix length).
+fn parse_ip_zone(text: &str) -> Option<(IpAddr, Option<&str>)> {
     let t = text
         .strip_prefix('[')
         .and_then(|s| s.strip_suffix(']'))
         .unwrap_or(text);
     // Only an address with a colon before the `%` is IPv6 (`127.0.0.1%a:b` is not).
-    let t = match t.find('%') {
-        Some(i) if t[..i].contains(':') => &t[..i],
-        _ => t,
+    let (t, zone) = match t.find('%') {
+        Some(i) if t[..i].contains(':') => (&t[..i], Some(&t[i + 1..])),
+        _ => (t, None),
     };
-    t.parse::<IpAddr>().ok()
+    t.parse::<IpAddr>().ok().map(|ip| (ip, zone))
+}
+
+/// [`parse_ip_zone`] without the zone.
+fn parse_ip(text: &str) -> Option<IpAddr> {
+    parse_ip_zone(text).map(|(ip, _)| ip)
+}
+
+/// A zone an entry may name: printable ASCII without the characters that delimit
+/// addresses, zones and prefixes.
+fn valid_zone(zone: &str) -> bool {
+    !zone.is_empty()
+        && zone.len() <= MAX_ZONE
+        && zone
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"%/[]".contains(&b))
 }
 
 /// ASCII whitespace as `str::trim` sees it (with vertical tab), and nothing else.
@@ -79,8 +116,12 @@ fn parse_entry(entry: &str) -> Result<Net> {
         None => (entry, None),
     };
     // A v4-mapped network such as ::ffff:10.0.0.0/104 is the IPv4 network 10.0.0.0/8.
-    let raw = parse_ip(addr.trim_matches(is_ascii_space)).ok_or_else(bad)?;
+    let (raw, zone) = parse_ip_zone(addr.trim_matches(is_ascii_space)).ok_or_else(bad)?;
+    if zone.is_some_and(|z| !valid_zone(z)) {
+        return Err(bad());
+    }
     let net = match (raw, normalise(raw)) {
+        (_, IpAddr::V4(_)) if zone.is_some() => return Err(bad()),
         (_, IpAddr::V4(v4)) => {
             let mapped = raw.is_ipv6();
             let prefix = match prefix {
@@ -106,7 +147,16 @@ fn parse_entry(entry: &str) -> Result<Net> {
             if bits & !mask128(prefix) != 0 {
                 return Err(bad());
             }
-            Net::V6 { bits, prefix }
+            let link_local =
+                prefix >= LINK_LOCAL_PREFIX && bits & mask128(LINK_LOCAL_PREFIX) == LINK_LOCAL;
+            if zone.is_some() && !link_local {
+                return Err(bad());
+            }
+            Net::V6 {
+                bits,
+                prefix,
+                zone: zone.map(Box::from),
+            }
         }
     };
     Ok(net)
@@ -119,6 +169,14 @@ fn parse_entry(entry: &str) -> Result<Net> {
 pub(crate) struct AddressList {
     v4: HashMap<u8, HashSet<u32>>,
     v6: HashMap<u8, HashSet<u128>>,
+    /// IPv6 entries with a zone, by zone, then as `v6`.
+    v6_zoned: HashMap<Box<str>, HashMap<u8, HashSet<u128>>>,
+}
+
+/// Does `bits` fall in one of these networks (prefix length → network bits)?
+fn in_v6(nets: &HashMap<u8, HashSet<u128>>, bits: u128) -> bool {
+    nets.iter()
+        .any(|(&prefix, nets)| nets.contains(&(bits & mask128(prefix))))
 }
 
 impl AddressList {
@@ -138,8 +196,20 @@ impl AddressList {
                 Net::V4 { bits, prefix } => {
                     self.v4.entry(prefix).or_default().insert(bits);
                 }
-                Net::V6 { bits, prefix } => {
+                Net::V6 {
+                    bits,
+                    prefix,
+                    zone: None,
+                } => {
                     self.v6.entry(prefix).or_default().insert(bits);
+                }
+                Net::V6 {
+                    bits,
+                    prefix,
+                    zone: Some(zone),
+                } => {
+                    let nets = self.v6_zoned.entry(zone).or_default();
+                    nets.entry(prefix).or_default().insert(bits);
                 }
             }
         }
@@ -147,16 +217,17 @@ impl AddressList {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.v4.is_empty() && self.v6.is_empty()
+        self.v4.is_empty() && self.v6.is_empty() && self.v6_zoned.is_empty()
     }
 
     /// Does the peer address (as libzmq reports it) fall in this list? An address that
     /// does not parse (IPC peers send `localhost:uid:gid:pid`) matches nothing.
+    /// A zoned entry matches only a peer reporting the same zone.
     pub(crate) fn contains(&self, peer: &[u8]) -> bool {
-        let Some(ip) = std::str::from_utf8(peer)
+        let Some((ip, zone)) = std::str::from_utf8(peer)
             .ok()
-            .and_then(parse_ip)
-            .map(normalise)
+            .and_then(parse_ip_zone)
+            .map(|(ip, zone)| (normalise(ip), zone))
         else {
             return false;
         };
@@ -169,9 +240,10 @@ impl AddressList {
             }
             IpAddr::V6(v6) => {
                 let bits = u128::from(v6);
-                self.v6
-                    .iter()
-                    .any(|(&prefix, nets)| nets.contains(&(bits & mask128(prefix))))
+                in_v6(&self.v6, bits)
+                    || zone
+                        .and_then(|z| self.v6_zoned.get(z))
+                        .is_some_and(|nets| in_v6(nets, bits))
             }
         }
     }
@@ -316,5 +388,59 @@ mod tests {
             assert!(matches!(err, Error::InvalidAddress(_)), "{bad}");
         }
         assert!(l.is_empty());
+    }
+
+    #[test]
+    fn zones_limit_an_entry_to_one_link() {
+        let l = list(&["fe80::1%eth1", "fe80::%wlan0/64"]);
+        assert!(l.contains(b"fe80::1%eth1"));
+        assert!(l.contains(b"[fe80::1%eth1]"));
+        assert!(!l.contains(b"fe80::1%eth0"));
+        assert!(!l.contains(b"fe80::1"), "no zone reported: not that link");
+        assert!(!l.contains(b"fe80::1%"));
+        assert!(l.contains(b"fe80::abcd%wlan0"));
+        assert!(!l.contains(b"fe80::abcd%eth1"));
+        assert!(!l.contains(b"fe80:0:0:1::1%wlan0"), "outside the /64");
+        // Without a zone: the address on any zone, as before zones were read.
+        let l = list(&["fe80::1", "fe80:0:0:1::/64"]);
+        for peer in [
+            "fe80::1",
+            "fe80::1%eth0",
+            "[fe80::1%7]",
+            "fe80:0:0:1::9%eth2",
+        ] {
+            assert!(l.contains(peer.as_bytes()), "{peer}");
+        }
+        assert!(!l.contains(b"fe80::2%eth0"));
+        // The same address on two zones, and duplicates, collapse per zone.
+        let l = list(&["fe80::1%a", "fe80::1%b", "fe80::1%a"]);
+        assert!(l.contains(b"fe80::1%a") && l.contains(b"fe80::1%b"));
+        assert!(!l.contains(b"fe80::1%c"));
+        assert!(!list(&["fe80::1%a"]).is_empty());
+    }
+
+    #[test]
+    fn zones_are_refused_where_no_peer_has_one() {
+        let mut l = AddressList::default();
+        for bad in [
+            "fe80::1%",
+            "127.0.0.1%eth0",
+            "::ffff:127.0.0.1%eth0",
+            "2001:db8::1%eth0",
+            "fe80::%eth0/9",
+            "::%eth0/0",
+            "fe80::1%eth0%eth1",
+            "fe80::1%eth 0",
+            "fe80::1%eth0/",
+            "[fe80::1%eth0]/64",
+        ] {
+            let err = l.extend([bad]).unwrap_err();
+            assert!(matches!(err, Error::InvalidAddress(_)), "{bad}");
+        }
+        let long = format!("fe80::1%{}", "e".repeat(MAX_ZONE + 1));
+        assert!(l.extend([long]).is_err());
+        assert!(l.is_empty());
+        assert!(l.extend(["fe80::/10%x".to_string()]).is_err());
+        l.extend(["fe80::%x/10", "febf::1%7"]).unwrap();
     }
 }

@@ -28,7 +28,6 @@ const REASONS: &[&str] = &[
     "Address denied",
     "Invalid credentials",
     "No passwords defined",
-    "Invalid domain",
     "Invalid username",
     "Invalid password",
     "Unknown domain",

@@ -23,14 +23,40 @@ pub(crate) const MAX_TIME: u32 = 16;
 /// The most lanes a stored hash may ask for.
 pub(crate) const MAX_LANES: u32 = 8;
 
-/// Does this password-file value or stored value look like a PHC hash (rather than a
-/// plaintext password)?
-pub(crate) fn looks_hashed(value: &str) -> bool {
-    value.starts_with("$argon2")
+/// The algorithm id of a value that looks like a PHC or crypt(3) hash: `$id$...` with an
+/// id of 1 to 32 characters `a-z 0-9 -` (`$argon2id$`, `$2b$`, `$6$`, `$y$`,
+/// `$scrypt$`, `$pbkdf2-sha256$`).
+fn hash_id(value: &str) -> Option<&str> {
+    let rest = value.strip_prefix('$')?;
+    let (id, _) = rest.split_once('$')?;
+    let ok = (1..=32).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    ok.then_some(id)
 }
 
-/// Checks that `value` is an argon2id PHC string this crate can verify.
+/// Does this password-file value or stored value look like a hash (rather than a
+/// plaintext password)? Any `$id$...` value does, whatever its algorithm: a bcrypt or
+/// crypt(3) hash pasted from another system must never become a plaintext password
+/// (it is refused by [`validate`] instead).
+pub(crate) fn looks_hashed(value: &str) -> bool {
+    hash_id(value).is_some()
+}
+
+/// Checks that `value` is an argon2id PHC string this crate can verify. The message
+/// never quotes the value (only its algorithm id, which is no secret).
 pub(crate) fn validate(value: &str) -> std::result::Result<(), String> {
+    match hash_id(value) {
+        Some("argon2id") => {}
+        Some(id) => {
+            return Err(format!(
+                "a `${id}$` hash is not argon2id (only argon2id PHC hashes are accepted: \
+                 make one with zmq_auth::hash_password or `zmq-auth user add --file`)"
+            ))
+        }
+        None => return Err("not an argon2id PHC hash".to_string()),
+    }
     let parsed = PasswordHash::new(value).map_err(|e| format!("not a PHC hash: {e}"))?;
     if parsed.algorithm != argon2::Algorithm::Argon2id.ident() {
         return Err(format!(
@@ -133,6 +159,39 @@ mod tests {
         assert_eq!(verify(&phc, b""), Verify::Mismatch);
         assert_eq!(verify("$argon2id$nonsense", b"x"), Verify::Unusable);
         assert!(validate("$argon2id$nonsense").is_err());
+        // Other algorithms look hashed (never plaintext) and are refused, by name.
+        for (value, id) in [
+            (
+                "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+                "2b",
+            ),
+            ("$6$salt$hash", "6"),
+            ("$pbkdf2-sha256$29000$s$h", "pbkdf2-sha256"),
+            (
+                "$argon2i$v=19$m=16,t=2,p=1$c2FsdHNhbHQ$Dd8lbHiFXVwdFGAqSvlyNA",
+                "argon2i",
+            ),
+        ] {
+            assert!(looks_hashed(value), "{value}");
+            let why = validate(value).unwrap_err();
+            assert!(
+                why.contains(&format!("`${id}$`")) && !why.contains(value),
+                "{why}"
+            );
+            assert_eq!(verify(value, b"x"), Verify::Unusable);
+        }
+        // Plaintext passwords that merely contain `$` stay plaintext.
+        for value in [
+            "$",
+            "$$",
+            "pa$$word",
+            "$ecret",
+            "$Secret$1",
+            "$a b$",
+            "$é$x",
+        ] {
+            assert!(!looks_hashed(value), "{value}");
+        }
         assert!(hash_password("").is_err());
         // A hash asking for 1 GiB per check is refused (peers choose when it runs).
         // (Made from a real hash's text: parameters are read before any hashing.)

@@ -4,7 +4,8 @@
 //! and the rest applies). Pure: reading the file is the source's job (`sources/`).
 //!
 //! A value is a plaintext password or an argon2id PHC hash (`$argon2id$...`); checking
-//! a hash is slow, so the check only says which hash to verify (on the pool).
+//! a hash is slow, so the check only says which hash to verify (on the pool). Any other
+//! `$id$...` value (bcrypt, crypt, scrypt) is an unusable hash, never a plaintext password.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

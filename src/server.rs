@@ -20,8 +20,10 @@ const ZMQ_ZAP_ENFORCE_DOMAIN: c_int = 93;
 /// Call it before `bind`/`connect`: libzmq copies socket options into each listener and
 /// connection when it is made, so a later call would not cover them. A socket that
 /// already has an endpoint is therefore refused with [`Error::ZapAfterBind`] and left
-/// unchanged. Other failures (an empty `domain`, a libzmq that does not know option 93)
-/// are returned as [`Error::Zmq`].
+/// unchanged. An empty `domain` is an [`Error::InvalidConfig`] (libzmq asks the ZAP
+/// handler about NULL peers only on a socket with a domain; any name does, and a domain
+/// without a policy of its own uses `"*"` unless strict domains are on). Other failures
+/// (a libzmq that does not know option 93) are returned as [`Error::Zmq`].
 ///
 /// ```
 /// use zmq_auth::{require_zap, zmq, ThreadAuthenticator};
@@ -53,7 +55,10 @@ const ZMQ_ZAP_ENFORCE_DOMAIN: c_int = 93;
 pub fn require_zap(socket: &zmq::Socket, domain: &str) -> Result<()> {
     if domain.is_empty() {
         // libzmq only asks ZAP about NULL peers of a non-empty domain.
-        return Err(Error::Zmq(zmq::Error::EINVAL));
+        return Err(Error::invalid_config(
+            "require_zap needs a non-empty domain, e.g. \"global\" (libzmq asks the ZAP \
+             handler about NULL peers only on a socket with a domain)",
+        ));
     }
     if socket
         .get_last_endpoint()?
@@ -130,10 +135,7 @@ mod tests {
     fn refuses_empty_domain_and_bound_socket() {
         let ctx = zmq::Context::new();
         let s = ctx.socket(zmq::PULL).unwrap();
-        assert!(matches!(
-            require_zap(&s, ""),
-            Err(Error::Zmq(zmq::Error::EINVAL))
-        ));
+        assert!(matches!(require_zap(&s, ""), Err(Error::InvalidConfig(_))));
         s.bind("tcp://127.0.0.1:*").unwrap();
         assert!(matches!(
             require_zap(&s, "global"),

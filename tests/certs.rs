@@ -1012,40 +1012,81 @@ fn comments_blank_lines_and_spacing() {
     );
 }
 
+/// Issue 20: pyzmq reads any indentation, so files indented by hand with 2 spaces or
+/// tabs exist. Any consistent indentation loads: the first indented line sets the unit.
 #[test]
-fn tab_indentation_is_a_parse_error_with_line() {
-    let text = format!("metadata\ncurve\n\tpublic-key = \"{BOB_PUBLIC}\"\n");
-    let (_dir, path, loaded) = load_text("tab.key", &text);
-    assert_parse_error(loaded, &path, 3);
+fn any_consistent_indentation_loads() {
+    for indent in ["  ", "\t", "   ", "        ", "\t\t"] {
+        let text = format!(
+            "# hand-made\nmetadata\n{indent}name = \"Bob\"\n{indent}# a comment\ncurve\n\
+             {indent}public-key = \"{BOB_PUBLIC}\"\n{indent}secret-key = \"{BOB_SECRET}\"\n"
+        );
+        let cert = load_ok(&text);
+        assert_keys(&cert, BOB_PUBLIC, Some(BOB_SECRET));
+        assert_eq!(metadata_of(&cert), vec![("name", "Bob")], "{indent:?}");
+    }
+    // Deeper levels in the same unit are read (and ignored: a certificate has none).
+    let text = format!("curve\n  public-key = \"{BOB_PUBLIC}\"\n    nested = 1\n");
+    assert_keys(&load_ok(&text), BOB_PUBLIC, None);
+    let text = format!("curve\n\tpublic-key = \"{BOB_PUBLIC}\"\n\t\tnested = 1\r\n");
+    assert_keys(&load_ok(&text), BOB_PUBLIC, None);
+}
 
-    // Four spaces then a tab.
+#[test]
+fn inconsistent_indentation_is_a_parse_error_with_line() {
+    // Four spaces, then a tab.
     let text =
         format!("curve\n    public-key = \"{BOB_PUBLIC}\"\n    \tsecret-key = \"{BOB_SECRET}\"\n");
     let (_dir, path, loaded) = load_text("tab2.key", &text);
     assert_parse_error(loaded, &path, 3);
-}
 
-#[test]
-fn indentation_errors_are_parse_errors_with_line() {
-    // Two spaces.
-    let text = format!("# c\n\ncurve\n  public-key = \"{BOB_PUBLIC}\"\n");
-    let (_dir, path, loaded) = load_text("two.key", &text);
+    // Tabs in one section, spaces in the next.
+    let text = format!("metadata\n\tname = \"Bob\"\ncurve\n    public-key = \"{BOB_PUBLIC}\"\n");
+    let (_dir, path, loaded) = load_text("mixed.key", &text);
     assert_parse_error(loaded, &path, 4);
 
-    // Five spaces.
-    let text = format!("curve\n     public-key = \"{BOB_PUBLIC}\"\n");
+    // Not a multiple of the first indentation.
+    let text = format!("# c\n\nmetadata\n    a = 1\ncurve\n  public-key = \"{BOB_PUBLIC}\"\n");
+    let (_dir, path, loaded) = load_text("two.key", &text);
+    assert_parse_error(loaded, &path, 6);
+    let text = format!("metadata\n  a = 1\ncurve\n     public-key = \"{BOB_PUBLIC}\"\n");
     let (_dir, path, loaded) = load_text("five.key", &text);
-    assert_parse_error(loaded, &path, 2);
+    assert_parse_error(loaded, &path, 4);
 
     // Two levels below the section.
-    let text = format!("curve\n        public-key = \"{BOB_PUBLIC}\"\n");
+    let text = format!("metadata\n  a = 1\ncurve\n    public-key = \"{BOB_PUBLIC}\"\n");
     let (_dir, path, loaded) = load_text("deep.key", &text);
-    assert_parse_error(loaded, &path, 2);
+    assert_parse_error(loaded, &path, 4);
 
     // A child with no section above it.
     let text = format!("    public-key = \"{BOB_PUBLIC}\"\n");
     let (_dir, path, loaded) = load_text("orphan.key", &text);
     assert_parse_error(loaded, &path, 1);
+}
+
+/// Issue 20: a text file that merely ends in `.key` is "not a certificate", not a
+/// complaint about its third word.
+#[test]
+fn a_text_file_named_key_is_not_a_certificate() {
+    for text in [
+        "This is my SSH key, do not delete.\n",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+        "{\"key\": \"value\"}\n",
+    ] {
+        let (_dir, path, loaded) = load_text("notes.key", text);
+        let err = loaded.unwrap_err();
+        assert!(matches!(err, Error::Parse { .. }), "{err:?}");
+        assert_names_file(&err, &path);
+        assert!(
+            err.to_string().contains("not a certificate"),
+            "{text:?}: {err}"
+        );
+    }
+    // A damaged certificate keeps its precise message.
+    let text = format!("curve\n    public-key = \"{BOB_PUBLIC}\" extra\n");
+    let (_dir, _path, loaded) = load_text("damaged.key", &text);
+    let err = loaded.unwrap_err().to_string();
+    assert!(err.contains("unexpected text after the value"), "{err}");
 }
 
 #[test]
@@ -1339,7 +1380,7 @@ fn debug_never_shows_the_secret_key() {
 fn from_zpl_uses_the_path_only_for_messages() {
     let cert = Certificate::from_zpl("/nonexistent/dir/x.key", CZMQ_BOB_KEY).unwrap();
     assert_keys(&cert, BOB_PUBLIC, None);
-    match Certificate::from_zpl("/nonexistent/dir/x.key", "curve\n\tpublic-key = x\n") {
+    match Certificate::from_zpl("/nonexistent/dir/x.key", "curve\n\tpublic-key = 'x' y\n") {
         Err(err @ Error::Parse { .. }) => {
             assert_names_file_and_line(&err, Path::new("/nonexistent/dir/x.key"), 2)
         }

@@ -515,7 +515,7 @@ fn table() -> Vec<Row> {
             &plain(b"admin", b"correct-horse"),
         ),
         400,
-        "Invalid domain",
+        "Unknown domain",
         "",
     );
     row(
@@ -523,7 +523,7 @@ fn table() -> Vec<Row> {
         setup_plain_dom_only,
         frames("1", b"", lh, "PLAIN", &plain(b"admin", b"correct-horse")),
         400,
-        "Invalid domain",
+        "Unknown domain",
         "",
     );
     row(
@@ -1039,11 +1039,11 @@ fn plain_domain_lookup_exact_then_star() {
 fn plain_domain_without_entry_and_without_star() {
     let mut auth = Authenticator::new();
     auth.configure_plain("dom", [("alice", "pw")]).unwrap();
-    assert_denied(&plain(&mut auth, "other", "alice", "pw"), "Invalid domain");
-    assert_denied(&plain(&mut auth, "", "alice", "pw"), "Invalid domain");
-    assert_denied(&plain(&mut auth, "DOM", "alice", "pw"), "Invalid domain");
+    assert_denied(&plain(&mut auth, "other", "alice", "pw"), "Unknown domain");
+    assert_denied(&plain(&mut auth, "", "alice", "pw"), "Unknown domain");
+    assert_denied(&plain(&mut auth, "DOM", "alice", "pw"), "Unknown domain");
     let r = ask(&mut auth, "", "127.0.0.1", "PLAIN", &[b"alice", b"pw"]);
-    assert_denied(&r, "Invalid domain");
+    assert_denied(&r, "Unknown domain");
     assert_ok(&plain(&mut auth, "dom", "alice", "pw"), "alice");
 }
 

@@ -122,9 +122,16 @@ fn refused_on_bound_socket_and_empty_domain() {
         require_zap(&server.sock, "global"),
         Err(Error::ZapAfterBind)
     ));
+    // Issue 20: a typed error that says what is wrong, not `libzmq: Invalid argument`.
     let fresh = ctx.socket(zmq::PULL).unwrap();
-    assert!(matches!(
-        require_zap(&fresh, ""),
-        Err(Error::Zmq(zmq::Error::EINVAL))
-    ));
+    match require_zap(&fresh, "") {
+        Err(err @ Error::InvalidConfig(_)) => {
+            let shown = err.to_string();
+            assert!(shown.contains("non-empty domain"), "{shown}");
+            assert!(!shown.contains("Invalid argument"), "{shown}");
+        }
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    }
+    // Nothing was set on the socket.
+    assert_eq!(fresh.get_zap_domain().unwrap().unwrap(), "");
 }

@@ -151,7 +151,7 @@ fn plain_named_domain_only_refuses_other_domains() {
         .unwrap();
     let server = plain_server(&ctx, Some("other"));
     let client = plain_client(&ctx, &server.endpoint, "admin", "correct-horse");
-    assert_refused(&events, &server, &client, "Invalid domain");
+    assert_refused(&events, &server, &client, "Unknown domain");
 }
 
 #[test]

@@ -14,7 +14,8 @@ use crate::hash::NameHash;
 use crate::plain::UserMap;
 use crate::policy::lockout::{Lockout, LockoutSettings};
 use crate::policy::{
-    self, deny, Asked, CredentialsProvider, CurveRule, Decision, PlainRule, Policy, UserIdFn,
+    self, deny, Asked, CredentialsProvider, CurveRule, Decision, DomainWarnings, PlainRule, Policy,
+    UserIdFn,
 };
 use crate::sources::{DirSource, PasswordFile, Source};
 use crate::store::StoreHandle;
@@ -73,6 +74,9 @@ pub struct Authenticator {
     curve_user_id: Option<UserIdFn>,
     reload_interval: Duration,
     lockout: Option<LockoutSettings>,
+    strict_domains: bool,
+    /// Which unconfigured domains were warned about (shared with every snapshot).
+    domain_warnings: Arc<DomainWarnings>,
     /// The synchronous handler's lock-out table (the engine keeps its own).
     lockout_table: Option<Lockout>,
     /// The synchronous handler's snapshot; `None` after any change.
@@ -132,6 +136,7 @@ impl std::fmt::Debug for Authenticator {
                 .field("gssapi", &gssapi)
                 .field("custom_curve_user_id", &self.curve_user_id.is_some())
                 .field("reload_interval", &self.reload_interval)
+                .field("strict_domains", &self.strict_domains)
                 .finish()
         };
         // An audit build records what Debug shows (see src/audit.rs).
@@ -179,6 +184,8 @@ impl Authenticator {
             curve_user_id: None,
             reload_interval: Duration::from_secs(1),
             lockout: None,
+            strict_domains: false,
+            domain_warnings: Arc::default(),
             lockout_table: None,
             cached: None,
             last_recheck: Instant::now(),
@@ -197,6 +204,8 @@ impl Authenticator {
             curve_user_id: self.curve_user_id.clone(),
             reload_interval: self.reload_interval,
             lockout: self.lockout,
+            strict_domains: self.strict_domains,
+            domain_warnings: Arc::clone(&self.domain_warnings),
             lockout_table: None,
             cached: None,
             last_recheck: Instant::now(),
@@ -247,6 +256,8 @@ impl Authenticator {
             gssapi: self.gssapi.clone(),
             curve_user_id: self.curve_user_id.clone(),
             lockout: self.lockout,
+            strict_domains: self.strict_domains,
+            domain_warnings: Arc::clone(&self.domain_warnings),
         }
     }
 

@@ -33,9 +33,25 @@ impl Authenticator {
     /// error nothing is added. An error too if a deny list exists, or if no entry is
     /// given ([`Error::InvalidConfig`]: an empty allow list would allow everyone).
     ///
-    /// Entries may be in `[...]`, carry an IPv6 zone (`%eth0`, ignored) and be padded
-    /// with ASCII spaces. The peer's address is matched as libzmq reports it (brackets
-    /// and an IPv6 zone allowed), never trimmed: a padded one matches nothing.
+    /// Entries may be in `[...]` and be padded with ASCII spaces. The peer's address is
+    /// matched as libzmq reports it (brackets and an IPv6 zone allowed), never trimmed:
+    /// a padded one matches nothing.
+    ///
+    /// IPv6 zones: an entry with a zone (`fe80::1%eth1`, or a network `fe80::%eth1/64`)
+    /// matches only peers on that zone, compared as text with what libzmq reports (the
+    /// interface name, e.g. `eth1`). An entry without a zone matches the address on any
+    /// zone. A zone is accepted only on a link-local address or network (within
+    /// `fe80::/10`); elsewhere it is an error, since no peer there reports one.
+    ///
+    /// ```
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// auth.allow(["fe80::1%eth1"]).unwrap();
+    /// let req: [&[u8]; 6] = [b"1.0", b"1", b"d", b"fe80::1%eth0", b"", b"NULL"];
+    /// assert_eq!(auth.handle_zap_message(&req).status_text(), "Address not allowed");
+    /// let req: [&[u8]; 6] = [b"1.0", b"1", b"d", b"fe80::1%eth1", b"", b"NULL"];
+    /// assert_eq!(auth.handle_zap_message(&req).status_code(), 200);
+    /// assert!(auth.allow(["2001:db8::1%eth0"]).is_err());
+    /// ```
     ///
     /// ```
     /// let mut auth = zmq_auth::Authenticator::new();
@@ -102,18 +118,29 @@ impl Authenticator {
     /// Sets the PLAIN passwords (`username → password`) of `domain` (`"*"` or `""`:
     /// every domain without its own), replacing that domain's previous ones.
     ///
-    /// An empty name, an empty password or a name given twice is an
-    /// [`Error::InvalidConfig`] and nothing changes (libzmq clients that set only a
-    /// username do send an empty password).
+    /// A password is plaintext or an argon2id hash in PHC form (`$argon2id$v=19$...`,
+    /// made by [`crate::hash_password`] or `zmq-auth user add --file`), so that no
+    /// plaintext password need be kept; a hash check costs about 20 ms on the pool (the
+    /// [`crate::ThreadAuthenticator`]'s, never its ZAP loop). Any value of the form
+    /// `$id$...` (`id` in `a-z 0-9 -`) is taken as a hash, never as a plaintext password:
+    /// a bcrypt (`$2b$`), crypt (`$6$`, `$y$`), scrypt or argon2i hash is an error.
+    ///
+    /// An empty name, an empty password, a name given twice, or a hash that is not a
+    /// usable argon2id hash is an [`Error::InvalidConfig`] and nothing changes (libzmq
+    /// clients that set only a username do send an empty password).
     ///
     /// ```
     /// let mut auth = zmq_auth::Authenticator::new();
+    /// let phc = zmq_auth::hash_password("battery-staple").unwrap();
+    /// auth.configure_plain("ops", [("root", phc.as_str())]).unwrap();
+    /// let bcrypt = "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW";
+    /// assert!(auth.configure_plain("ops", [("root", bcrypt)]).is_err());
     /// auth.configure_plain("global", [("admin", "correct-horse")]).unwrap();
     /// let req: [&[u8]; 8] = [b"1.0", b"1", b"global", b"127.0.0.1", b"", b"PLAIN", b"admin", b"correct-horse"];
     /// assert_eq!(auth.handle_zap_message(&req).user_id(), "admin");
     /// // Another domain has no passwords of its own, and there is no `"*"` entry.
     /// let req: [&[u8]; 8] = [b"1.0", b"2", b"other", b"127.0.0.1", b"", b"PLAIN", b"admin", b"correct-horse"];
-    /// assert_eq!(auth.handle_zap_message(&req).status_text(), "Invalid domain");
+    /// assert_eq!(auth.handle_zap_message(&req).status_text(), "Unknown domain");
     /// assert!(auth.configure_plain("*", [("admin", "")]).is_err());
     /// ```
     pub fn configure_plain<I, K, V>(&mut self, domain: &str, passwords: I) -> Result<()>
@@ -137,8 +164,15 @@ impl Authenticator {
     /// Sets `domain`'s PLAIN passwords from a file of `name=password` lines (`#`
     /// comments, blank lines allowed; names and passwords trimmed).
     ///
+    /// A password may be an argon2id hash in PHC form instead of plaintext, as for
+    /// [`configure_plain`](Self::configure_plain): `zmq-auth user add NAME --file F`
+    /// writes such a line, or put the result of [`crate::hash_password`] after `name=`.
+    /// A `$id$...` value that is not argon2id (bcrypt, crypt, scrypt) is a doubtful line,
+    /// never a plaintext password.
+    ///
     /// Now: a missing file or any doubtful line (no `=`, empty name, empty password, a
-    /// name listed twice) is an error naming the line, and nothing changes. Later, the
+    /// name listed twice, an unusable hash) is an error naming the line, and nothing
+    /// changes. Later, the
     /// file is re-checked every reload interval: a doubtful line then admits no one while
     /// every good line (removals included) applies, and a file that is deleted or
     /// unreadable refuses every PLAIN client of the domain (500) until it is back.
@@ -229,6 +263,33 @@ impl Authenticator {
     /// ```
     pub fn set_reload_interval(&mut self, interval: Duration) {
         self.reload_interval = interval;
+    }
+
+    /// Strict domains: a request whose non-empty domain has no policy of its own for
+    /// its mechanism (PLAIN, CURVE, GSSAPI; NULL has no per-domain policy) is refused
+    /// with 400 `Unknown domain`, instead of being decided by the `"*"` policy. The
+    /// empty domain (a server socket without `ZMQ_ZAP_DOMAIN`) still uses `"*"`. Since
+    /// the server socket chooses the domain, such refusals never count towards a peer's
+    /// lock-out. Off by default; recommended: a misspelt server domain (`"A"`
+    /// where `"a"` is configured, a stray NUL) then fails closed instead of getting the
+    /// `"*"` policy, which may be allow-any. Either way the first request of each such
+    /// domain is a warning naming it.
+    ///
+    /// ```
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// auth.configure_plain("a", [("admin", "correct-horse")]).unwrap();
+    /// auth.configure_plain("*", [("admin", "battery-staple")]).unwrap();
+    /// let req: [&[u8]; 8] = [b"1.0", b"1", b"A", b"127.0.0.1", b"", b"PLAIN", b"admin", b"battery-staple"];
+    /// assert_eq!(auth.handle_zap_message(&req).status_code(), 200); // "A" falls back to "*"
+    /// auth.strict_domains(true);
+    /// assert_eq!(auth.handle_zap_message(&req).status_text(), "Unknown domain");
+    /// // The empty domain still means "*".
+    /// let req: [&[u8]; 8] = [b"1.0", b"2", b"", b"127.0.0.1", b"", b"PLAIN", b"admin", b"battery-staple"];
+    /// assert_eq!(auth.handle_zap_message(&req).status_code(), 200);
+    /// ```
+    pub fn strict_domains(&mut self, strict: bool) {
+        self.strict_domains = strict;
+        self.changed();
     }
 
     /// Sets `domain`'s CURVE policy: [`CURVE_ALLOW_ANY`] (`"*"`) admits any client that

@@ -285,7 +285,17 @@ pub(crate) fn parse_certificate(
     // Every line that mentions a secret key, before anything can fail on it.
     #[cfg(zmq_auth_audit)]
     crate::audit::secret_lines(text);
-    let entries = zpl::parse(text).map_err(|e| Error::parse(path, e.line, e.message))?;
+    let entries = zpl::parse(text).map_err(|e| {
+        if zpl::mentions_certificate_names(text) {
+            Error::parse(path, e.line, e.message)
+        } else {
+            Error::parse(
+                path,
+                e.line,
+                "not a certificate (no `curve` or `metadata` section)",
+            )
+        }
+    })?;
     let mut section = "";
     let mut public: Option<([u8; 32], String)> = None;
     let mut secret: Option<SecretKey> = None;

@@ -288,4 +288,21 @@ impl ThreadAuthenticator {
             Ok(())
         })
     }
+
+    /// [`Authenticator::strict_domains`] on the running thread: refuse (400
+    /// `Unknown domain`) a non-empty domain that has no policy of its own instead of
+    /// using the `"*"` policy. Recommended.
+    ///
+    /// ```
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.strict_domains(true).unwrap();
+    /// auth.configure_plain("global", [("admin", "correct-horse")]).unwrap();
+    /// ```
+    pub fn strict_domains(&self, strict: bool) -> Result<()> {
+        self.configure(|a| {
+            a.strict_domains(strict);
+            Ok(())
+        })
+    }
 }

@@ -7,12 +7,11 @@ use std::sync::Arc;
 
 use super::slow::SlowJob;
 use super::{
-    deny, find_domain, internal, ok, try_later, CurveRule, Decision, Policy, UserId, UserIdFn,
-    Verdict,
+    deny, internal, ok, try_later, CurveRule, Decision, Policy, UserId, UserIdFn, Verdict,
 };
 use crate::keys::z85_key_bytes;
 use crate::store::{lookup_domain, Cached, StoreHandle};
-use crate::zap::ZapRequest;
+use crate::zap::{Mechanism, ZapRequest};
 
 /// What a [`CredentialsProvider`] decides about a CURVE client key.
 ///
@@ -206,7 +205,7 @@ impl Policy {
             },
             _ => return Decision::Done(deny("Invalid credentials")),
         };
-        let Some(domain) = find_domain(&self.curve, req.domain) else {
+        let Some(domain) = self.find_domain(&self.curve, req.domain, Mechanism::Curve) else {
             return Decision::Done(deny("Unknown domain"));
         };
         let (provider, metadata) = match self.curve.get(domain) {

@@ -6,6 +6,7 @@
 #![warn(clippy::arithmetic_side_effects)]
 
 mod curve;
+mod domains;
 mod event;
 pub(crate) mod lockout;
 mod slow;
@@ -26,6 +27,7 @@ use crate::store::{lookup_domain, StoreHandle};
 use crate::zap::{parse_request, Mechanism, StatusCode, ZapParseError, ZapReply, ZapRequest};
 
 pub use curve::{CredentialsProvider, CurveDecision};
+pub(crate) use domains::DomainWarnings;
 pub use event::AuthEvent;
 pub(crate) use slow::SlowJob;
 
@@ -63,6 +65,10 @@ pub(crate) struct Policy {
     pub(crate) curve_user_id: Option<UserIdFn>,
     /// Lock-out of guessing peers (the engine keeps the table).
     pub(crate) lockout: Option<lockout::LockoutSettings>,
+    /// Refuse a non-empty domain with no policy of its own instead of using `"*"`.
+    pub(crate) strict_domains: bool,
+    /// Domains already warned about (shared by the snapshots of one configuration).
+    pub(crate) domain_warnings: Arc<DomainWarnings>,
 }
 
 /// The user id a verdict grants: text (often borrowed from the request), or the Z85
@@ -104,12 +110,13 @@ pub(crate) fn internal() -> Verdict<'static> {
 pub(crate) const TOO_MANY_FAILURES: &str = "Too many failures";
 
 /// Does this reply count towards a peer's lock-out? Every refusal of credentials does;
-/// address-list refusals, lock-out refusals, 300 and 500 do not.
+/// address-list refusals, lock-out refusals, `Unknown domain` (the server socket, not
+/// the peer, chooses the domain), 300 and 500 do not.
 pub(crate) fn counts_as_failure(status: StatusCode, text: &str) -> bool {
     status == StatusCode::AuthenticationFailure
         && !matches!(
             text,
-            "Address not allowed" | "Address denied" | TOO_MANY_FAILURES
+            "Address not allowed" | "Address denied" | "Unknown domain" | TOO_MANY_FAILURES
         )
 }
 
@@ -144,22 +151,6 @@ fn ok<'a>(user_id: UserId<'a>, metadata: Option<Arc<[u8]>>) -> Verdict<'a> {
 pub(crate) enum Decision<'a> {
     Done(Verdict<'a>),
     Ask(SlowJob),
-}
-
-/// The key under which a request's domain is configured: exact, else `"*"`.
-fn find_domain<'a, T>(map: &HashMap<String, T, NameHash>, domain: &'a [u8]) -> Option<&'a str> {
-    // Borrowed from the request: the lookup allocates nothing.
-    std::str::from_utf8(domain)
-        .ok()
-        .filter(|d| !d.is_empty() && map.contains_key(*d))
-        .or_else(|| map.contains_key("*").then_some("*"))
-}
-
-fn find_domain_set(set: &HashSet<String, NameHash>, domain: &[u8]) -> bool {
-    std::str::from_utf8(domain)
-        .ok()
-        .is_some_and(|d| !d.is_empty() && set.contains(d))
-        || set.contains("*")
 }
 
 /// A request that parsed, or the reply to one that did not.
@@ -279,8 +270,8 @@ impl Policy {
         if self.plain.is_empty() {
             return Decision::Done(deny("No passwords defined"));
         }
-        let Some(key) = find_domain(&self.plain, req.domain) else {
-            return Decision::Done(deny("Invalid domain"));
+        let Some(key) = self.find_domain(&self.plain, req.domain, Mechanism::Plain) else {
+            return Decision::Done(deny("Unknown domain"));
         };
         Decision::Done(match self.plain.get(key) {
             Some(PlainRule::Users(users)) => match users.check(username, password) {
@@ -326,7 +317,7 @@ impl Policy {
         let [principal] = req.credentials else {
             return deny("Invalid credentials");
         };
-        if !find_domain_set(&self.gssapi, req.domain) {
+        if !self.find_domain_set(&self.gssapi, req.domain, Mechanism::Gssapi) {
             return deny("Unknown domain");
         }
         // Never lossy: two byte strings must not share one user id. No NUL either: the

@@ -6,7 +6,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
 
-use super::{find_domain, find_domain_set, CurveDecision, CurveRule, PlainRule, Policy};
+use super::{CurveDecision, CurveRule, PlainRule, Policy};
 use crate::keys::decode_z85_key;
 use crate::store::lookup_domain;
 use crate::zap::Mechanism;
@@ -57,14 +57,15 @@ impl Policy {
                 Err(_) => false,
             },
             Mechanism::Gssapi => {
-                !user_id.is_empty() && find_domain_set(&self.gssapi, domain.as_bytes())
+                !user_id.is_empty()
+                    && self.find_domain_set(&self.gssapi, domain.as_bytes(), mechanism)
             }
             Mechanism::Other => false,
         }
     }
 
     fn still_plain(&self, domain: &str, user: &str, version: Option<&str>) -> bool {
-        let Some(d) = find_domain(&self.plain, domain.as_bytes()) else {
+        let Some(d) = self.find_domain(&self.plain, domain.as_bytes(), Mechanism::Plain) else {
             return false;
         };
         let same =
@@ -99,7 +100,7 @@ impl Policy {
 
     /// [`Policy::still_admits`] for a CURVE key given as bytes.
     pub(crate) fn still_admits_key(&self, domain: &str, key: &[u8; 32]) -> bool {
-        let Some(d) = find_domain(&self.curve, domain.as_bytes()) else {
+        let Some(d) = self.find_domain(&self.curve, domain.as_bytes(), Mechanism::Curve) else {
             return false;
         };
         match self.curve.get(d) {

@@ -1,0 +1,144 @@
+//! Which configured domain answers a request: its own, else `"*"` (DESIGN.md §5). A
+//! non-empty domain without a policy of its own is usually a configuration mistake (a
+//! misspelt or badly built `ZMQ_ZAP_DOMAIN`), so the first fallback per domain is a
+//! warning naming it, and under strict domains it is refused instead.
+
+use std::collections::{HashMap, HashSet};
+
+use parking_lot::Mutex;
+
+use super::Policy;
+use crate::hash::NameHash;
+use crate::zap::Mechanism;
+
+/// How many distinct domains are warned about one by one. The server socket, not the
+/// peer, chooses the domain, so a handful is normal; the cap bounds memory anyway (a
+/// custom poll loop may feed `Authenticator` anything).
+const MAX_WARNED: usize = 64;
+/// How many bytes of a domain are remembered (longer ones are told apart by this much).
+const REMEMBERED: usize = 256;
+
+/// The domains already warned about, shared by every snapshot of one configuration.
+#[derive(Default)]
+pub(crate) struct DomainWarnings {
+    seen: Mutex<HashSet<Box<[u8]>>>,
+}
+
+impl DomainWarnings {
+    /// True the first time `domain` is seen (while there is room).
+    fn first_time(&self, domain: &[u8]) -> bool {
+        let key = &domain[..domain.len().min(REMEMBERED)];
+        let mut seen = self.seen.lock();
+        if seen.contains(key) {
+            return false;
+        }
+        match seen.len() {
+            n if n < MAX_WARNED => {
+                seen.insert(key.into());
+                true
+            }
+            n if n == MAX_WARNED => {
+                // One last entry stands for every domain from now on.
+                seen.insert(Box::new([]));
+                zlog!(
+                    Warn,
+                    "more than {MAX_WARNED} unconfigured ZAP domains seen; further ones are not named"
+                );
+                false
+            }
+            _ => false,
+        }
+    }
+
+    fn note(&self, domain: &[u8], mechanism: Mechanism, strict: bool) {
+        if !self.first_time(domain) {
+            return;
+        }
+        let domain = crate::logging::PeerText(domain);
+        if strict {
+            zlog!(
+                Warn,
+                "ZAP domain {domain:?} has no {} policy of its own: refusing it (strict domains)",
+                mechanism.as_str()
+            );
+        } else {
+            zlog!(
+                Warn,
+                "ZAP domain {domain:?} has no {} policy of its own: using the \"*\" policy \
+                 (a misspelt server domain? strict_domains(true) refuses it instead)",
+                mechanism.as_str()
+            );
+        }
+    }
+}
+
+impl Policy {
+    /// Does the request's `domain` fall back to `"*"` (non-empty, not configured, and
+    /// `"*"` is)? Then warn once; `None` under strict domains.
+    fn fallback(&self, domain: &[u8], star: bool, mechanism: Mechanism) -> Option<&'static str> {
+        if !star {
+            return None;
+        }
+        if !domain.is_empty() {
+            self.domain_warnings
+                .note(domain, mechanism, self.strict_domains);
+            if self.strict_domains {
+                return None;
+            }
+        }
+        Some("*")
+    }
+
+    /// The key under which a request's domain is configured in `map`: exact, else `"*"`
+    /// (see [`Policy::fallback`]).
+    pub(crate) fn find_domain<'a, T>(
+        &self,
+        map: &HashMap<String, T, NameHash>,
+        domain: &'a [u8],
+        mechanism: Mechanism,
+    ) -> Option<&'a str> {
+        // Borrowed from the request: the lookup allocates nothing.
+        match std::str::from_utf8(domain) {
+            Ok(d) if !d.is_empty() && map.contains_key(d) => Some(d),
+            _ => self.fallback(domain, map.contains_key("*"), mechanism),
+        }
+    }
+
+    /// [`Policy::find_domain`] for a set of domains: is the domain covered?
+    pub(crate) fn find_domain_set(
+        &self,
+        set: &HashSet<String, NameHash>,
+        domain: &[u8],
+        mechanism: Mechanism,
+    ) -> bool {
+        match std::str::from_utf8(domain) {
+            Ok(d) if !d.is_empty() && set.contains(d) => true,
+            _ => self
+                .fallback(domain, set.contains("*"), mechanism)
+                .is_some(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_are_once_per_domain_and_capped() {
+        let w = DomainWarnings::default();
+        assert!(w.first_time(b"A"));
+        assert!(!w.first_time(b"A"));
+        assert!(w.first_time(b"a\0"));
+        for i in 2..MAX_WARNED {
+            assert!(w.first_time(format!("d{i}").as_bytes()));
+        }
+        assert!(!w.first_time(b"one too many"));
+        assert!(!w.first_time(b"and another"));
+        assert_eq!(w.seen.lock().len(), MAX_WARNED + 1);
+        // A long domain is remembered by its first bytes only.
+        let w = DomainWarnings::default();
+        assert!(w.first_time(&[b'x'; 1 << 16]));
+        assert!(w.seen.lock().iter().all(|d| d.len() <= REMEMBERED));
+    }
+}
