@@ -21,6 +21,8 @@ mod cli;
 mod json;
 #[path = "zmq-auth/keys.rs"]
 mod keys;
+#[path = "zmq-auth/lock.rs"]
+mod lock;
 #[path = "zmq-auth/passfile.rs"]
 mod passfile;
 #[path = "zmq-auth/password.rs"]

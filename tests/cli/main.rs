@@ -13,6 +13,7 @@
 mod keys;
 mod passfile;
 mod probe;
+mod races;
 mod stores;
 mod trustdir;
 
@@ -60,69 +61,99 @@ impl Out {
     }
 }
 
-/// Runs `zmq-auth ARGS` with `stdin` (none: an empty stdin), within [`DEADLINE`].
-fn tool_with_stdin<I, S>(args: I, stdin: Option<&str>) -> Out
+/// A run of the tool still going: its stdin (piped) is written by [`Running::finish`],
+/// so a test can hold the tool at its password prompt.
+struct Running {
+    child: std::process::Child,
+    what: String,
+    stdout: std::thread::JoinHandle<String>,
+    stderr: std::thread::JoinHandle<String>,
+    start: Instant,
+}
+
+/// Reads a pipe to its end on a thread, so a chatty child never blocks on it.
+fn drain<R: Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(mut r) = r {
+            let _ = r.read_to_string(&mut s);
+        }
+        s
+    })
+}
+
+/// Starts `zmq-auth ARGS`; its stdin is a pipe when `piped`, else empty.
+fn spawn<I, S>(args: I, piped: bool) -> Running
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(if piped { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let what = format!("{cmd:?}");
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{what}: {e}"));
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        // A tool that refuses before reading its input closes the pipe: not an error of
-        // the test (the exit code and message are checked).
-        if let Err(e) = pipe.write_all(text.as_bytes()) {
-            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
-        }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    Running {
+        child,
+        what,
+        stdout,
+        stderr,
+        start: Instant::now(),
     }
-    let drain = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_string(&mut s);
+}
+
+impl Running {
+    /// The child's process id.
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Has the child exited yet?
+    fn child_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Writes `stdin` (if any) and closes it, then waits for the exit, within
+    /// [`DEADLINE`] of the start.
+    fn finish(mut self, stdin: Option<&str>) -> Out {
+        if let Some(mut pipe) = self.child.stdin.take() {
+            // A tool that refuses before reading its input closes the pipe: not an error
+            // of the test (the exit code and message are checked).
+            if let Err(e) = pipe.write_all(stdin.unwrap_or_default().as_bytes()) {
+                assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
             }
-            s
-        })
-    };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|r| Box::new(r) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|r| Box::new(r) as Box<dyn Read + Send>),
-    );
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
         }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} still running after {DEADLINE:?}; killed");
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if self.start.elapsed() > DEADLINE {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("{} still running after {DEADLINE:?}; killed", self.what);
+            }
+            // A polling interval for the child's exit, not a correctness mechanism.
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        Out {
+            code: status.code().expect("exited, not killed by a signal"),
+            stdout: self.stdout.join().unwrap_or_default(),
+            stderr: self.stderr.join().unwrap_or_default(),
         }
-        // A polling interval for the child's exit, not a correctness mechanism.
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Out {
-        code: status.code().expect("exited, not killed by a signal"),
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
     }
+}
+
+/// Runs `zmq-auth ARGS` with `stdin` (none: an empty stdin), within [`DEADLINE`].
+fn tool_with_stdin<I, S>(args: I, stdin: Option<&str>) -> Out
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    spawn(args, stdin.is_some()).finish(stdin)
 }
 
 fn tool<I, S>(args: I) -> Out
