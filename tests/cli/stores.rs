@@ -269,3 +269,44 @@ fn store_commands_against_postgresql() {
     assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
     assert!(!out.stderr.contains("Hidden-pw-9"), "{out:?}");
 }
+
+#[test]
+fn key_revoke_never_echoes_a_key_that_may_be_secret() {
+    if !zmq_auth::curve_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (alice_pub, alice_secret) = create_certificates(dir.path(), "alice", &[]).unwrap();
+    let alice = load_certificate(&alice_secret).unwrap();
+    let secret = alice.secret_key().unwrap();
+    let url = format!("sqlite:{}", p(&dir.path().join("auth.db")));
+    tool(["key", "add", p(&alice_pub), "--store", &url]).expect(0);
+
+    // The secret key pasted by mistake: named for what it is, never printed, nothing
+    // revoked.
+    let out = tool(["key", "revoke", secret, "--store", &url]).expect(2);
+    assert!(
+        !out.all().contains(secret),
+        "echoed the secret key: {out:?}"
+    );
+    assert!(out.stderr.contains("secret key"), "{out:?}");
+    assert!(out.stderr.contains(".key"), "{out:?}");
+    let store = SqliteStore::open(dir.path().join("auth.db")).unwrap();
+    assert_eq!(store.keys(None).unwrap().len(), 1, "revoked anyway");
+
+    // A key the store does not have may be anyone's secret: not repeated either.
+    let unknown = zmq_auth::encode_z85_key(&[9; 32]);
+    let out = tool(["key", "revoke", &unknown, "--store", &url]).expect(1);
+    assert!(out.stdout.contains("nothing to revoke"), "{out:?}");
+    assert!(!out.all().contains(&unknown), "echoed the key: {out:?}");
+    let out = tool([
+        "key", "revoke", &unknown, "--store", &url, "--domain", "other",
+    ])
+    .expect(1);
+    assert!(!out.all().contains(&unknown), "echoed the key: {out:?}");
+
+    // The public key itself: revoked, and named (it is public).
+    let out = tool(["key", "revoke", alice.public_key(), "--store", &url]).expect(0);
+    assert!(out.stdout.contains(alice.public_key()), "{out:?}");
+    assert!(!out.all().contains(secret), "{out:?}");
+}

@@ -265,3 +265,22 @@ fn trust_adds_the_key_suffix_and_refuses_a_taken_name() {
         alice.public_key()
     );
 }
+
+#[test]
+fn revoke_names_a_secret_key_for_what_it_is() {
+    if !zmq_auth::curve_available() {
+        return;
+    }
+    let d = dirs();
+    let alice = load_certificate(d.keys.join("alice.key_secret")).unwrap();
+    let secret = alice.secret_key().unwrap();
+    let out = tool(["revoke", secret, "--dir", p(&d.trusted)]).expect(2);
+    assert!(
+        !out.all().contains(secret),
+        "echoed the secret key: {out:?}"
+    );
+    assert!(out.stderr.contains("secret key"), "{out:?}");
+    assert!(load_certificates(&d.trusted)
+        .unwrap()
+        .contains_key(alice.public_key()));
+}

@@ -8,7 +8,7 @@ use zmq_auth::store::{PostgresStore, SqliteStore, StoredKey};
 use zmq_auth::{decode_z85_key, encode_z85_key, load_certificate, Certificate};
 
 use crate::cli::{KeyAddArgs, KeyListArgs, KeyRevokeArgs, StoreArg};
-use crate::{json, password, trustdir, Fail, Outcome, Run};
+use crate::{json, keys, password, trustdir, Fail, Outcome, Run};
 
 /// An open store, whichever kind `--store` named.
 pub(crate) enum Store {
@@ -142,9 +142,9 @@ pub(crate) fn key_add(a: &KeyAddArgs) -> Run {
 pub(crate) fn key_revoke(a: &KeyRevokeArgs) -> Run {
     let dom = domain(a.store.domain.as_deref())?;
     let arg = Path::new(&a.key_or_file);
-    // A file wins over a key; the argument itself is never printed back, in case
-    // someone pasted a secret key.
-    let key = if std::fs::symlink_metadata(arg).is_ok() {
+    // A file wins over a key.
+    let from_file = std::fs::symlink_metadata(arg).is_ok();
+    let key = if from_file {
         *load_certificate(arg)?.public_key_bytes()
     } else {
         decode_z85_key(&a.key_or_file).map_err(|m| {
@@ -155,6 +155,26 @@ pub(crate) fn key_revoke(a: &KeyRevokeArgs) -> Run {
     };
     let key = encode_z85_key(&key);
     let store = Store::open(&a.store.store, Create::No)?;
+    if !from_file {
+        // A key typed on the command line may be a secret key pasted by mistake: it is
+        // never printed, nor sent to the store, unless the store has it (so it is a
+        // public key).
+        let all = store
+            .keys(None)
+            .map_err(|e| Fail(format!("--store: {e}")))?;
+        if !all.iter().any(|k| k.public_key == key) {
+            if let Some(public) = keys::public_if_secret(&a.key_or_file) {
+                if all.iter().any(|k| k.public_key == public) {
+                    return Err(keys::secret_given("the store"));
+                }
+            }
+            say!(
+                "nothing to revoke: the store has no such key in domain {dom} (a key \
+                 given on the command line is not repeated: it may be a secret key)"
+            );
+            return Ok(Outcome::No);
+        }
+    }
     if store
         .revoke_key(dom, &key)
         .map_err(|e| Fail(format!("--store: {e}")))?

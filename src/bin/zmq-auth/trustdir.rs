@@ -184,6 +184,16 @@ pub(crate) fn revoke(a: &RevokeArgs) -> Run {
         })?
     };
     let files = files_with_key(&a.dir, &key)?;
+    if files.is_empty() && fs::symlink_metadata(arg).is_err() {
+        // A secret key pasted by mistake: say what it is (never the key itself).
+        if let Some(public) = crate::keys::public_if_secret(&a.key_or_file) {
+            if let Ok(public) = decode_z85_key(&public) {
+                if !files_with_key(&a.dir, &public)?.is_empty() {
+                    return Err(crate::keys::secret_given(&a.dir.display().to_string()));
+                }
+            }
+        }
+    }
     if files.is_empty() {
         say!(
             "nothing to revoke: no certificate in {} carries that key",
