@@ -96,6 +96,9 @@ fn keygen_never_overwrites_without_force() {
 fn keygen_usage_errors_are_one_line_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let d = p(dir.path());
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("blocker"), "a file").unwrap();
+    let under_a_file = other.path().join("blocker").join("keys");
     for (args, names) in [
         (
             vec!["keygen", "x", "--dir", d, "--meta", "novalue"],
@@ -105,10 +108,8 @@ fn keygen_usage_errors_are_one_line_with_exit_2() {
             vec!["keygen", "x", "--dir", d, "--meta", "bad name=v"],
             "bad name",
         ),
-        (
-            vec!["keygen", "x", "--dir", "/nonexistent/dir"],
-            "/nonexistent/dir",
-        ),
+        // A directory that cannot be created (below a regular file).
+        (vec!["keygen", "x", "--dir", p(&under_a_file)], "blocker"),
         (vec!["keygen", "a/b", "--dir", d], "a/b"),
     ] {
         let out = tool(&args).expect(2);
@@ -194,5 +195,53 @@ fn show_prints_key_and_metadata_never_the_secret() {
             }
             None => assert!(out.stdout.contains("secret key: none")),
         }
+    }
+}
+
+#[test]
+fn keygen_creates_a_missing_directory_private() {
+    if !zmq_auth::curve_available() {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("new").join("private_keys");
+    let out = tool(["keygen", "server", "--dir", p(&dir)]).expect(0);
+    assert!(out.stdout.contains("server.key_secret"), "{out:?}");
+    let cert = load_certificate(dir.join("server.key_secret")).unwrap();
+    assert!(cert.secret_key().is_some());
+    // It will hold secret keys: private, and so is every directory made on the way.
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&root.path().join("new")), 0o700);
+    }
+    // An existing directory is used as it is.
+    #[cfg(unix)]
+    {
+        let shared = root.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        set_mode(&shared, 0o755);
+        tool(["keygen", "alice", "--dir", p(&shared)]).expect(0);
+        assert_eq!(mode(&shared), 0o755);
+    }
+}
+
+#[test]
+fn a_missing_directory_is_named_not_a_temporary_file() {
+    if !zmq_auth::curve_available() {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let missing = root.path().join("missing");
+    let err = create_certificates(&missing, "alice", &[]).unwrap_err();
+    let text = err.to_string();
+    assert!(!text.contains("alice.key"), "names an internal file: {text}");
+    assert!(text.contains(p(&missing)), "{text}");
+    match err {
+        zmq_auth::Error::Io { path, source } => {
+            assert_eq!(path, missing);
+            assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        }
+        other => panic!("expected Error::Io, got {other:?}"),
     }
 }

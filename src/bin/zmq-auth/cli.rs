@@ -60,7 +60,8 @@ pub(crate) enum Command {
         long_about = "Create a new CURVE key pair as NAME.key (public certificate) and \
 NAME.key_secret (secret certificate, mode 0600 from its first byte, written atomically): \
 the same files as the library's create_certificates, readable by pyzmq and CZMQ. \
-Existing files are never replaced without --force. Prints the paths and the public key \
+Existing files are never replaced without --force. A missing --dir is created, mode 0700 \
+(it holds secret keys). Prints the paths and the public key \
 (never the secret key).",
         after_help = concat_help!(
             "Exit status: 0 written; 2 the files exist (without --force), a bad name or \
@@ -311,7 +312,7 @@ pub(crate) struct UserArgs {
 pub(crate) struct KeygenArgs {
     /// The certificate name: writes NAME.key and NAME.key_secret.
     pub(crate) name: String,
-    /// The directory to write into (must exist).
+    /// The directory to write into; created (mode 0700, parents too) when missing.
     #[arg(long, default_value = ".")]
     pub(crate) dir: PathBuf,
     /// A metadata property NAME=VALUE, written into both files (repeatable).

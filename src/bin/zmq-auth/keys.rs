@@ -58,19 +58,42 @@ fn occupied(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok()
 }
 
+/// Creates `dir` (and missing parents) mode 0700 when it does not exist: it will hold
+/// secret keys. An existing directory is used as it is.
+fn make_private_dir(dir: &Path) -> Result<(), Fail> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(|e| Fail(format!("--dir {}: cannot create it: {e}", dir.display())))?;
+    // The umask may have taken bits away, never added any; 0700 is what is meant.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| Fail(format!("--dir {}: {e}", dir.display())))?;
+    }
+    Ok(())
+}
+
 pub(crate) fn keygen(a: &KeygenArgs) -> Run {
     let meta = a
         .meta
         .iter()
         .map(|m| parse_meta(m))
         .collect::<Result<Vec<_>, _>>()?;
-    if !a.dir.is_dir() {
-        return Err(Fail(format!(
-            "{}: not a directory (create it first)",
-            a.dir.display()
-        )));
-    }
     let name = a.name.as_str();
+    // A name the library refuses creates no directory (its error says why).
+    let bad_name =
+        name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']);
+    if !bad_name {
+        make_private_dir(&a.dir)?;
+    }
     // `create_certificates` validates the name; these paths only serve the check below.
     if !a.force && !name.contains(['/', '\\']) {
         for file in [format!("{name}.key"), format!("{name}.key_secret")] {
