@@ -216,3 +216,46 @@ fn every_command_has_help_with_exit_codes_and_an_example() {
         assert!(out.stdout.contains("Example:"), "{group}: {out:?}");
     }
 }
+
+#[test]
+fn probe_says_an_endpoint_needs_a_transport() {
+    let key = zmq_auth::encode_z85_key(&[1; 32]);
+    let out = tool(["probe", "127.0.0.1:9000", "--server-key", &key]).expect(2);
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(out.stderr.contains("tcp://127.0.0.1:9000"), "{out:?}");
+    assert!(!out.stderr.contains("Invalid argument"), "{out:?}");
+}
+
+#[test]
+fn probe_takes_the_server_key_from_a_certificate_file() {
+    if !zmq_auth::curve_available() {
+        return;
+    }
+    let d = dirs();
+    let (server_pub, server_secret) = create_certificates(&d.keys, "server", &[]).unwrap();
+    let server = curve_server(&d.trusted, &server_secret);
+    let alice = d.keys.join("alice.key_secret");
+    let out = tool([
+        "probe",
+        &server.endpoint,
+        "--server-key",
+        p(&server_pub),
+        "--cert",
+        p(&alice),
+    ])
+    .expect(0);
+    assert!(out.stdout.starts_with("admitted"), "{out:?}");
+    // A file that is not a certificate is named.
+    let bad = d.keys.join("notes.txt");
+    std::fs::write(&bad, "hello\n").unwrap();
+    let out = tool([
+        "probe",
+        &server.endpoint,
+        "--server-key",
+        p(&bad),
+        "--cert",
+        p(&alice),
+    ])
+    .expect(2);
+    assert!(out.stderr.contains("notes.txt"), "{out:?}");
+}

@@ -43,7 +43,7 @@ zmq-auth keygen server --dir private_keys\n  \
 zmq-auth keygen alice --dir private_keys --meta name=Alice\n  \
 zmq-auth trust private_keys/alice.key --dir public_keys\n  \
 zmq-auth check public_keys\n  \
-zmq-auth probe tcp://127.0.0.1:9000 --server-key \"$(zmq-auth public private_keys/server.key)\" \
+zmq-auth probe tcp://127.0.0.1:9000 --server-key private_keys/server.key \
 --cert private_keys/alice.key_secret\n  \
 zmq-auth key add private_keys/alice.key --store sqlite:auth.db\n  \
 zmq-auth user add admin --store sqlite:auth.db"
@@ -137,18 +137,19 @@ bad key or file, or the directory cannot be read or written.",
     Revoke(RevokeArgs),
     /// Try a real handshake with a server and say whether (and why not) it admits us.
     #[command(
-        long_about = "Connect to ENDPOINT, try a CURVE (or, with --plain-user, PLAIN) \
-handshake, and report what the client socket's monitor saw: admitted; refused by the \
+        long_about = "Connect to ENDPOINT (TRANSPORT://ADDRESS, e.g. tcp://127.0.0.1:9000), \
+try a CURVE (or, with --plain-user, PLAIN) handshake, and report what the client socket's monitor saw: admitted; refused by the \
 server's ZAP handler with its status (400 refused, 300 try later, 500 handler error); a \
 protocol failure (e.g. a mechanism mismatch); the connection closed during the handshake \
-(with CURVE most often a wrong --server-key); or no answer within --timeout. Without \
+(with CURVE most often a wrong --server-key); or no answer within --timeout. \
+--server-key takes the server's Z85 public key or its certificate file. Without \
 --cert a throwaway client key is used. The PLAIN password is read from the terminal \
 without echo, or from the first line of stdin when stdin is not a terminal; it is never \
 an argument.",
         after_help = concat_help!(
             "Exit status: 0 admitted; 1 not admitted (refused, failed, or no answer); 2 a \
 bad argument or file.",
-            "zmq-auth probe tcp://127.0.0.1:9000 --server-key \"$(zmq-auth public server.key)\" \
+            "zmq-auth probe tcp://127.0.0.1:9000 --server-key server.key \
 --cert alice.key_secret\n  zmq-auth probe tcp://127.0.0.1:9001 --plain-user admin < password.txt"
         )
     )]
@@ -364,10 +365,11 @@ pub(crate) struct RevokeArgs {
 pub(crate) struct ProbeArgs {
     /// The server's endpoint, e.g. tcp://127.0.0.1:9000.
     pub(crate) endpoint: String,
-    /// The server's Z85 public key (needed for CURVE).
+    /// The server's public key (needed for CURVE): 40 Z85 characters, or a certificate
+    /// file holding it (the server's NAME.key).
     #[arg(
         long,
-        value_name = "Z85",
+        value_name = "Z85_OR_FILE",
         required_unless_present = "plain_user",
         allow_hyphen_values = true
     )]
