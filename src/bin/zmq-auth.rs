@@ -95,6 +95,30 @@ fn user(a: &cli::UserArgs, add: bool) -> Run {
     }
 }
 
+/// `user list`: exactly one of `--store` and `--file`; `--domain` only with a store.
+fn user_list(a: &cli::UserListArgs) -> Run {
+    match (&a.store, &a.file) {
+        (Some(spec), None) => store::user_list(&cli::StoreArg {
+            store: spec.clone(),
+            domain: a.domain.clone(),
+        }),
+        (None, Some(file)) => {
+            if a.domain.is_some() {
+                return Err(Fail(
+                    "--domain does not apply to --file (a password file serves the domain \
+                     configure_plain_file gives it)"
+                        .into(),
+                ));
+            }
+            passfile::list(file)
+        }
+        (Some(_), Some(_)) => Err(Fail("give either --store or --file, not both".into())),
+        (None, None) => Err(Fail(
+            "--store STORE or --file F is required (where the users are kept)".into(),
+        )),
+    }
+}
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     let result = match args.command {
@@ -110,6 +134,7 @@ fn main() -> ExitCode {
         cli::Command::Key(cli::KeyCommand::List(a)) => store::key_list(&a),
         cli::Command::User(cli::UserCommand::Add(a)) => user(&a, true),
         cli::Command::User(cli::UserCommand::Remove(a)) => user(&a, false),
+        cli::Command::User(cli::UserCommand::List(a)) => user_list(&a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

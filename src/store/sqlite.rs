@@ -331,6 +331,25 @@ impl SqliteStore {
         }
         Ok(out)
     }
+
+    /// The PLAIN users of `domain` (all domains with `None`) as `(domain, username)`,
+    /// by domain and name: names only, never a password hash.
+    pub fn users(&self, domain: Option<&str>) -> Result<Vec<(String, String)>> {
+        let conn = self.inner.conn.lock();
+        let err = |e| db_err(&self.inner.path, e);
+        let mut stmt = conn
+            .prepare(
+                "SELECT domain, username FROM zmq_auth_users
+                 WHERE ?1 IS NULL OR domain = ?1 ORDER BY domain, username",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![domain], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(err)?;
+        Ok(rows)
+    }
 }
 
 fn metadata_of(

@@ -235,7 +235,10 @@ fn a_missing_directory_is_named_not_a_temporary_file() {
     let missing = root.path().join("missing");
     let err = create_certificates(&missing, "alice", &[]).unwrap_err();
     let text = err.to_string();
-    assert!(!text.contains("alice.key"), "names an internal file: {text}");
+    assert!(
+        !text.contains("alice.key"),
+        "names an internal file: {text}"
+    );
     assert!(text.contains(p(&missing)), "{text}");
     match err {
         zmq_auth::Error::Io { path, source } => {

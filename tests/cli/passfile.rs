@@ -97,3 +97,24 @@ fn user_add_and_remove_in_a_password_file() {
     }
     assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
 }
+
+#[test]
+fn user_list_of_a_password_file_prints_names_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("passwords");
+    std::fs::write(
+        &file,
+        "# users\nguest = Guest-pw-list-1\n\n# old=gone\nadmin=$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA\n",
+    )
+    .unwrap();
+    let out = tool(["user", "list", "--file", p(&file)]).expect(0);
+    assert_eq!(out.stdout, "guest\nadmin\n", "{out:?}");
+    assert!(!out.all().contains("Guest-pw-list-1"), "printed a password");
+    assert!(!out.all().contains("argon2"), "printed a hash");
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "# nobody yet\n").unwrap();
+    let out = tool(["user", "list", "--file", p(&empty)]).expect(0);
+    assert!(out.stdout.contains("no users"), "{out:?}");
+    let out = tool(["user", "list", "--file", p(&dir.path().join("nope"))]).expect(2);
+    assert!(out.stderr.contains("nope"), "{out:?}");
+}

@@ -199,6 +199,7 @@ fn every_command_has_help_with_exit_codes_and_an_example() {
         "key list",
         "user add",
         "user remove",
+        "user list",
     ] {
         let mut args: Vec<&str> = cmd.split(' ').collect();
         args.push("--help");

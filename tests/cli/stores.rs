@@ -254,6 +254,8 @@ fn store_commands_against_postgresql() {
         !contains(&dump.stdout, password),
         "pg_dump shows the password"
     );
+    let out = tool(["user", "list", "--store", &conninfo]).expect(0);
+    assert_eq!(out.stdout, "*  admin\n", "{out:?}");
     tool(["user", "remove", "admin", "--store", &conninfo]).expect(0);
     tool(["user", "remove", "admin", "--store", &conninfo]).expect(1);
 
@@ -309,4 +311,95 @@ fn key_revoke_never_echoes_a_key_that_may_be_secret() {
     let out = tool(["key", "revoke", alice.public_key(), "--store", &url]).expect(0);
     assert!(out.stdout.contains(alice.public_key()), "{out:?}");
     assert!(!out.all().contains(secret), "{out:?}");
+}
+
+#[test]
+fn user_list_of_a_store_prints_domains_and_names_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("auth.db");
+    let url = format!("sqlite:{}", p(&db));
+    let out = tool(["user", "list", "--store", &url]).expect(2);
+    assert!(out.stderr.contains("--store"), "{out:?}");
+    for (name, domain, pw) in [
+        ("admin", "*", "List-pw-1a"),
+        ("ops", "other", "List-pw-2b"),
+        ("bob", "*", "List-pw-3c"),
+    ] {
+        tool_with_stdin(
+            ["user", "add", name, "--store", &url, "--domain", domain],
+            Some(&format!("{pw}\n")),
+        )
+        .expect(0);
+    }
+    let out = tool(["user", "list", "--store", &url]).expect(0);
+    assert_eq!(out.stdout, "*  admin\n*  bob\nother  ops\n", "{out:?}");
+    assert!(!out.all().contains("argon2"), "printed a hash: {out:?}");
+    let out = tool(["user", "list", "--store", &url, "--domain", "other"]).expect(0);
+    assert_eq!(out.stdout, "other  ops\n", "{out:?}");
+    let out = tool(["user", "list", "--store", &url, "--domain", "none"]).expect(0);
+    assert!(out.stdout.contains("no users"), "{out:?}");
+}
+
+#[test]
+fn store_takes_a_bare_sqlite_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let (alice_pub, _) = create_certificates(dir.path(), "alice", &[]).unwrap();
+    let alice = load_certificate(&alice_pub).unwrap();
+    // A relative path, as `--store auth.db` in the current directory, and an absolute one.
+    let run_in = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = run_in(&["key", "add", "alice.key", "--store", "auth.db"]);
+    assert_eq!(code, 0, "{err}");
+    let store = SqliteStore::open(dir.path().join("auth.db")).unwrap();
+    assert_eq!(store.keys(None).unwrap()[0].public_key, alice.public_key());
+    let abs = dir.path().join("auth.db");
+    let out = tool(["key", "list", "--store", p(&abs)]).expect(0);
+    assert!(out.stdout.contains(alice.public_key()), "{out:?}");
+    // A missing bare path is not created by a command that only reads.
+    let missing = dir.path().join("missing.db");
+    let out = tool(["key", "list", "--store", p(&missing)]).expect(2);
+    assert!(out.stderr.contains("missing.db"), "{out:?}");
+    assert!(!missing.exists());
+    // Another scheme is still refused, its password never printed.
+    let out = tool(["key", "list", "--store", "mysql://u:Hidden-pw-5@h/db"]).expect(2);
+    assert!(!out.all().contains("Hidden-pw-5"), "{out:?}");
+}
+
+#[test]
+fn an_empty_password_is_refused_as_the_readme_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", p(&dir.path().join("auth.db")));
+    let out = tool_with_stdin(["user", "add", "admin", "--store", &url], Some("\n")).expect(2);
+    assert!(out.stderr.contains("empty password"), "{out:?}");
+    // The README: libzmq clients that set only a username do send an empty password,
+    // which is why it is never accepted.
+    assert!(out.stderr.contains("never accepted"), "{out:?}");
+    assert!(!out.stderr.contains("does not send"), "{out:?}");
+}
+
+/// Built without PostgreSQL (feature `cli` alone): a PostgreSQL store is named as such,
+/// with the feature that brings it.
+#[cfg(not(feature = "postgres"))]
+#[test]
+fn a_postgresql_store_needs_the_cli_postgres_feature() {
+    for spec in [
+        "postgres://auth:Hidden-pw-7@db.internal/auth",
+        "host=db.internal user=auth password=Hidden-pw-7",
+    ] {
+        let out = tool(["key", "list", "--store", spec]).expect(2);
+        assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+        assert!(out.stderr.contains("cli-postgres"), "{out:?}");
+        assert!(!out.all().contains("Hidden-pw-7"), "{out:?}");
+    }
 }

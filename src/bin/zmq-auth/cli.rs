@@ -14,9 +14,11 @@ macro_rules! concat_help {
 /// What `--store` takes, for the store commands' help texts.
 macro_rules! store_forms {
     () => {
-        "STORE is sqlite:PATH (an SQLite file), a postgres:// or postgresql:// URL, \
-or a PostgreSQL key=value connection string (host=... user=... dbname=...). A password \
-in a URL or connection string is never printed."
+        "STORE is an SQLite file (PATH, or sqlite:PATH to be explicit), a postgres:// or \
+postgresql:// URL, or a PostgreSQL key=value connection string (host=... user=... \
+dbname=...; a value that reads as one is taken for one unless a file of that name \
+exists). PostgreSQL needs the tool built with --features cli-postgres. A password in a \
+URL or connection string is never printed."
     };
 }
 
@@ -255,11 +257,25 @@ file cannot be opened or written.",
         )
     )]
     Remove(UserArgs),
+    /// List the PLAIN user names in a store or a password file (never a password).
+    #[command(
+        long_about = concat!("List the PLAIN users of a credential store (--store: \
+DOMAIN  NAME lines for all domains, or only --domain) or of a password file (--file: one \
+name per line, in file order). Names only: never a password or a hash. ", store_forms!()),
+        after_help = concat_help!(
+            "Exit status: 0 listed (also when there are none); 2 a bad argument, or the \
+store or file cannot be opened or read.",
+            "zmq-auth user list --store auth.db --domain admin\n  \
+zmq-auth user list --file /etc/myapp/passwords"
+        )
+    )]
+    List(UserListArgs),
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct StoreArg {
-    /// The credential store: sqlite:PATH, postgres://... or a key=value conninfo string.
+    /// The credential store: an SQLite file (PATH or sqlite:PATH), postgres://... or a
+    /// key=value conninfo string.
     #[arg(long, value_name = "STORE")]
     pub(crate) store: String,
     /// The domain (ZAP domain of the server's socket); * serves every domain without
@@ -298,13 +314,28 @@ pub(crate) struct KeyListArgs {
 pub(crate) struct UserArgs {
     /// The PLAIN user name.
     pub(crate) name: String,
-    /// The credential store: sqlite:PATH, postgres://... or a key=value conninfo string.
+    /// The credential store: an SQLite file (PATH or sqlite:PATH), postgres://... or a
+    /// key=value conninfo string.
     #[arg(long, value_name = "STORE")]
     pub(crate) store: Option<String>,
     /// A password file (name=value lines) instead of a store.
     #[arg(long, value_name = "F")]
     pub(crate) file: Option<PathBuf>,
     /// The domain in the store (default *); not for --file.
+    #[arg(long, value_name = "D")]
+    pub(crate) domain: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UserListArgs {
+    /// The credential store: an SQLite file (PATH or sqlite:PATH), postgres://... or a
+    /// key=value conninfo string.
+    #[arg(long, value_name = "STORE")]
+    pub(crate) store: Option<String>,
+    /// A password file (name=value lines) instead of a store.
+    #[arg(long, value_name = "F")]
+    pub(crate) file: Option<PathBuf>,
+    /// Only this domain of the store; not for --file.
     #[arg(long, value_name = "D")]
     pub(crate) domain: Option<String>,
 }

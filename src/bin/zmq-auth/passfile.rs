@@ -246,6 +246,26 @@ pub(crate) fn remove(name: &str, path: &Path) -> Run {
     Ok(Outcome::Ok)
 }
 
+/// `user list --file F`: the names the file sets, in file order; never a value.
+pub(crate) fn list(path: &Path) -> Run {
+    let found = find(path, true)?;
+    let mut any = false;
+    for line in found.text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some((name, _)) = line.split_once('=') {
+            say!("{}", crate::store::shown(name.trim()));
+            any = true;
+        }
+    }
+    if !any {
+        say!("no users");
+    }
+    Ok(Outcome::Ok)
+}
+
 #[cfg(test)]
 mod tests {
     use super::edit;

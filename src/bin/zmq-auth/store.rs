@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use zmq_auth::store::{PostgresStore, SqliteStore, StoredKey};
+#[cfg(feature = "postgres")]
+use zmq_auth::store::PostgresStore;
+use zmq_auth::store::{SqliteStore, StoredKey};
 use zmq_auth::{decode_z85_key, encode_z85_key, load_certificate, Certificate};
 
 use crate::cli::{KeyAddArgs, KeyListArgs, KeyRevokeArgs, StoreArg};
@@ -13,6 +15,7 @@ use crate::{json, keys, password, trustdir, Fail, Outcome, Run};
 /// An open store, whichever kind `--store` named.
 pub(crate) enum Store {
     Sqlite(SqliteStore),
+    #[cfg(feature = "postgres")]
     Postgres(PostgresStore),
 }
 
@@ -34,43 +37,88 @@ fn domain(d: Option<&str>) -> Result<&str, Fail> {
     }
 }
 
+/// What `--store` names.
+#[derive(Debug, PartialEq, Eq)]
+enum Spec<'a> {
+    Sqlite(&'a Path),
+    Postgres(&'a str),
+}
+
+/// Does `spec` read as a PostgreSQL key=value connection string (its first word is
+/// `keyword=...`)?
+fn looks_like_conninfo(spec: &str) -> bool {
+    let first = spec.split_whitespace().next().unwrap_or_default();
+    first.split_once('=').is_some_and(|(k, _)| {
+        !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    })
+}
+
+/// Reads `--store`: `sqlite:PATH`; a `postgres://` or `postgresql://` URL; a key=value
+/// connection string; otherwise (or when a file of that name exists) an SQLite path.
+/// Never quotes the value in an error (it may hold a password).
+fn classify(spec: &str) -> Result<Spec<'_>, Fail> {
+    if let Some(path) = spec.strip_prefix("sqlite:") {
+        if path.is_empty() {
+            return Err(Fail("--store sqlite:PATH: the path is empty".into()));
+        }
+        return Ok(Spec::Sqlite(Path::new(path)));
+    }
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        return Ok(Spec::Postgres(spec));
+    }
+    if spec.is_empty() || spec.contains("://") {
+        return Err(Fail(
+            "--store: expected an SQLite file (PATH or sqlite:PATH), a postgres:// or \
+             postgresql:// URL, or a key=value PostgreSQL connection string"
+                .into(),
+        ));
+    }
+    if looks_like_conninfo(spec) && std::fs::symlink_metadata(spec).is_err() {
+        return Ok(Spec::Postgres(spec));
+    }
+    Ok(Spec::Sqlite(Path::new(spec)))
+}
+
 impl Store {
-    /// Opens `--store`: `sqlite:PATH`, `postgres://...`/`postgresql://...`, or a
-    /// key=value conninfo string. The value is never printed back (it may hold a
-    /// password); the library's errors name a PostgreSQL store without its password.
+    /// Opens `--store` (see [`classify`]). The value is never printed back (it may hold
+    /// a password); the library's errors name a PostgreSQL store without its password.
     pub(crate) fn open(spec: &str, create: Create) -> Result<Store, Fail> {
-        if let Some(path) = spec.strip_prefix("sqlite:") {
-            if path.is_empty() {
-                return Err(Fail("--store sqlite:PATH: the path is empty".into()));
-            }
-            let path = Path::new(path);
-            if create == Create::No && std::fs::symlink_metadata(path).is_err() {
-                return Err(Fail(format!(
-                    "--store: {}: no such SQLite file",
-                    path.display()
-                )));
-            }
-            if path.is_dir() {
-                return Err(Fail(format!(
-                    "--store: {}: a directory, not an SQLite file",
-                    path.display()
-                )));
-            }
-            return SqliteStore::open(path)
-                .map(Store::Sqlite)
-                .map_err(|e| Fail(format!("--store: {e}")));
+        match classify(spec)? {
+            Spec::Sqlite(path) => Store::open_sqlite(path, create),
+            Spec::Postgres(conninfo) => Store::open_postgres(conninfo),
         }
-        if spec.starts_with("postgres://")
-            || spec.starts_with("postgresql://")
-            || spec.contains('=')
-        {
-            return PostgresStore::connect(spec)
-                .map(Store::Postgres)
-                .map_err(|e| Fail(format!("--store: {e}")));
+    }
+
+    fn open_sqlite(path: &Path, create: Create) -> Result<Store, Fail> {
+        if create == Create::No && std::fs::symlink_metadata(path).is_err() {
+            return Err(Fail(format!(
+                "--store: {}: no such SQLite file",
+                path.display()
+            )));
         }
+        if path.is_dir() {
+            return Err(Fail(format!(
+                "--store: {}: a directory, not an SQLite file",
+                path.display()
+            )));
+        }
+        SqliteStore::open(path)
+            .map(Store::Sqlite)
+            .map_err(|e| Fail(format!("--store: {e}")))
+    }
+
+    #[cfg(feature = "postgres")]
+    fn open_postgres(conninfo: &str) -> Result<Store, Fail> {
+        PostgresStore::connect(conninfo)
+            .map(Store::Postgres)
+            .map_err(|e| Fail(format!("--store: {e}")))
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    fn open_postgres(_conninfo: &str) -> Result<Store, Fail> {
         Err(Fail(
-            "--store: expected sqlite:PATH, a postgres:// or postgresql:// URL, or a \
-             key=value PostgreSQL connection string"
+            "--store: a PostgreSQL store, but this zmq-auth was built without PostgreSQL \
+             support (install it with --features cli-postgres)"
                 .into(),
         ))
     }
@@ -78,6 +126,7 @@ impl Store {
     fn add_key(&self, domain: &str, key: &str, meta: &[(&str, &str)]) -> zmq_auth::Result<()> {
         match self {
             Store::Sqlite(s) => s.add_key(domain, key, meta),
+            #[cfg(feature = "postgres")]
             Store::Postgres(s) => s.add_key(domain, key, meta),
         }
     }
@@ -85,6 +134,7 @@ impl Store {
     fn revoke_key(&self, domain: &str, key: &str) -> zmq_auth::Result<bool> {
         match self {
             Store::Sqlite(s) => s.revoke_key(domain, key),
+            #[cfg(feature = "postgres")]
             Store::Postgres(s) => s.revoke_key(domain, key),
         }
     }
@@ -92,13 +142,23 @@ impl Store {
     fn keys(&self, domain: Option<&str>) -> zmq_auth::Result<Vec<StoredKey>> {
         match self {
             Store::Sqlite(s) => s.keys(domain),
+            #[cfg(feature = "postgres")]
             Store::Postgres(s) => s.keys(domain),
+        }
+    }
+
+    fn users(&self, domain: Option<&str>) -> zmq_auth::Result<Vec<(String, String)>> {
+        match self {
+            Store::Sqlite(s) => s.users(domain),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(s) => s.users(domain),
         }
     }
 
     fn set_password(&self, domain: &str, user: &str, password: &str) -> zmq_auth::Result<()> {
         match self {
             Store::Sqlite(s) => s.set_password(domain, user, password),
+            #[cfg(feature = "postgres")]
             Store::Postgres(s) => s.set_password(domain, user, password),
         }
     }
@@ -106,6 +166,7 @@ impl Store {
     fn remove_user(&self, domain: &str, user: &str) -> zmq_auth::Result<bool> {
         match self {
             Store::Sqlite(s) => s.remove_user(domain, user),
+            #[cfg(feature = "postgres")]
             Store::Postgres(s) => s.remove_user(domain, user),
         }
     }
@@ -289,6 +350,35 @@ pub(crate) fn user_remove(name: &str, store: &StoreArg) -> Run {
     }
 }
 
+/// `user list --store`: `DOMAIN  NAME` lines, by domain and name; never a hash.
+pub(crate) fn user_list(store: &StoreArg) -> Run {
+    let dom = match &store.domain {
+        None => None,
+        Some(d) => Some(domain(Some(d))?),
+    };
+    let s = Store::open(&store.store, Create::No)?;
+    let mut users = s.users(dom).map_err(|e| Fail(format!("--store: {e}")))?;
+    // Byte order whatever the database's collation.
+    users.sort();
+    if users.is_empty() {
+        say!("no users");
+    }
+    for (d, name) in &users {
+        say!("{}  {}", shown(d), shown(name));
+    }
+    Ok(Outcome::Ok)
+}
+
+/// A name as printed: as it is, or quoted and escaped when it holds a control
+/// character (one name per line, whatever it holds).
+pub(crate) fn shown(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.chars().any(char::is_control) {
+        format!("{name:?}").into()
+    } else {
+        name.into()
+    }
+}
+
 /// A user name a store (or, `for_file`, a password file) can hold and a PLAIN client can
 /// send.
 pub(crate) fn check_user_name(name: &str, for_file: bool) -> Result<(), Fail> {
@@ -313,6 +403,33 @@ pub(crate) fn check_user_name(name: &str, for_file: bool) -> Result<(), Fail> {
 
 #[cfg(test)]
 mod tests {
+    use super::{classify, Spec};
+    use std::path::Path;
+
+    #[test]
+    fn store_forms() {
+        let sqlite = |s| Spec::Sqlite(Path::new(s));
+        assert_eq!(classify("sqlite:a.db").unwrap(), sqlite("a.db"));
+        assert_eq!(classify("auth.db").unwrap(), sqlite("auth.db"));
+        assert_eq!(
+            classify("/var/lib/x/auth.db").unwrap(),
+            sqlite("/var/lib/x/auth.db")
+        );
+        assert_eq!(classify("./a=b.db").unwrap(), sqlite("./a=b.db"));
+        for pg in [
+            "postgres://u@h/db",
+            "postgresql://h/db",
+            "host=db user=auth dbname=auth",
+            "dbname=auth",
+        ] {
+            assert_eq!(classify(pg).unwrap(), Spec::Postgres(pg));
+        }
+        for bad in ["", "mysql://u:pw@h/db", "sqlite:"] {
+            let e = classify(bad).unwrap_err();
+            assert!(!e.0.contains("pw@"), "{}", e.0);
+        }
+    }
+
     #[test]
     fn utc_formats_known_instants() {
         assert_eq!(super::utc(0), "1970-01-01T00:00:00Z");
