@@ -1,6 +1,7 @@
 //! `zmq-auth`: CURVE key files, trusted-key directories, credential stores and password
-//! files, and a probe that says why a client is refused. Built with the `cli` feature:
-//! `cargo install zmq-auth --features cli`. Run `zmq-auth --help` for the commands.
+//! files, and a probe that says why a client is refused. Built with the `cli` feature
+//! (SQLite stores): `cargo install zmq-auth --features cli`; `--features cli-postgres`
+//! adds PostgreSQL stores. Run `zmq-auth --help` for the commands.
 //!
 //! Exit status: 0 success, 1 the command ran and found something wrong (`check` found
 //! problems, `probe` was not admitted, `revoke`, `key revoke` or `user remove` found

@@ -47,8 +47,8 @@ zmq-auth trust private_keys/alice.key --dir public_keys\n  \
 zmq-auth check public_keys\n  \
 zmq-auth probe tcp://127.0.0.1:9000 --server-key private_keys/server.key \
 --cert private_keys/alice.key_secret\n  \
-zmq-auth key add private_keys/alice.key --store sqlite:auth.db\n  \
-zmq-auth user add admin --store sqlite:auth.db"
+zmq-auth key add private_keys/alice.key --store auth.db\n  \
+zmq-auth user add admin --store auth.db"
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -113,8 +113,10 @@ directory cannot be read.",
     /// Add a public certificate to a trusted-key directory (atomically).
     #[command(
         long_about = "Copy a public certificate into a trusted-key directory as NAME.key \
-(a file not ending in .key gets the suffix), through a temporary file and a rename, so a \
-server watching the directory never reads half a file. A secret certificate is refused: \
+(a file not ending in .key gets the suffix), through a temporary file put in place in \
+one step, so a server watching the directory never reads half a file, and never over a \
+file another program created meanwhile. Runs on one directory take turns (an exclusive \
+lock on it). A secret certificate is refused: \
 trust its public half. A key the directory already trusts is not added twice; a \
 different key under the same name is refused (revoke it first).",
         after_help = concat_help!(
@@ -233,8 +235,9 @@ credential store (--store, in --domain, default *) or a password file (--file, a
 configure_plain_file reads it). The password is read from the terminal without echo \
 (twice), or from the first line of stdin when stdin is not a terminal; never from an \
 argument. It is stored as an argon2id hash, never in plaintext. A password file is \
-rewritten atomically (a temporary file and a rename) with its mode kept: other lines and \
-comments stay as they are, an existing NAME line is replaced, and the file is created \
+rewritten atomically (a temporary file and a rename, under an exclusive lock on its \
+directory, after the password is hashed; parallel runs never lose a change) with its \
+mode kept: other lines and comments stay as they are, an existing NAME line is replaced, and the file is created \
 (mode 0600) when missing. --domain does not apply to a file (a file serves the domain it \
 is configured for). ", store_forms!()),
         after_help = concat_help!(
