@@ -4,23 +4,29 @@
 //! virtualenv is missing, a failure under `CI=true`), and `probe` against real CURVE
 //! and PLAIN servers guarded by `ThreadAuthenticator` in this process.
 //!
-//! One module per area (`keys`, `trustdir`, `probe`, `stores`, `passfile`); the
-//! helpers that run the tool are here.
+//! One module per area in `tests/cli/` (`keys`, `trustdir`, `probe`, `stores`,
+//! `passfile`, `races`); the helpers that run the tool are here.
 //!
 //! Every wait is bounded: children run under a deadline and are killed past it.
 #![cfg(feature = "cli")]
 
+#[path = "cli/keys.rs"]
 mod keys;
+#[path = "cli/passfile.rs"]
 mod passfile;
+#[path = "cli/probe.rs"]
 mod probe;
+#[path = "cli/races.rs"]
 mod races;
+#[path = "cli/stores.rs"]
 mod stores;
+#[path = "cli/trustdir.rs"]
 mod trustdir;
 
 #[cfg(feature = "postgres")]
-#[path = "../support/pg.rs"]
+#[path = "support/pg.rs"]
 mod pg;
-#[path = "../interop/support.rs"]
+#[path = "interop/support.rs"]
 mod support;
 
 use std::ffi::OsStr;
