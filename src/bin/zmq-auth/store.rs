@@ -131,7 +131,7 @@ impl Store {
         }
     }
 
-    fn revoke_key(&self, domain: &str, key: &str) -> zmq_auth::Result<bool> {
+    fn revoke_key(&self, domain: &str, key: &str) -> zmq_auth::Result<zmq_auth::store::Revocation> {
         match self {
             Store::Sqlite(s) => s.revoke_key(domain, key),
             #[cfg(feature = "postgres")]
@@ -239,6 +239,7 @@ pub(crate) fn key_revoke(a: &KeyRevokeArgs) -> Run {
     if store
         .revoke_key(dom, &key)
         .map_err(|e| Fail(format!("--store: {e}")))?
+        .removed
     {
         say!("revoked {key} in domain {dom}");
         Ok(Outcome::Ok)
