@@ -5,7 +5,9 @@
 //!
 //! Exit status: 0 success, 1 the command ran and found something wrong (`check` found
 //! problems, `probe` was not admitted, `revoke`, `key revoke` or `user remove` found
-//! nothing to remove), 2 a usage, file, store or system error. Errors are one line on stderr naming the file or argument.
+//! nothing to remove, or `key revoke` left the key admitted through its `*` row), 2 a
+//! usage, file, store or system error. Errors are one line on stderr naming the file or
+//! argument.
 //! Nothing prints a secret key or a password.
 //!
 //! The commands live in `src/bin/zmq-auth/` (a crate root finds its modules beside it,

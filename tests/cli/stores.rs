@@ -403,3 +403,70 @@ fn a_postgresql_store_needs_the_cli_postgres_feature() {
         assert!(!out.all().contains("Hidden-pw-7"), "{out:?}");
     }
 }
+
+#[test]
+fn key_revoke_says_when_the_key_stays_admitted_through_star() {
+    let dir = tempfile::tempdir().unwrap();
+    let (k_pub, _) = create_certificates(dir.path(), "k", &[]).unwrap();
+    let k = load_certificate(&k_pub).unwrap();
+    let db = dir.path().join("auth.db");
+    let url = format!("sqlite:{}", p(&db));
+    // K in `admin` (its only key) and in `*`.
+    tool([
+        "key",
+        "add",
+        p(&k_pub),
+        "--store",
+        &url,
+        "--domain",
+        "admin",
+    ])
+    .expect(0);
+    tool(["key", "add", p(&k_pub), "--store", &url]).expect(0);
+
+    // Revoked in `admin`, but `admin` has no keys left, so `*` applies there again: the
+    // tool says so, and exits 1 (the key is not refused).
+    let out = tool([
+        "key",
+        "revoke",
+        k.public_key(),
+        "--store",
+        &url,
+        "--domain",
+        "admin",
+    ])
+    .expect(1);
+    assert!(out.stdout.contains("still admitted"), "{out:?}");
+    assert!(out.stdout.contains("--domain '*'"), "{out:?}");
+    if zmq_auth::curve_available() {
+        let mut auth = Authenticator::new();
+        auth.configure_curve_store("admin", SqliteStore::open(&db).unwrap())
+            .unwrap();
+        assert_eq!(
+            curve_status(&mut auth, "admin", k.public_key_bytes()),
+            200,
+            "the note is true"
+        );
+    }
+    // Nothing left to remove in `admin`, and still admitted there: said again.
+    let out = tool([
+        "key",
+        "revoke",
+        k.public_key(),
+        "--store",
+        &url,
+        "--domain",
+        "admin",
+    ])
+    .expect(1);
+    assert!(out.stdout.contains("still admitted"), "{out:?}");
+    // Revoked in `*` too: refused everywhere, no note.
+    let out = tool(["key", "revoke", k.public_key(), "--store", &url]).expect(0);
+    assert!(!out.stdout.contains("still admitted"), "{out:?}");
+    if zmq_auth::curve_available() {
+        let mut auth = Authenticator::new();
+        auth.configure_curve_store("admin", SqliteStore::open(&db).unwrap())
+            .unwrap();
+        assert_eq!(curve_status(&mut auth, "admin", k.public_key_bytes()), 400);
+    }
+}

@@ -38,7 +38,7 @@ PostgreSQL) hold keys and users for a fleet of servers; passwords are stored as 
 hashes. No command ever prints a secret key or a password.",
     after_help = "Exit status: 0 success; 1 the command ran and the answer is no (check \
 found problems, probe was not admitted, revoke, key revoke or user remove found nothing \
-to remove); 2 a usage error, a file that cannot be read or written, or a store that \
+to remove, or key revoke left the key admitted through its * row); 2 a usage error, a file that cannot be read or written, or a store that \
 cannot be opened.\n\n\
 Example session:\n  \
 zmq-auth keygen server --dir private_keys\n  \
@@ -162,7 +162,8 @@ bad argument or file.",
     #[command(
         subcommand,
         after_help = concat_help!(
-            "Exit status: 0 success; 1 key revoke found no such key; 2 a bad argument or \
+            "Exit status: 0 success; 1 key revoke found no such key, or the key is still \
+admitted through its * row; 2 a bad argument or \
 file, or the store cannot be opened, read or written. See zmq-auth key COMMAND --help.",
             "zmq-auth key add keys/alice.key --store sqlite:auth.db\n  \
 zmq-auth key list --store sqlite:auth.db"
@@ -204,10 +205,14 @@ argument, or the store cannot be opened or written.",
         long_about = concat!("Remove a key from a credential store's --domain (default *): \
 KEY_OR_FILE is a 40-character Z85 public key, or a certificate file whose public key is \
 meant. Every server using the store refuses it within about a second (PostgreSQL: \
-milliseconds). ", store_forms!()),
+milliseconds). A domain's own keys override *: when the domain has no keys left and the \
+key has a * row, it is still admitted there, and the output says so. A key from the \
+command line that the store does not have is never printed (it may be a secret key \
+pasted by mistake). ", store_forms!()),
         after_help = concat_help!(
-            "Exit status: 0 revoked; 1 the store has no such key in that domain; 2 a bad \
-key or file, or the store cannot be opened or written.",
+            "Exit status: 0 revoked; 1 the store has no such key in that domain, or the key \
+is still admitted there through its * row (the domain has no keys of its own left; the \
+output says so); 2 a bad key or file, or the store cannot be opened or written.",
             "zmq-auth key revoke 'rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7' --store 'postgres://auth@db.internal/auth'"
         )
     )]

@@ -236,17 +236,28 @@ pub(crate) fn key_revoke(a: &KeyRevokeArgs) -> Run {
             return Ok(Outcome::No);
         }
     }
-    if store
+    let done = store
         .revoke_key(dom, &key)
-        .map_err(|e| Fail(format!("--store: {e}")))?
-        .removed
-    {
+        .map_err(|e| Fail(format!("--store: {e}")))?;
+    if done.removed {
         say!("revoked {key} in domain {dom}");
-        Ok(Outcome::Ok)
     } else {
         say!("nothing to revoke: the store has no key {key} in domain {dom}");
-        Ok(Outcome::No)
     }
+    if done.still_admitted_through_wildcard {
+        // A domain's own keys override `*`; with none left, `*` applies to it again.
+        say!(
+            "but {key} is still admitted in domain {dom}: the domain has no keys of its \
+             own, so the key's * row applies there; revoke it with --domain '*' too (or \
+             give the domain a key of its own)"
+        );
+        return Ok(Outcome::No);
+    }
+    Ok(if done.removed {
+        Outcome::Ok
+    } else {
+        Outcome::No
+    })
 }
 
 pub(crate) fn key_list(a: &KeyListArgs) -> Run {
