@@ -34,7 +34,7 @@ impl Admin for zmq_auth::store::SqliteStore {
         self.add_key("*", key, &[("team", "blue")])
     }
     fn revoke(&self, key: &str) -> zmq_auth::Result<bool> {
-        self.revoke_key("*", key)
+        self.revoke_key("*", key).map(|r| r.removed)
     }
 }
 
@@ -44,7 +44,7 @@ impl Admin for zmq_auth::store::PostgresStore {
         self.add_key("*", key, &[("team", "blue")])
     }
     fn revoke(&self, key: &str) -> zmq_auth::Result<bool> {
-        self.revoke_key("*", key)
+        self.revoke_key("*", key).map(|r| r.removed)
     }
 }
 

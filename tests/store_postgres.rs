@@ -92,7 +92,12 @@ fn postgres_store_end_to_end() {
     )
     .0 == "200"));
     let t = Instant::now();
-    assert!(other.revoke_key("*", &certs.client.public_z85).unwrap());
+    assert!(
+        other
+            .revoke_key("*", &certs.client.public_z85)
+            .unwrap()
+            .removed
+    );
     assert!(
         eventually(Duration::from_secs(5), || curve_status(
             &dealer,
@@ -204,7 +209,12 @@ fn postgres_store_end_to_end() {
         curve_status(&dealer, "", &certs.client.public);
         store.cache_hits() > before
     }));
-    other.revoke_key("*", &certs.client.public_z85).unwrap();
+    assert!(
+        other
+            .revoke_key("*", &certs.client.public_z85)
+            .unwrap()
+            .removed
+    );
     assert!(eventually(Duration::from_secs(5), || curve_status(
         &dealer,
         "",
@@ -212,4 +222,147 @@ fn postgres_store_end_to_end() {
     )
     .1 == "Unknown key"));
     drop(auth);
+}
+
+/// Issue 21 item 1, on PostgreSQL: a domain's own rows of a kind override `*`; `*`
+/// applies only to a domain without rows of that kind. Before: a `*` key and a `*` user
+/// were admitted in `admin` although `admin` had its own.
+#[test]
+fn a_domain_with_its_own_rows_never_consults_star() {
+    if !zmq_auth::curve_available() {
+        return;
+    }
+    let Some(pg) = pg::Pg::start_or_skip() else {
+        return;
+    };
+    let store = PostgresStore::connect(&pg.conninfo()).expect("connect");
+    let (star_key, admin_key) = (keypair().public_key, keypair().public_key);
+    store.add_key("*", &z85(&star_key), &[]).unwrap();
+    store.add_key("admin", &z85(&admin_key), &[]).unwrap();
+    store
+        .set_password("*", "anyone", "Pw-star-user-81f2")
+        .unwrap();
+    store
+        .set_password("admin", "root", "Pw-admin-user-2ac9")
+        .unwrap();
+
+    let ctx = zmq::Context::new();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    for d in ["*", "admin"] {
+        auth.configure_curve_store(d, store.clone()).unwrap();
+        auth.configure_plain_store(d, store.clone()).unwrap();
+    }
+    let dealer = zap_dealer(&ctx);
+    assert_eq!(curve_status(&dealer, "admin", &star_key).1, "Unknown key");
+    assert_eq!(curve_status(&dealer, "admin", &admin_key).0, "200");
+    assert_eq!(curve_status(&dealer, "other", &star_key).0, "200");
+    assert_eq!(curve_status(&dealer, "other", &admin_key).1, "Unknown key");
+    assert_eq!(
+        plain_status(&dealer, "admin", "anyone", "Pw-star-user-81f2").1,
+        "Invalid username"
+    );
+    assert_eq!(
+        plain_status(&dealer, "admin", "root", "Pw-admin-user-2ac9").0,
+        "200"
+    );
+    assert_eq!(
+        plain_status(&dealer, "other", "anyone", "Pw-star-user-81f2").0,
+        "200"
+    );
+
+    // Revocation says when the key stays admitted through `*`.
+    store.add_key("*", &z85(&admin_key), &[]).unwrap();
+    let r = store.revoke_key("admin", &z85(&admin_key)).unwrap();
+    assert!(r.removed);
+    assert!(
+        r.still_admitted_through_wildcard,
+        "admin has no keys left: `*` applies to it again"
+    );
+    assert!(eventually(Duration::from_secs(5), || curve_status(
+        &dealer, "admin", &admin_key
+    )
+    .0 == "200"));
+    store.add_key("admin", &z85(&star_key), &[]).unwrap();
+    let r = store.revoke_key("admin", &z85(&admin_key)).unwrap();
+    assert!(!r.removed && r.is_refused(), "admin has a key of its own");
+    assert!(eventually(Duration::from_secs(5), || curve_status(
+        &dealer, "admin", &admin_key
+    )
+    .1 == "Unknown key"));
+    let r = store.revoke_key("*", &z85(&admin_key)).unwrap();
+    assert!(r.removed && r.is_refused());
+}
+
+/// Client sessions on the server (pg_stat_activity), through psql.
+fn sessions(pg: &pg::Pg) -> u32 {
+    let out = pg.tool(
+        "psql",
+        &[
+            "-d",
+            "postgres",
+            "-At",
+            "-c",
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'",
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a session count")
+}
+
+/// Issue 21 item 2: a NUL (or another control character) in a PLAIN username is
+/// answered 400 `Invalid username` before any store is asked; and a request the
+/// database cannot hold (a NUL in the server's domain) is an answer for that request,
+/// never a reconnect. Before: 50 such requests raised the sessions from 3 to 54.
+#[test]
+fn hostile_inputs_never_cost_a_connection() {
+    let Some(pg) = pg::Pg::start_or_skip() else {
+        return;
+    };
+    let store = PostgresStore::connect(&pg.conninfo()).expect("connect");
+    store
+        .set_password("*", "x", "Pw-hostile-input-19ad")
+        .unwrap();
+    let ctx = zmq::Context::new();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    auth.configure_plain_store("*", store.clone()).unwrap();
+    auth.configure_curve_store("*", store.clone()).unwrap();
+    let dealer = zap_dealer(&ctx);
+    // Warm: the look-up connection exists.
+    assert_eq!(
+        plain_status(&dealer, "", "x", "Pw-hostile-input-19ad").0,
+        "200"
+    );
+    let before = sessions(&pg);
+    for _ in 0..50 {
+        assert_eq!(
+            plain_status(&dealer, "", "x\0", "Pw-hostile-input-19ad"),
+            ("400".into(), "Invalid username".into())
+        );
+    }
+    for user in ["x\n", "x\u{7f}", "\u{1b}[2Jx"] {
+        assert_eq!(
+            plain_status(&dealer, "", user, "Pw-hostile-input-19ad").1,
+            "Invalid username"
+        );
+    }
+    // The server's domain is the server's choice, but the database cannot hold a NUL
+    // either: a domain it cannot hold has no rows, so `*` rows answer.
+    for _ in 0..20 {
+        assert_eq!(
+            plain_status(&dealer, "a\0", "x", "Pw-hostile-input-19ad").0,
+            "200"
+        );
+        assert_eq!(
+            curve_status(&dealer, "a\0", &[9; 32]),
+            ("400".into(), "Unknown key".into())
+        );
+    }
+    let after = sessions(&pg);
+    eprintln!("sessions before {before}, after {after}");
+    assert!(
+        after <= before + 1,
+        "sessions rose from {before} to {after}"
+    );
 }

@@ -59,7 +59,12 @@ fn curve_keys_admit_with_metadata_and_revocation_reaches_every_handle() {
     // process or the zmq-auth tool would be): refused within a second.
     let admin = SqliteStore::open(&db).unwrap();
     let t = Instant::now();
-    assert!(admin.revoke_key("*", &certs.client.public_z85).unwrap());
+    assert!(
+        admin
+            .revoke_key("*", &certs.client.public_z85)
+            .unwrap()
+            .removed
+    );
     assert!(
         eventually(Duration::from_secs(5), || curve_status(
             &dealer,
@@ -163,12 +168,16 @@ fn plain_users_are_hashed_and_removable() {
         plain_status(&dealer, "", "mallory", "x-guess"),
         ("400".into(), "Invalid username".into())
     );
-    // Domains: exact first, then `*`.
+    // Domains: a domain with users of its own uses only those (issue 21: `*` users are
+    // not admitted in `ops`, as in memory); one without uses `*`.
     assert_eq!(
         plain_status(&dealer, "ops", "bob", "Pw-sqlite-store-ops-77c2").0,
         "200"
     );
-    assert_eq!(plain_status(&dealer, "ops", "alice", password).0, "200");
+    assert_eq!(
+        plain_status(&dealer, "ops", "alice", password).1,
+        "Invalid username"
+    );
     assert_eq!(
         plain_status(&dealer, "other", "bob", "Pw-sqlite-store-ops-77c2").1,
         "Invalid username"
@@ -275,4 +284,71 @@ fn database_file_replaced_or_deleted_is_followed() {
             == 300),
         "a deleted database admits no one"
     );
+}
+
+/// Issue 21 item 1: a domain's own rows of a kind override `*` (as in memory); `*`
+/// applies only to a domain without rows of that kind. Before: a `*` key and a `*` user
+/// were admitted in `admin` although `admin` had its own.
+#[test]
+fn a_domain_with_its_own_rows_never_consults_star() {
+    if !zmq_auth::curve_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("auth.db")).unwrap();
+    let (star_key, admin_key) = (keypair().public_key, keypair().public_key);
+    store.add_key("*", &z85(&star_key), &[]).unwrap();
+    store.add_key("admin", &z85(&admin_key), &[]).unwrap();
+    store
+        .set_password("*", "anyone", "Pw-star-user-81f2")
+        .unwrap();
+    store
+        .set_password("admin", "root", "Pw-admin-user-2ac9")
+        .unwrap();
+
+    let ctx = zmq::Context::new();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    for d in ["*", "admin"] {
+        auth.configure_curve_store(d, store.clone()).unwrap();
+        auth.configure_plain_store(d, store.clone()).unwrap();
+    }
+    let dealer = zap_dealer(&ctx);
+    assert_eq!(curve_status(&dealer, "admin", &star_key).1, "Unknown key");
+    assert_eq!(curve_status(&dealer, "admin", &admin_key).0, "200");
+    assert_eq!(curve_status(&dealer, "other", &star_key).0, "200");
+    assert_eq!(curve_status(&dealer, "other", &admin_key).1, "Unknown key");
+    assert_eq!(
+        plain_status(&dealer, "admin", "anyone", "Pw-star-user-81f2").1,
+        "Invalid username"
+    );
+    assert_eq!(
+        plain_status(&dealer, "admin", "root", "Pw-admin-user-2ac9").0,
+        "200"
+    );
+    assert_eq!(
+        plain_status(&dealer, "other", "anyone", "Pw-star-user-81f2").0,
+        "200"
+    );
+
+    // Revocation says when the key stays admitted through `*`.
+    store.add_key("*", &z85(&admin_key), &[]).unwrap();
+    let r = store.revoke_key("admin", &z85(&admin_key)).unwrap();
+    assert!(r.removed);
+    assert!(
+        r.still_admitted_through_wildcard,
+        "admin has no keys left: `*` applies to it again"
+    );
+    assert!(eventually(Duration::from_secs(5), || curve_status(
+        &dealer, "admin", &admin_key
+    )
+    .0 == "200"));
+    store.add_key("admin", &z85(&star_key), &[]).unwrap();
+    let r = store.revoke_key("admin", &z85(&admin_key)).unwrap();
+    assert!(!r.removed && r.is_refused(), "admin has a key of its own");
+    assert!(eventually(Duration::from_secs(5), || curve_status(
+        &dealer, "admin", &admin_key
+    )
+    .1 == "Unknown key"));
+    let r = store.revoke_key("*", &z85(&admin_key)).unwrap();
+    assert!(r.removed && r.is_refused());
 }

@@ -300,7 +300,9 @@ mod sqlite {
 
         let other = SqliteStore::open(&path)?;
         let revoked = keys.fresh(p.store_revocations)?.to_vec();
-        let v = revocations(&ctx, &revoked, &|k| other.revoke_key(DOMAIN, k))?;
+        let v = revocations(&ctx, &revoked, &|k| {
+            other.revoke_key(DOMAIN, k).map(|r| r.removed)
+        })?;
         summary.push((
             "sqlite_revocation_worst_ms".into(),
             v.iter().max().copied().unwrap_or_default().as_secs_f64() * 1e3,
@@ -502,7 +504,9 @@ mod postgres_rows {
             ));
             let other = PostgresStore::connect(&conninfo)?;
             let revoked = keys.fresh(p.store_revocations)?.to_vec();
-            let v = revocations(&ctx, &revoked, &|k| other.revoke_key(DOMAIN, k))?;
+            let v = revocations(&ctx, &revoked, &|k| {
+                other.revoke_key(DOMAIN, k).map(|r| r.removed)
+            })?;
             summary.push((
                 "pg_revocation_worst_ms".into(),
                 v.iter().max().copied().unwrap_or_default().as_secs_f64() * 1e3,

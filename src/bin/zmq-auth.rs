@@ -1,10 +1,13 @@
 //! `zmq-auth`: CURVE key files, trusted-key directories, credential stores and password
-//! files, and a probe that says why a client is refused. Built with the `cli` feature:
-//! `cargo install zmq-auth --features cli`. Run `zmq-auth --help` for the commands.
+//! files, and a probe that says why a client is refused. Built with the `cli` feature
+//! (SQLite stores): `cargo install zmq-auth --features cli`; `--features cli-postgres`
+//! adds PostgreSQL stores. Run `zmq-auth --help` for the commands.
 //!
 //! Exit status: 0 success, 1 the command ran and found something wrong (`check` found
 //! problems, `probe` was not admitted, `revoke`, `key revoke` or `user remove` found
-//! nothing to remove), 2 a usage, file, store or system error. Errors are one line on stderr naming the file or argument.
+//! nothing to remove, or `key revoke` left the key admitted through its `*` row), 2 a
+//! usage, file, store or system error. Errors are one line on stderr naming the file or
+//! argument.
 //! Nothing prints a secret key or a password.
 //!
 //! The commands live in `src/bin/zmq-auth/` (a crate root finds its modules beside it,
@@ -21,6 +24,8 @@ mod cli;
 mod json;
 #[path = "zmq-auth/keys.rs"]
 mod keys;
+#[path = "zmq-auth/lock.rs"]
+mod lock;
 #[path = "zmq-auth/passfile.rs"]
 mod passfile;
 #[path = "zmq-auth/password.rs"]
@@ -93,6 +98,30 @@ fn user(a: &cli::UserArgs, add: bool) -> Run {
     }
 }
 
+/// `user list`: exactly one of `--store` and `--file`; `--domain` only with a store.
+fn user_list(a: &cli::UserListArgs) -> Run {
+    match (&a.store, &a.file) {
+        (Some(spec), None) => store::user_list(&cli::StoreArg {
+            store: spec.clone(),
+            domain: a.domain.clone(),
+        }),
+        (None, Some(file)) => {
+            if a.domain.is_some() {
+                return Err(Fail(
+                    "--domain does not apply to --file (a password file serves the domain \
+                     configure_plain_file gives it)"
+                        .into(),
+                ));
+            }
+            passfile::list(file)
+        }
+        (Some(_), Some(_)) => Err(Fail("give either --store or --file, not both".into())),
+        (None, None) => Err(Fail(
+            "--store STORE or --file F is required (where the users are kept)".into(),
+        )),
+    }
+}
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     let result = match args.command {
@@ -108,6 +137,7 @@ fn main() -> ExitCode {
         cli::Command::Key(cli::KeyCommand::List(a)) => store::key_list(&a),
         cli::Command::User(cli::UserCommand::Add(a)) => user(&a, true),
         cli::Command::User(cli::UserCommand::Remove(a)) => user(&a, false),
+        cli::Command::User(cli::UserCommand::List(a)) => user_list(&a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

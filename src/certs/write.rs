@@ -237,6 +237,8 @@ fn write_temp(target: &Path, content: &[u8], mode: u32) -> Result<PathBuf> {
         match opts.open(&tmp) {
             Ok(f) => break (tmp, f),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 8 => attempt += 1,
+            // A missing directory is named as such, not by our temporary file's name.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::io(dir, e)),
             Err(e) => return Err(Error::io(&tmp, e)),
         }
     };

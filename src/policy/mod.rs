@@ -297,6 +297,9 @@ impl Policy {
                 }
             },
             Some(PlainRule::Store(store)) => match std::str::from_utf8(username) {
+                // No store holds a NUL or a control character in a name (issue 21): such
+                // a name is refused here, never sent to the database.
+                Ok(user) if user.chars().any(char::is_control) => deny("Invalid username"),
                 Ok(user) if !user.is_empty() && !password.is_empty() => {
                     return Decision::Ask(SlowJob::StoreUser {
                         store: store.clone(),

@@ -63,9 +63,11 @@ pub(crate) struct KeyRow {
 /// What a database must answer. Errors are one-line texts (never a password: only
 /// hashes are stored).
 pub(crate) trait Backend: Send + Sync {
-    /// The key's row in `domain`, else in `*` (`domain` is `*` for the empty domain).
+    /// The key's row by the domain rule (DESIGN.md §5): in `domain` when `domain` has any
+    /// key rows of its own, else in `*` (`domain` is `*` for the empty domain).
     fn find_key(&self, domain: &str, key_z85: &str) -> std::result::Result<Option<KeyRow>, String>;
-    /// The user's PHC hash in `domain`, else in `*`.
+    /// The user's PHC hash by the same rule: `domain`'s own users when it has any, else
+    /// `*`'s.
     fn find_user(&self, domain: &str, user: &str) -> std::result::Result<Option<String>, String>;
     /// For logs and `Debug`: the store's kind and location (never a password).
     fn describe(&self) -> String;
@@ -227,10 +229,36 @@ pub(crate) fn check_user(user: &str) -> Result<()> {
     Ok(())
 }
 
+/// What [`SqliteStore::revoke_key`] and [`PostgresStore::revoke_key`] did, and whether
+/// the key still gets in where it was revoked.
+///
+/// A domain's own keys override `*`: `*` rows admit in a domain only while it has no
+/// keys of its own. So removing a domain's last key can make its `*` row apply there
+/// again: [`still_admitted_through_wildcard`](Self::still_admitted_through_wildcard)
+/// says so, and the key must then be revoked in `*` too (or the domain given a key of
+/// its own) to be refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct Revocation {
+    /// A row was removed (false: the key had no row in that domain).
+    pub removed: bool,
+    /// After the call, the key still admits in that domain through its `*` row, because
+    /// the domain has no keys of its own. Always false for a revocation in `*`.
+    pub still_admitted_through_wildcard: bool,
+}
+
+impl Revocation {
+    /// The key no longer admits in the domain it was revoked in (whether or not a row
+    /// was removed now).
+    pub fn is_refused(&self) -> bool {
+        !self.still_admitted_through_wildcard
+    }
+}
+
 /// One key as listed by a store's `keys` method.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredKey {
-    /// The domain it admits in (`*`: every domain without its own row).
+    /// The domain it admits in (`*`: every domain without keys of its own).
     pub domain: String,
     /// The public key, 40 Z85 characters.
     pub public_key: String,

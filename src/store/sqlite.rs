@@ -10,7 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
     cache::now_secs, check_key_args, check_user, sealed, store_domain, Backend, Cache,
-    CredentialStore, KeyRow, StoreHandle, StoredKey,
+    CredentialStore, KeyRow, Revocation, StoreHandle, StoredKey,
 };
 use crate::error::{Error, Result};
 
@@ -60,8 +60,8 @@ INSERT OR IGNORE INTO zmq_auth_meta (name, value) VALUES ('schema_version', '1')
 /// let store = SqliteStore::open(dir.path().join("auth.db")).unwrap();
 /// let key = zmq_auth::encode_z85_key(&[7u8; 32]);
 /// store.add_key("*", &key, &[("name", "Alice")]).unwrap();
-/// assert!(store.revoke_key("*", &key).unwrap());
-/// assert!(!store.revoke_key("*", &key).unwrap());
+/// assert!(store.revoke_key("*", &key).unwrap().removed);
+/// assert!(!store.revoke_key("*", &key).unwrap().removed);
 /// store.set_password("*", "admin", "correct-horse").unwrap();
 /// assert!(store.remove_user("*", "admin").unwrap());
 /// # }
@@ -194,7 +194,7 @@ impl SqliteStore {
     }
 
     /// Trusts a CURVE public key (40 Z85 characters) in `domain` (`*`: every domain
-    /// without its own row), with metadata sent to the server as a certificate's would be.
+    /// without keys of its own), with metadata sent to the server as a certificate's would be.
     /// Replaces the key's previous metadata.
     pub fn add_key(
         &self,
@@ -246,9 +246,11 @@ impl SqliteStore {
         })
     }
 
-    /// Removes a key from `domain`; false when it was not there. Every server using the
-    /// store refuses it within about 100 ms (plus one re-check for established peers).
-    pub fn revoke_key(&self, domain: &str, public_key_z85: &str) -> Result<bool> {
+    /// Removes a key from `domain`. Every server using the store refuses it there within
+    /// about 100 ms (plus one re-check for established peers) — unless the result says
+    /// it is still admitted through its `*` row: a domain's own keys override `*`, so
+    /// once a domain has no keys left, `*` applies to it again (see [`Revocation`]).
+    pub fn revoke_key(&self, domain: &str, public_key_z85: &str) -> Result<Revocation> {
         let domain = store_domain(domain)?;
         let key = check_key_args(domain, public_key_z85, &[])?;
         self.write(|tx| {
@@ -260,7 +262,20 @@ impl SqliteStore {
                 "DELETE FROM zmq_auth_keys WHERE domain = ?1 AND public_key = ?2",
                 params![domain, key],
             )?;
-            Ok(n > 0)
+            // The same rule as a look-up: the `*` row counts only while the domain has
+            // no keys of its own.
+            let through_wildcard: bool = domain != "*"
+                && tx.query_row(
+                    "SELECT NOT EXISTS (SELECT 1 FROM zmq_auth_keys WHERE domain = ?1)
+                        AND EXISTS (SELECT 1 FROM zmq_auth_keys
+                                    WHERE domain = '*' AND public_key = ?2)",
+                    params![domain, key],
+                    |r| r.get(0),
+                )?;
+            Ok(Revocation {
+                removed: n > 0,
+                still_admitted_through_wildcard: through_wildcard,
+            })
         })
     }
 
@@ -331,6 +346,25 @@ impl SqliteStore {
         }
         Ok(out)
     }
+
+    /// The PLAIN users of `domain` (all domains with `None`) as `(domain, username)`,
+    /// by domain and name: names only, never a password hash.
+    pub fn users(&self, domain: Option<&str>) -> Result<Vec<(String, String)>> {
+        let conn = self.inner.conn.lock();
+        let err = |e| db_err(&self.inner.path, e);
+        let mut stmt = conn
+            .prepare(
+                "SELECT domain, username FROM zmq_auth_users
+                 WHERE ?1 IS NULL OR domain = ?1 ORDER BY domain, username",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![domain], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(err)?;
+        Ok(rows)
+    }
 }
 
 fn metadata_of(
@@ -356,9 +390,10 @@ impl Backend for Inner {
         let found: Option<(String, Option<i64>)> = conn
             .prepare_cached(
                 "SELECT domain, expires FROM zmq_auth_keys
-                 WHERE public_key = ?1 AND domain IN (?2, '*')
-                   AND (expires IS NULL OR expires > ?3)
-                 ORDER BY domain = '*' LIMIT 1",
+                 WHERE public_key = ?1
+                   AND domain = CASE WHEN EXISTS
+                       (SELECT 1 FROM zmq_auth_keys WHERE domain = ?2) THEN ?2 ELSE '*' END
+                   AND (expires IS NULL OR expires > ?3)",
             )
             .and_then(|mut s| {
                 s.query_row(params![key_z85, domain, now], |r| {
@@ -384,8 +419,9 @@ impl Backend for Inner {
         let conn = self.conn.lock();
         conn.prepare_cached(
             "SELECT password_hash FROM zmq_auth_users
-             WHERE username = ?1 AND domain IN (?2, '*')
-             ORDER BY domain = '*' LIMIT 1",
+             WHERE username = ?1
+               AND domain = CASE WHEN EXISTS
+                   (SELECT 1 FROM zmq_auth_users WHERE domain = ?2) THEN ?2 ELSE '*' END",
         )
         .and_then(|mut s| s.query_row(params![user, domain], |r| r.get(0)).optional())
         .map_err(|e| e.to_string())

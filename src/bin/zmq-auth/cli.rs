@@ -14,9 +14,11 @@ macro_rules! concat_help {
 /// What `--store` takes, for the store commands' help texts.
 macro_rules! store_forms {
     () => {
-        "STORE is sqlite:PATH (an SQLite file), a postgres:// or postgresql:// URL, \
-or a PostgreSQL key=value connection string (host=... user=... dbname=...). A password \
-in a URL or connection string is never printed."
+        "STORE is an SQLite file (PATH, or sqlite:PATH to be explicit), a postgres:// or \
+postgresql:// URL, or a PostgreSQL key=value connection string (host=... user=... \
+dbname=...; a value that reads as one is taken for one unless a file of that name \
+exists). PostgreSQL needs the tool built with --features cli-postgres. A password in a \
+URL or connection string is never printed."
     };
 }
 
@@ -36,17 +38,17 @@ PostgreSQL) hold keys and users for a fleet of servers; passwords are stored as 
 hashes. No command ever prints a secret key or a password.",
     after_help = "Exit status: 0 success; 1 the command ran and the answer is no (check \
 found problems, probe was not admitted, revoke, key revoke or user remove found nothing \
-to remove); 2 a usage error, a file that cannot be read or written, or a store that \
+to remove, or key revoke left the key admitted through its * row); 2 a usage error, a file that cannot be read or written, or a store that \
 cannot be opened.\n\n\
 Example session:\n  \
 zmq-auth keygen server --dir private_keys\n  \
 zmq-auth keygen alice --dir private_keys --meta name=Alice\n  \
 zmq-auth trust private_keys/alice.key --dir public_keys\n  \
 zmq-auth check public_keys\n  \
-zmq-auth probe tcp://127.0.0.1:9000 --server-key \"$(zmq-auth public private_keys/server.key)\" \
+zmq-auth probe tcp://127.0.0.1:9000 --server-key private_keys/server.key \
 --cert private_keys/alice.key_secret\n  \
-zmq-auth key add private_keys/alice.key --store sqlite:auth.db\n  \
-zmq-auth user add admin --store sqlite:auth.db"
+zmq-auth key add private_keys/alice.key --store auth.db\n  \
+zmq-auth user add admin --store auth.db"
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -60,7 +62,8 @@ pub(crate) enum Command {
         long_about = "Create a new CURVE key pair as NAME.key (public certificate) and \
 NAME.key_secret (secret certificate, mode 0600 from its first byte, written atomically): \
 the same files as the library's create_certificates, readable by pyzmq and CZMQ. \
-Existing files are never replaced without --force. Prints the paths and the public key \
+Existing files are never replaced without --force. A missing --dir is created, mode 0700 \
+(it holds secret keys). Prints the paths and the public key \
 (never the secret key).",
         after_help = concat_help!(
             "Exit status: 0 written; 2 the files exist (without --force), a bad name or \
@@ -110,8 +113,10 @@ directory cannot be read.",
     /// Add a public certificate to a trusted-key directory (atomically).
     #[command(
         long_about = "Copy a public certificate into a trusted-key directory as NAME.key \
-(a file not ending in .key gets the suffix), through a temporary file and a rename, so a \
-server watching the directory never reads half a file. A secret certificate is refused: \
+(a file not ending in .key gets the suffix), through a temporary file put in place in \
+one step, so a server watching the directory never reads half a file, and never over a \
+file another program created meanwhile. Runs on one directory take turns (an exclusive \
+lock on it). A secret certificate is refused: \
 trust its public half. A key the directory already trusts is not added twice; a \
 different key under the same name is refused (revoke it first).",
         after_help = concat_help!(
@@ -136,18 +141,19 @@ bad key or file, or the directory cannot be read or written.",
     Revoke(RevokeArgs),
     /// Try a real handshake with a server and say whether (and why not) it admits us.
     #[command(
-        long_about = "Connect to ENDPOINT, try a CURVE (or, with --plain-user, PLAIN) \
-handshake, and report what the client socket's monitor saw: admitted; refused by the \
+        long_about = "Connect to ENDPOINT (TRANSPORT://ADDRESS, e.g. tcp://127.0.0.1:9000), \
+try a CURVE (or, with --plain-user, PLAIN) handshake, and report what the client socket's monitor saw: admitted; refused by the \
 server's ZAP handler with its status (400 refused, 300 try later, 500 handler error); a \
 protocol failure (e.g. a mechanism mismatch); the connection closed during the handshake \
-(with CURVE most often a wrong --server-key); or no answer within --timeout. Without \
+(with CURVE most often a wrong --server-key); or no answer within --timeout. \
+--server-key takes the server's Z85 public key or its certificate file. Without \
 --cert a throwaway client key is used. The PLAIN password is read from the terminal \
 without echo, or from the first line of stdin when stdin is not a terminal; it is never \
 an argument.",
         after_help = concat_help!(
             "Exit status: 0 admitted; 1 not admitted (refused, failed, or no answer); 2 a \
 bad argument or file.",
-            "zmq-auth probe tcp://127.0.0.1:9000 --server-key \"$(zmq-auth public server.key)\" \
+            "zmq-auth probe tcp://127.0.0.1:9000 --server-key server.key \
 --cert alice.key_secret\n  zmq-auth probe tcp://127.0.0.1:9001 --plain-user admin < password.txt"
         )
     )]
@@ -156,7 +162,8 @@ bad argument or file.",
     #[command(
         subcommand,
         after_help = concat_help!(
-            "Exit status: 0 success; 1 key revoke found no such key; 2 a bad argument or \
+            "Exit status: 0 success; 1 key revoke found no such key, or the key is still \
+admitted through its * row; 2 a bad argument or \
 file, or the store cannot be opened, read or written. See zmq-auth key COMMAND --help.",
             "zmq-auth key add keys/alice.key --store sqlite:auth.db\n  \
 zmq-auth key list --store sqlite:auth.db"
@@ -198,10 +205,14 @@ argument, or the store cannot be opened or written.",
         long_about = concat!("Remove a key from a credential store's --domain (default *): \
 KEY_OR_FILE is a 40-character Z85 public key, or a certificate file whose public key is \
 meant. Every server using the store refuses it within about a second (PostgreSQL: \
-milliseconds). ", store_forms!()),
+milliseconds). A domain's own keys override *: when the domain has no keys left and the \
+key has a * row, it is still admitted there, and the output says so. A key from the \
+command line that the store does not have is never printed (it may be a secret key \
+pasted by mistake). ", store_forms!()),
         after_help = concat_help!(
-            "Exit status: 0 revoked; 1 the store has no such key in that domain; 2 a bad \
-key or file, or the store cannot be opened or written.",
+            "Exit status: 0 revoked; 1 the store has no such key in that domain, or the key \
+is still admitted there through its * row (the domain has no keys of its own left; the \
+output says so); 2 a bad key or file, or the store cannot be opened or written.",
             "zmq-auth key revoke 'rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7' --store 'postgres://auth@db.internal/auth'"
         )
     )]
@@ -229,8 +240,9 @@ credential store (--store, in --domain, default *) or a password file (--file, a
 configure_plain_file reads it). The password is read from the terminal without echo \
 (twice), or from the first line of stdin when stdin is not a terminal; never from an \
 argument. It is stored as an argon2id hash, never in plaintext. A password file is \
-rewritten atomically (a temporary file and a rename) with its mode kept: other lines and \
-comments stay as they are, an existing NAME line is replaced, and the file is created \
+rewritten atomically (a temporary file and a rename, under an exclusive lock on its \
+directory, after the password is hashed; parallel runs never lose a change) with its \
+mode kept: other lines and comments stay as they are, an existing NAME line is replaced, and the file is created \
 (mode 0600) when missing. --domain does not apply to a file (a file serves the domain it \
 is configured for). ", store_forms!()),
         after_help = concat_help!(
@@ -253,11 +265,25 @@ file cannot be opened or written.",
         )
     )]
     Remove(UserArgs),
+    /// List the PLAIN user names in a store or a password file (never a password).
+    #[command(
+        long_about = concat!("List the PLAIN users of a credential store (--store: \
+DOMAIN  NAME lines for all domains, or only --domain) or of a password file (--file: one \
+name per line, in file order). Names only: never a password or a hash. ", store_forms!()),
+        after_help = concat_help!(
+            "Exit status: 0 listed (also when there are none); 2 a bad argument, or the \
+store or file cannot be opened or read.",
+            "zmq-auth user list --store auth.db --domain admin\n  \
+zmq-auth user list --file /etc/myapp/passwords"
+        )
+    )]
+    List(UserListArgs),
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct StoreArg {
-    /// The credential store: sqlite:PATH, postgres://... or a key=value conninfo string.
+    /// The credential store: an SQLite file (PATH or sqlite:PATH), postgres://... or a
+    /// key=value conninfo string.
     #[arg(long, value_name = "STORE")]
     pub(crate) store: String,
     /// The domain (ZAP domain of the server's socket); * serves every domain without
@@ -296,7 +322,8 @@ pub(crate) struct KeyListArgs {
 pub(crate) struct UserArgs {
     /// The PLAIN user name.
     pub(crate) name: String,
-    /// The credential store: sqlite:PATH, postgres://... or a key=value conninfo string.
+    /// The credential store: an SQLite file (PATH or sqlite:PATH), postgres://... or a
+    /// key=value conninfo string.
     #[arg(long, value_name = "STORE")]
     pub(crate) store: Option<String>,
     /// A password file (name=value lines) instead of a store.
@@ -308,10 +335,24 @@ pub(crate) struct UserArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct UserListArgs {
+    /// The credential store: an SQLite file (PATH or sqlite:PATH), postgres://... or a
+    /// key=value conninfo string.
+    #[arg(long, value_name = "STORE")]
+    pub(crate) store: Option<String>,
+    /// A password file (name=value lines) instead of a store.
+    #[arg(long, value_name = "F")]
+    pub(crate) file: Option<PathBuf>,
+    /// Only this domain of the store; not for --file.
+    #[arg(long, value_name = "D")]
+    pub(crate) domain: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct KeygenArgs {
     /// The certificate name: writes NAME.key and NAME.key_secret.
     pub(crate) name: String,
-    /// The directory to write into (must exist).
+    /// The directory to write into; created (mode 0700, parents too) when missing.
     #[arg(long, default_value = ".")]
     pub(crate) dir: PathBuf,
     /// A metadata property NAME=VALUE, written into both files (repeatable).
@@ -363,10 +404,11 @@ pub(crate) struct RevokeArgs {
 pub(crate) struct ProbeArgs {
     /// The server's endpoint, e.g. tcp://127.0.0.1:9000.
     pub(crate) endpoint: String,
-    /// The server's Z85 public key (needed for CURVE).
+    /// The server's public key (needed for CURVE): 40 Z85 characters, or a certificate
+    /// file holding it (the server's NAME.key).
     #[arg(
         long,
-        value_name = "Z85",
+        value_name = "Z85_OR_FILE",
         required_unless_present = "plain_user",
         allow_hyphen_values = true
     )]

@@ -2,11 +2,17 @@
 //! `name=password` format `configure_plain_file` reads), rewritten atomically: a
 //! temporary file beside it, the original's mode (and owner, when allowed), a rename.
 //! Every other line, comments included, is kept byte for byte.
+//!
+//! Each edit is one cycle under the directory's exclusive lock ([`crate::lock`]): read
+//! the file, change one name, rename the new file into place. The password is hashed
+//! (the slow step) before the lock is taken and the file is read again under it, so two
+//! runs never lose each other's change.
 
 use std::fs::{self, OpenOptions};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
+use crate::lock::{dir_of, place_new, DirLock};
 use crate::store::check_user_name;
 use crate::trustdir::{nonce, sync_dir};
 use crate::{password, Fail, Outcome, Run};
@@ -113,10 +119,7 @@ fn edit(text: &str, name: &str, value: Option<&str>) -> (String, bool) {
 /// keeping the mode (and, when permitted, the owner) of the file it replaces; a new file
 /// gets mode 0600.
 fn replace(shown: &Path, found: &Found, text: &str) -> Result<(), Fail> {
-    let dir = match found.target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = dir_of(&found.target);
     let file_name = found
         .target
         .file_name()
@@ -138,10 +141,22 @@ fn replace(shown: &Path, found: &Found, text: &str) -> Result<(), Fail> {
         keep_owner_and_mode(&f, found.existing.as_ref())?;
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
-        fs::rename(&tmp, &found.target)
+        if found.existing.is_some() {
+            fs::rename(&tmp, &found.target)
+        } else {
+            // A file another program created since it was found missing is not ours to
+            // replace.
+            place_new(&tmp, &found.target)
+        }
     })();
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            return Err(fail(
+                shown,
+                &"created by another program meanwhile; nothing changed, run again",
+            ));
+        }
         return Err(fail(shown, &e));
     }
     sync_dir(&dir);
@@ -169,15 +184,43 @@ fn keep_owner_and_mode(f: &fs::File, existing: Option<&fs::Metadata>) -> std::io
     }
 }
 
+/// Runs `change` on the password file at `path` under its directory's lock: the file
+/// is found (and read) again once the lock is held, so the edit applies to what is on
+/// disk then. A symbolic link retargeted to another directory meanwhile is followed.
+fn locked<T>(
+    path: &Path,
+    must_exist: bool,
+    change: impl Fn(&Found) -> Result<T, Fail>,
+) -> Result<T, Fail> {
+    let mut dir = dir_of(&find(path, must_exist)?.target);
+    for _ in 0..8 {
+        let _lock = DirLock::acquire(&dir)?;
+        let found = find(path, must_exist)?;
+        let now = dir_of(&found.target);
+        if now == dir {
+            return change(&found);
+        }
+        dir = now;
+    }
+    Err(fail(
+        path,
+        &"its location keeps changing (a symbolic link being retargeted)",
+    ))
+}
+
 /// `user add NAME --file F`.
 pub(crate) fn add(name: &str, path: &Path) -> Run {
     check_user_name(name, true)?;
-    let found = find(path, false)?;
+    // Usage errors (a missing directory, not a regular file) before the prompt.
+    find(path, false)?;
     let pw = password::read_new(name)?;
     let phc = zmq_auth::hash_password(pw.as_str()).map_err(|e| Fail(e.to_string()))?;
     drop(pw);
-    let (text, was_there) = edit(&found.text, name, Some(&phc));
-    replace(path, &found, &text)?;
+    let was_there = locked(path, false, |found| {
+        let (text, was_there) = edit(&found.text, name, Some(&phc));
+        replace(path, found, &text)?;
+        Ok(was_there)
+    })?;
     let what = if was_there { "replaced" } else { "added" };
     say!(
         "{what} user {name:?} in {} (password stored as an argon2id hash)",
@@ -188,14 +231,38 @@ pub(crate) fn add(name: &str, path: &Path) -> Run {
 
 /// `user remove NAME --file F`.
 pub(crate) fn remove(name: &str, path: &Path) -> Run {
-    let found = find(path, true)?;
-    let (text, was_there) = edit(&found.text, name, None);
+    let was_there = locked(path, true, |found| {
+        let (text, was_there) = edit(&found.text, name, None);
+        if was_there {
+            replace(path, found, &text)?;
+        }
+        Ok(was_there)
+    })?;
     if !was_there {
         say!("nothing to remove: no user {name:?} in {}", path.display());
         return Ok(Outcome::No);
     }
-    replace(path, &found, &text)?;
     say!("removed user {name:?} from {}", path.display());
+    Ok(Outcome::Ok)
+}
+
+/// `user list --file F`: the names the file sets, in file order; never a value.
+pub(crate) fn list(path: &Path) -> Run {
+    let found = find(path, true)?;
+    let mut any = false;
+    for line in found.text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some((name, _)) = line.split_once('=') {
+            say!("{}", crate::store::shown(name.trim()));
+            any = true;
+        }
+    }
+    if !any {
+        say!("no users");
+    }
     Ok(Outcome::Ok)
 }
 

@@ -40,8 +40,12 @@ pub(crate) fn read(user: &str) -> Result<Password, Fail> {
     // Truncating keeps the same buffer (no copy of the password is made).
     line.0.truncate(len);
     if line.0.is_empty() {
+        // As the README says: a libzmq client that sets only a username sends an empty
+        // password, so zmq-auth never accepts one.
         return Err(Fail(
-            "empty password (on stdin or the terminal): libzmq does not send one".into(),
+            "empty password (on stdin or the terminal): empty passwords are never accepted \
+             (a libzmq client that sets only a username sends one)"
+                .into(),
         ));
     }
     Ok(line)

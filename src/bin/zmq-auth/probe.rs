@@ -51,6 +51,7 @@ pub(crate) fn run(a: &ProbeArgs) -> Run {
         )));
     }
     let timeout = Duration::from_secs_f64(a.timeout);
+    check_endpoint(&a.endpoint)?;
     let ctx = zmq::Context::new();
     let sock = ctx
         .socket(zmq::DEALER)
@@ -87,8 +88,13 @@ pub(crate) fn run(a: &ProbeArgs) -> Run {
     monitor
         .connect(&monitor_endpoint)
         .map_err(setup("connecting the monitor"))?;
-    sock.connect(&a.endpoint)
-        .map_err(|e| Fail(format!("{}: {e}", a.endpoint)))?;
+    sock.connect(&a.endpoint).map_err(|e| {
+        Fail(format!(
+            "{}: {e} (an endpoint is TRANSPORT://ADDRESS, e.g. tcp://127.0.0.1:9000 or \
+             ipc:///run/app.sock)",
+            a.endpoint
+        ))
+    })?;
 
     let (seen, connected) = watch(&monitor, timeout)?;
     let endpoint = &a.endpoint;
@@ -147,11 +153,32 @@ pub(crate) fn run(a: &ProbeArgs) -> Run {
     Ok(Outcome::No)
 }
 
+/// libzmq answers a bare `HOST:PORT` with "Invalid argument"; say what is missing.
+fn check_endpoint(endpoint: &str) -> Result<(), Fail> {
+    if endpoint.contains("://") {
+        return Ok(());
+    }
+    Err(Fail(format!(
+        "ENDPOINT {endpoint}: no transport; a ZeroMQ endpoint names one, e.g. tcp://{endpoint}"
+    )))
+}
+
 /// Sets up the CURVE client side: server key, client key pair.
 fn curve(a: &ProbeArgs, sock: &zmq::Socket) -> Result<(), Fail> {
-    // The value is never printed back: someone may have pasted a secret key.
-    let server_key = decode_z85_key(a.server_key.as_deref().unwrap_or_default())
-        .map_err(|m| Fail(format!("--server-key: {m}")))?;
+    // A certificate file wins over a key; a key is never printed back: someone may have
+    // pasted a secret key.
+    let arg = a.server_key.as_deref().unwrap_or_default();
+    let server_key = if !arg.is_empty() && std::fs::symlink_metadata(arg).is_ok() {
+        *load_certificate(arg)
+            .map_err(|e| Fail(format!("--server-key: {e}")))?
+            .public_key_bytes()
+    } else {
+        decode_z85_key(arg).map_err(|m| {
+            Fail(format!(
+                "--server-key: neither a certificate file nor a Z85 public key ({m})"
+            ))
+        })?
+    };
     if !curve_available() {
         return Err(Fail("the linked libzmq has no CURVE support".into()));
     }

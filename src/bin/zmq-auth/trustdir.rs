@@ -1,5 +1,9 @@
 //! `trust` and `revoke`: add and remove public certificates in a trusted-key directory
 //! so that a server watching it never sees half a file.
+//!
+//! Both work under the directory's exclusive lock ([`crate::lock`]), so two runs never
+//! trust one key twice or one name for two keys; and `trust` puts its file in place
+//! without replacing one that another program created meanwhile.
 
 use std::fs::{self, OpenOptions};
 use std::io::{Read as _, Write as _};
@@ -8,6 +12,7 @@ use std::path::{Path, PathBuf};
 use zmq_auth::{decode_z85_key, load_certificate, Certificate};
 
 use crate::cli::{RevokeArgs, TrustArgs};
+use crate::lock::{place_new, DirLock};
 use crate::{Fail, Outcome, Run};
 
 /// Certificates are a few hundred bytes; the library refuses files over 1 MiB too.
@@ -94,6 +99,7 @@ pub(crate) fn trust(a: &TrustArgs) -> Run {
         name.push_str(".key"); // CZMQ names its public certificate NAME
     }
     let target = a.dir.join(&name);
+    let _lock = DirLock::acquire(&a.dir)?;
     if let Some(existing) = files_with_key(&a.dir, cert.public_key_bytes())?.first() {
         say!(
             "already trusted: {} carries {}",
@@ -112,7 +118,16 @@ pub(crate) fn trust(a: &TrustArgs) -> Run {
         .dir
         .join(format!(".{name}.tmp-{}-{}", std::process::id(), nonce()));
     let written = write_new(&tmp, text.as_bytes()).and_then(|()| {
-        fs::rename(&tmp, &target).map_err(|e| Fail(format!("{}: {e}", target.display())))
+        place_new(&tmp, &target).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Fail(format!(
+                    "{}: created by another program meanwhile; nothing replaced",
+                    target.display()
+                ))
+            } else {
+                Fail(format!("{}: {e}", target.display()))
+            }
+        })
     });
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
@@ -155,6 +170,7 @@ fn write_new(path: &Path, content: &[u8]) -> Result<(), Fail> {
 
 pub(crate) fn revoke(a: &RevokeArgs) -> Run {
     require_dir(&a.dir)?;
+    let _lock = DirLock::acquire(&a.dir)?;
     let arg = Path::new(&a.key_or_file);
     // A file wins over a key; the argument itself is never printed back, in case
     // someone pasted a secret key.
@@ -168,6 +184,16 @@ pub(crate) fn revoke(a: &RevokeArgs) -> Run {
         })?
     };
     let files = files_with_key(&a.dir, &key)?;
+    if files.is_empty() && fs::symlink_metadata(arg).is_err() {
+        // A secret key pasted by mistake: say what it is (never the key itself).
+        if let Some(public) = crate::keys::public_if_secret(&a.key_or_file) {
+            if let Ok(public) = decode_z85_key(&public) {
+                if !files_with_key(&a.dir, &public)?.is_empty() {
+                    return Err(crate::keys::secret_given(&a.dir.display().to_string()));
+                }
+            }
+        }
+    }
     if files.is_empty() {
         say!(
             "nothing to revoke: no certificate in {} carries that key",

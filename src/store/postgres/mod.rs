@@ -10,7 +10,7 @@ use postgres::{Client, Config, NoTls};
 
 use super::{
     check_key_args, check_user, sealed, store_domain, Backend, Cache, CredentialStore, KeyRow,
-    StoreHandle, StoredKey,
+    Revocation, StoreHandle, StoredKey,
 };
 use crate::error::{Error, Result};
 
@@ -205,7 +205,7 @@ impl PostgresStore {
     ) -> Result<T> {
         self.inner
             .run(f)
-            .map_err(|e| Error::store(self.inner.describe.clone(), e))
+            .map_err(|e| Error::store(self.inner.describe.clone(), text(&e)))
     }
 
     fn write<T>(
@@ -224,7 +224,7 @@ impl PostgresStore {
     }
 
     /// Trusts a CURVE public key (40 Z85 characters) in `domain` (`*`: every domain
-    /// without its own row), with metadata sent to the server as a certificate's would
+    /// without keys of its own), with metadata sent to the server as a certificate's would
     /// be. Replaces the key's previous metadata.
     pub fn add_key(
         &self,
@@ -278,9 +278,11 @@ impl PostgresStore {
         })
     }
 
-    /// Removes a key from `domain`; false when it was not there. Every connected server
-    /// stops admitting it as soon as the notification arrives (milliseconds).
-    pub fn revoke_key(&self, domain: &str, public_key_z85: &str) -> Result<bool> {
+    /// Removes a key from `domain`. Every connected server stops admitting it there as
+    /// soon as the notification arrives (milliseconds) — unless the result says it is
+    /// still admitted through its `*` row: a domain's own keys override `*`, so once a
+    /// domain has no keys left, `*` applies to it again (see [`Revocation`]).
+    pub fn revoke_key(&self, domain: &str, public_key_z85: &str) -> Result<Revocation> {
         let domain = store_domain(domain)?;
         let key = check_key_args(domain, public_key_z85, &[])?;
         self.write(|tx| {
@@ -292,7 +294,21 @@ impl PostgresStore {
                 "DELETE FROM zmq_auth_keys WHERE domain = $1 AND public_key = $2",
                 &[&domain, &key],
             )?;
-            Ok(n > 0)
+            // The same rule as a look-up: the `*` row counts only while the domain has
+            // no keys of its own.
+            let through_wildcard: bool = domain != "*"
+                && tx
+                    .query_one(
+                        "SELECT NOT EXISTS (SELECT 1 FROM zmq_auth_keys WHERE domain = $1)
+                            AND EXISTS (SELECT 1 FROM zmq_auth_keys
+                                        WHERE domain = '*' AND public_key = $2)",
+                        &[&domain, &key],
+                    )?
+                    .get(0);
+            Ok(Revocation {
+                removed: n > 0,
+                still_admitted_through_wildcard: through_wildcard,
+            })
         })
     }
 
@@ -368,41 +384,77 @@ impl PostgresStore {
                 .collect())
         })
     }
+
+    /// The PLAIN users of `domain` (all domains with `None`) as `(domain, username)`,
+    /// by domain and name: names only, never a password hash.
+    pub fn users(&self, domain: Option<&str>) -> Result<Vec<(String, String)>> {
+        self.with_client(|c| {
+            let rows = c.query(
+                "SELECT domain, username FROM zmq_auth_users
+                 WHERE $1::TEXT IS NULL OR domain = $1 ORDER BY domain, username",
+                &[&domain],
+            )?;
+            rows.iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect()
+        })
+    }
 }
 
 impl Inner {
-    /// Runs `f` on an idle connection or a new one. A pooled connection that fails may
-    /// just be stale (the server restarted): `f` is tried once more on a new one (every
-    /// call here is a read or an idempotent transaction).
+    /// Runs `f` on an idle connection or a new one. A pooled connection that fails with a
+    /// connection-class error may just be stale (the server restarted): `f` is tried once
+    /// more on a new one (every call here is a read or an idempotent transaction). An
+    /// error the server gave about the request keeps the connection: a hostile input
+    /// must not cost a reconnect (issue 21).
     fn run<T>(
         &self,
         mut f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
-    ) -> std::result::Result<T, String> {
+    ) -> std::result::Result<T, postgres::Error> {
         let pooled = self.idle.lock().pop().filter(|c| !c.is_closed());
         let from_pool = pooled.is_some();
         let mut client = match pooled {
             Some(c) => c,
-            None => connect(&self.config).map_err(|e| text(&e))?,
+            None => connect(&self.config)?,
         };
         let out = match f(&mut client) {
-            Err(_) if from_pool => {
-                client = connect(&self.config).map_err(|e| text(&e))?;
+            Err(e) if from_pool && is_connection_error(&e) => {
+                client = connect(&self.config)?;
                 f(&mut client)
             }
             other => other,
         };
         match out {
-            Ok(out) => {
+            Err(e) if is_connection_error(&e) || client.is_closed() => Err(e),
+            out => {
+                // Good, or a SQL error about this request: the connection is fine.
                 let mut idle = self.idle.lock();
                 if idle.len() < IDLE_MAX {
                     idle.push(client);
                 }
-                Ok(out)
+                out
             }
-            // The connection may be broken: drop it, the next call opens a new one.
-            Err(e) => Err(text(&e)),
         }
     }
+}
+
+/// Whether `e` says the connection failed (I/O, closed, a server going away), rather
+/// than the server refusing this request. Unknown kinds count as connection errors:
+/// the worst a wrong guess costs is one reconnect.
+fn is_connection_error(e: &postgres::Error) -> bool {
+    match e.code() {
+        None => true,
+        Some(state) => {
+            let code = state.code();
+            code.starts_with("08") || code.starts_with("57P") || code == "53300"
+        }
+    }
+}
+
+/// A data exception (SQLSTATE class 22): the server cannot hold the request's input
+/// (a NUL in text, an invalid byte sequence). Such a row cannot exist.
+fn is_input_error(e: &postgres::Error) -> bool {
+    e.code().is_some_and(|s| s.code().starts_with("22"))
 }
 
 /// An error's text with its cause (`postgres::Error` alone says only "db error").
@@ -416,14 +468,38 @@ pub(super) fn text(e: &postgres::Error) -> String {
     }
 }
 
+/// The domain to look up: PostgreSQL text cannot hold a NUL, so such a domain (set by a
+/// server, never by a peer) has no rows of its own, and `*` answers for it.
+fn holdable_domain(domain: &str) -> &str {
+    if domain.contains('\0') {
+        "*"
+    } else {
+        domain
+    }
+}
+
+/// A look-up's answer: an input the database cannot hold matches no row (400 for that
+/// request); any other error is the store failing (300).
+fn answer<T>(
+    found: std::result::Result<Option<T>, postgres::Error>,
+) -> std::result::Result<Option<T>, String> {
+    match found {
+        Err(e) if is_input_error(&e) => Ok(None),
+        Err(e) => Err(text(&e)),
+        Ok(v) => Ok(v),
+    }
+}
+
 impl Backend for Inner {
     fn find_key(&self, domain: &str, key_z85: &str) -> std::result::Result<Option<KeyRow>, String> {
-        self.run(|c| {
+        let domain = holdable_domain(domain);
+        let found = self.run(|c| {
             let Some(row) = c.query_opt(
                 "SELECT domain, CAST(EXTRACT(EPOCH FROM expires) AS BIGINT) FROM zmq_auth_keys
-                 WHERE public_key = $1 AND domain IN ($2, '*')
-                   AND (expires IS NULL OR expires > now())
-                 ORDER BY domain = '*' LIMIT 1",
+                 WHERE public_key = $1
+                   AND domain = CASE WHEN EXISTS
+                       (SELECT 1 FROM zmq_auth_keys WHERE domain = $2) THEN $2 ELSE '*' END
+                   AND (expires IS NULL OR expires > now())",
                 &[&key_z85, &domain],
             )?
             else {
@@ -444,19 +520,26 @@ impl Backend for Inner {
                 metadata,
                 expires: expires.map(|t| u64::try_from(t).unwrap_or(0)),
             }))
-        })
+        });
+        answer(found)
     }
 
     fn find_user(&self, domain: &str, user: &str) -> std::result::Result<Option<String>, String> {
-        self.run(|c| {
+        if user.contains('\0') {
+            return Ok(None); // no row can hold it
+        }
+        let domain = holdable_domain(domain);
+        let found = self.run(|c| {
             Ok(c.query_opt(
                 "SELECT password_hash FROM zmq_auth_users
-                 WHERE username = $1 AND domain IN ($2, '*')
-                 ORDER BY domain = '*' LIMIT 1",
+                 WHERE username = $1
+                   AND domain = CASE WHEN EXISTS
+                       (SELECT 1 FROM zmq_auth_users WHERE domain = $2) THEN $2 ELSE '*' END",
                 &[&user, &domain],
             )?
             .map(|r| r.get(0)))
-        })
+        });
+        answer(found)
     }
 
     fn describe(&self) -> String {
