@@ -21,8 +21,8 @@ pub(super) const CHANNEL: &str = "zmq_auth_changed";
 const IDLE_MAX: usize = 8;
 /// A server that does not answer a connection attempt in this time is down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// How often the listener makes sure its connection is alive.
-pub(super) const PING_EVERY: Duration = Duration::from_millis(500);
+/// How long `connect` waits for the change feed's first heartbeat.
+const FIRST_PROOF: Duration = Duration::from_secs(3);
 
 const SCHEMA: &str = r#"
 SELECT pg_advisory_xact_lock(7274237);
@@ -190,10 +190,25 @@ impl PostgresStore {
         });
         let weak = Arc::downgrade(&inner);
         let describe = inner.describe.clone();
+        let (ready, first_proof) = crossbeam_channel::bounded(1);
         std::thread::Builder::new()
             .name("zmq-auth-pg-listen".into())
-            .spawn(move || listen::listen(&weak, &config, &cache, &describe))
+            .spawn(move || listen::listen(&weak, &config, &cache, &describe, &ready))
             .map_err(|e| Error::io("<thread>", e))?;
+        // A feed that cannot deliver would leave every answer uncached, silently: refuse.
+        if first_proof.recv_timeout(FIRST_PROOF).is_err() {
+            return Err(Error::store(
+                inner.describe.clone(),
+                format!(
+                    "the change feed (LISTEN/NOTIFY) delivered no heartbeat within \
+                     {FIRST_PROOF:?}. Behind a connection pooler in transaction or statement \
+                     pooling mode (PgBouncer pool_mode = transaction) a notification goes to \
+                     whichever client holds the server connection, so revocations would never \
+                     arrive: connect the store directly to PostgreSQL, or through a pool in \
+                     session mode (pool_mode = session)"
+                ),
+            ));
+        }
         Ok(PostgresStore { inner })
     }
 
