@@ -1,7 +1,9 @@
 //! [`PostgresStore`]: credentials in a shared PostgreSQL database (feature `postgres`).
 
 mod listen;
+mod lookup;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -9,8 +11,8 @@ use parking_lot::Mutex;
 use postgres::{Client, Config, NoTls};
 
 use super::{
-    check_key_args, check_user, sealed, store_domain, Backend, Cache, CredentialStore, KeyRow,
-    Revocation, StoreHandle, StoredKey,
+    check_key_args, check_user, sealed, store_domain, Backend, Cache, CredentialStore, Revocation,
+    StoreHandle, StoredKey,
 };
 use crate::error::{Error, Result};
 
@@ -21,6 +23,8 @@ pub(super) const CHANNEL: &str = "zmq_auth_changed";
 const IDLE_MAX: usize = 8;
 /// A server that does not answer a connection attempt in this time is down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The default client-side deadline of a look-up (the engine's default deadline).
+const QUERY_TIMEOUT_MS: u64 = 2000;
 /// How long `connect` waits for the change feed's first heartbeat.
 const FIRST_PROOF: Duration = Duration::from_secs(3);
 
@@ -95,9 +99,43 @@ pub struct PostgresStore {
 
 pub(super) struct Inner {
     config: Config,
+    /// The same settings, for the look-up connections (with a client-side deadline).
+    lookup_config: tokio_postgres::Config,
     describe: String,
+    /// Connections for the admin calls.
     idle: Mutex<Vec<Client>>,
+    /// Connections for look-ups (lookup.rs).
+    lookups: Mutex<Vec<lookup::LookupConn>>,
+    /// The client-side deadline of a look-up, in milliseconds.
+    query_timeout_ms: AtomicU64,
     cache: Arc<Cache>,
+}
+
+impl Inner {
+    fn query_timeout(&self) -> Duration {
+        Duration::from_millis(self.query_timeout_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// Dropping the last handle must not wait for a server (closing a client waits for its
+/// connection to finish): the connections are closed on a thread of their own.
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut *self.idle.lock());
+        let lookups = std::mem::take(&mut *self.lookups.lock());
+        if idle.is_empty() && lookups.is_empty() {
+            return;
+        }
+        let closing = std::thread::Builder::new()
+            .name("zmq-auth-pg-close".into())
+            .spawn(move || drop((idle, lookups)));
+        if let Err(e) = closing {
+            zlog!(
+                Warn,
+                "postgres store: could not close connections aside: {e}"
+            );
+        }
+    }
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -147,6 +185,16 @@ impl PostgresStore {
     /// changes (it ends when the last clone is dropped). The connect timeout defaults to
     /// 2 s.
     pub fn connect(conninfo: &str) -> Result<PostgresStore> {
+        let mut lookup_config: tokio_postgres::Config = conninfo
+            .parse()
+            .map_err(|e| Error::store("postgres", format!("bad connection string: {e}")))?;
+        if lookup_config.get_connect_timeout().is_none() {
+            lookup_config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        lookup_config.keepalives(true);
+        lookup_config.keepalives_idle(Duration::from_secs(1));
+        #[cfg(target_os = "linux")]
+        lookup_config.tcp_user_timeout(CONNECT_TIMEOUT);
         let mut config: Config = conninfo
             .parse()
             .map_err(|e| Error::store("postgres", format!("bad connection string: {e}")))?;
@@ -184,8 +232,11 @@ impl PostgresStore {
         let cache = Arc::new(Cache::new(false));
         let inner = Arc::new(Inner {
             config: config.clone(),
+            lookup_config,
             describe: name,
             idle: Mutex::new(vec![client]),
+            lookups: Mutex::new(Vec::new()),
+            query_timeout_ms: AtomicU64::new(QUERY_TIMEOUT_MS),
             cache: Arc::clone(&cache),
         });
         let weak = Arc::downgrade(&inner);
@@ -357,6 +408,19 @@ impl PostgresStore {
         })
     }
 
+    /// Sets the client-side deadline of every look-up (default 2 s, the engine's default
+    /// deadline; at least 1 ms): a look-up the server has not answered by then is
+    /// abandoned and its connection closed, even if the server (or a pooler, or the
+    /// network) never answers. Give it the engine's deadline
+    /// ([`EngineOptions::deadline`](crate::EngineOptions::deadline)), so that no pool
+    /// thread waits longer than the request it serves.
+    pub fn set_query_timeout(&self, timeout: Duration) {
+        let ms = u64::try_from(timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.inner.query_timeout_ms.store(ms, Ordering::Relaxed);
+    }
+
     /// How many look-ups this store's cache answered (shared by clones).
     pub fn cache_hits(&self) -> u64 {
         self.inner.cache.hits()
@@ -418,14 +482,14 @@ impl Inner {
             None => connect(&self.config)?,
         };
         let out = match f(&mut client) {
-            Err(e) if from_pool && is_connection_error(&e) => {
+            Err(e) if from_pool && lookup::is_connection_error(&e) => {
                 client = connect(&self.config)?;
                 f(&mut client)
             }
             other => other,
         };
         match out {
-            Err(e) if is_connection_error(&e) || client.is_closed() => Err(e),
+            Err(e) if lookup::is_connection_error(&e) || client.is_closed() => Err(e),
             out => {
                 // Good, or a SQL error about this request: the connection is fine.
                 let mut idle = self.idle.lock();
@@ -438,25 +502,6 @@ impl Inner {
     }
 }
 
-/// Whether `e` says the connection failed (I/O, closed, a server going away), rather
-/// than the server refusing this request. Unknown kinds count as connection errors:
-/// the worst a wrong guess costs is one reconnect.
-fn is_connection_error(e: &postgres::Error) -> bool {
-    match e.code() {
-        None => true,
-        Some(state) => {
-            let code = state.code();
-            code.starts_with("08") || code.starts_with("57P") || code == "53300"
-        }
-    }
-}
-
-/// A data exception (SQLSTATE class 22): the server cannot hold the request's input
-/// (a NUL in text, an invalid byte sequence). Such a row cannot exist.
-fn is_input_error(e: &postgres::Error) -> bool {
-    e.code().is_some_and(|s| s.code().starts_with("22"))
-}
-
 /// An error's text with its cause (`postgres::Error` alone says only "db error").
 pub(super) fn text(e: &postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
@@ -465,85 +510,6 @@ pub(super) fn text(e: &postgres::Error) -> String {
     match std::error::Error::source(e) {
         Some(cause) => format!("{e}: {cause}"),
         None => e.to_string(),
-    }
-}
-
-/// The domain to look up: PostgreSQL text cannot hold a NUL, so such a domain (set by a
-/// server, never by a peer) has no rows of its own, and `*` answers for it.
-fn holdable_domain(domain: &str) -> &str {
-    if domain.contains('\0') {
-        "*"
-    } else {
-        domain
-    }
-}
-
-/// A look-up's answer: an input the database cannot hold matches no row (400 for that
-/// request); any other error is the store failing (300).
-fn answer<T>(
-    found: std::result::Result<Option<T>, postgres::Error>,
-) -> std::result::Result<Option<T>, String> {
-    match found {
-        Err(e) if is_input_error(&e) => Ok(None),
-        Err(e) => Err(text(&e)),
-        Ok(v) => Ok(v),
-    }
-}
-
-impl Backend for Inner {
-    fn find_key(&self, domain: &str, key_z85: &str) -> std::result::Result<Option<KeyRow>, String> {
-        let domain = holdable_domain(domain);
-        let found = self.run(|c| {
-            let Some(row) = c.query_opt(
-                "SELECT domain, CAST(EXTRACT(EPOCH FROM expires) AS BIGINT) FROM zmq_auth_keys
-                 WHERE public_key = $1
-                   AND domain = CASE WHEN EXISTS
-                       (SELECT 1 FROM zmq_auth_keys WHERE domain = $2) THEN $2 ELSE '*' END
-                   AND (expires IS NULL OR expires > now())",
-                &[&key_z85, &domain],
-            )?
-            else {
-                return Ok(None);
-            };
-            let row_domain: String = row.get(0);
-            let expires: Option<i64> = row.get(1);
-            let metadata = c
-                .query(
-                    "SELECT name, value FROM zmq_auth_key_metadata
-                     WHERE domain = $1 AND public_key = $2 ORDER BY name",
-                    &[&row_domain, &key_z85],
-                )?
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect();
-            Ok(Some(KeyRow {
-                metadata,
-                expires: expires.map(|t| u64::try_from(t).unwrap_or(0)),
-            }))
-        });
-        answer(found)
-    }
-
-    fn find_user(&self, domain: &str, user: &str) -> std::result::Result<Option<String>, String> {
-        if user.contains('\0') {
-            return Ok(None); // no row can hold it
-        }
-        let domain = holdable_domain(domain);
-        let found = self.run(|c| {
-            Ok(c.query_opt(
-                "SELECT password_hash FROM zmq_auth_users
-                 WHERE username = $1
-                   AND domain = CASE WHEN EXISTS
-                       (SELECT 1 FROM zmq_auth_users WHERE domain = $2) THEN $2 ELSE '*' END",
-                &[&user, &domain],
-            )?
-            .map(|r| r.get(0)))
-        });
-        answer(found)
-    }
-
-    fn describe(&self) -> String {
-        self.describe.clone()
     }
 }
 
