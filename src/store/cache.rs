@@ -341,6 +341,19 @@ impl Cache {
     }
 }
 
+/// The last handle of a store may be dropped anywhere, the ZAP thread included: a full
+/// cache is freed on the freeing thread instead.
+impl Drop for Cache {
+    fn drop(&mut self) {
+        let known = std::mem::take(&mut self.known.get_mut().table);
+        let unknown = std::mem::take(&mut self.unknown.get_mut().table);
+        let users = std::mem::take(&mut self.users.get_mut().table);
+        if known.capacity() + unknown.capacity() + users.capacity() > 0 {
+            free_elsewhere((known, unknown, users));
+        }
+    }
+}
+
 #[cfg(test)]
 #[path = "cache_tests.rs"]
 mod tests;

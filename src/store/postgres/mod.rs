@@ -191,23 +191,13 @@ impl PostgresStore {
         if lookup_config.get_connect_timeout().is_none() {
             lookup_config.connect_timeout(CONNECT_TIMEOUT);
         }
+        // A server that vanishes without closing the connection (a partition) must be
+        // noticed in seconds, not at the kernel's TCP timeout.
         lookup_config.keepalives(true);
         lookup_config.keepalives_idle(Duration::from_secs(1));
         #[cfg(target_os = "linux")]
         lookup_config.tcp_user_timeout(CONNECT_TIMEOUT);
-        let mut config: Config = conninfo
-            .parse()
-            .map_err(|e| Error::store("postgres", format!("bad connection string: {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        // A server that vanishes without closing the connection (a partition) must be
-        // noticed in seconds, not at the kernel's TCP timeout: the listener's ping then
-        // fails and the cache is switched off.
-        config.keepalives(true);
-        config.keepalives_idle(Duration::from_secs(1));
-        #[cfg(target_os = "linux")]
-        config.tcp_user_timeout(CONNECT_TIMEOUT);
+        let config = Config::from(lookup_config.clone());
         let name = describe(&config);
         let err = |e: postgres::Error| Error::store(name.clone(), text(&e));
         let mut client = connect(&config).map_err(err)?;
