@@ -27,15 +27,24 @@ pub(super) enum Fault {
     /// The connection failed or missed its deadline: it is dropped, the request is 300.
     Connection(String),
     /// The server cannot hold the request's input (a data exception): no row matches.
-    Input,
+    Input(String),
     /// The server refused the request for another reason (a missing table): 300, and the
     /// connection is kept.
     Refused(String),
 }
 
+impl Fault {
+    /// What went wrong, in one line.
+    pub(super) fn text(self) -> String {
+        match self {
+            Fault::Connection(t) | Fault::Input(t) | Fault::Refused(t) => t,
+        }
+    }
+}
+
 fn fault(e: &tokio_postgres::Error) -> Fault {
     if is_input_error(e) {
-        Fault::Input
+        Fault::Input(text(e))
     } else if is_connection_error(e) {
         Fault::Connection(text(e))
     } else {
@@ -85,11 +94,24 @@ impl LookupConn {
             deadline,
             conn.client.batch_execute("SET statement_timeout = '2s'"),
         )
-        .map_err(|f| match f {
-            Fault::Connection(t) | Fault::Refused(t) => t,
-            Fault::Input => "refused the session settings".to_string(),
-        })?;
+        .map_err(|f| f.text())?;
         Ok(conn)
+    }
+
+    /// Runs `f` on this connection's client under `deadline`.
+    pub(super) fn call_with<T>(
+        &mut self,
+        deadline: Duration,
+        f: &impl AsyncFn(&mut Client) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<T, Fault> {
+        let LookupConn { client, rt } = self;
+        match rt.block_on(async { tokio::time::timeout(deadline, f(client)).await }) {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(fault(&e)),
+            Err(_) => Err(Fault::Connection(format!(
+                "no answer within {deadline:?} (client-side deadline)"
+            ))),
+        }
     }
 
     fn call<T>(
@@ -212,9 +234,39 @@ impl Inner {
         }
         match out {
             Ok(v) => Ok(Some(v)),
-            Err(Fault::Input) => Ok(None),
+            Err(Fault::Input(_)) => Ok(None),
             Err(Fault::Connection(e) | Fault::Refused(e)) => Err(e),
         }
+    }
+
+    /// Runs an admin call on an idle connection or a new one, under [`ADMIN_TIMEOUT`];
+    /// tried once more on a new connection when a pooled one turns out closed (every
+    /// admin call is a read or an idempotent transaction).
+    ///
+    /// [`ADMIN_TIMEOUT`]: super::ADMIN_TIMEOUT
+    pub(super) fn admin<T>(
+        &self,
+        f: impl AsyncFn(&mut Client) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<T, String> {
+        let deadline = super::ADMIN_TIMEOUT;
+        let pooled = self.lookups.lock().pop().filter(|c| !c.is_closed());
+        let from_pool = pooled.is_some();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => LookupConn::open(&self.lookup_config, deadline)?,
+        };
+        let mut out = conn.call_with(deadline, &f);
+        if from_pool && matches!(&out, Err(Fault::Connection(_))) && conn.is_closed() {
+            conn = LookupConn::open(&self.lookup_config, deadline)?;
+            out = conn.call_with(deadline, &f);
+        }
+        if !matches!(out, Err(Fault::Connection(_))) && !conn.is_closed() {
+            let mut idle = self.lookups.lock();
+            if idle.len() < super::IDLE_MAX {
+                idle.push(conn);
+            }
+        }
+        out.map_err(Fault::text)
     }
 }
 

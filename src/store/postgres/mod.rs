@@ -25,6 +25,8 @@ const IDLE_MAX: usize = 8;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The default client-side deadline of a look-up (the engine's default deadline).
 const QUERY_TIMEOUT_MS: u64 = 2000;
+/// The client-side deadline of an admin call (and of creating the schema at connect).
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `connect` waits for the change feed's first heartbeat.
 const FIRST_PROOF: Duration = Duration::from_secs(3);
 
@@ -98,13 +100,10 @@ pub struct PostgresStore {
 }
 
 pub(super) struct Inner {
-    config: Config,
     /// The same settings, for the look-up connections (with a client-side deadline).
     lookup_config: tokio_postgres::Config,
     describe: String,
-    /// Connections for the admin calls.
-    idle: Mutex<Vec<Client>>,
-    /// Connections for look-ups (lookup.rs).
+    /// Connections for look-ups and admin calls (lookup.rs).
     lookups: Mutex<Vec<lookup::LookupConn>>,
     /// The client-side deadline of a look-up, in milliseconds.
     query_timeout_ms: AtomicU64,
@@ -121,14 +120,13 @@ impl Inner {
 /// connection to finish): the connections are closed on a thread of their own.
 impl Drop for Inner {
     fn drop(&mut self) {
-        let idle = std::mem::take(&mut *self.idle.lock());
         let lookups = std::mem::take(&mut *self.lookups.lock());
-        if idle.is_empty() && lookups.is_empty() {
+        if lookups.is_empty() {
             return;
         }
         let closing = std::thread::Builder::new()
             .name("zmq-auth-pg-close".into())
-            .spawn(move || drop((idle, lookups)));
+            .spawn(move || drop(lookups));
         if let Err(e) = closing {
             zlog!(
                 Warn,
@@ -199,18 +197,21 @@ impl PostgresStore {
         lookup_config.tcp_user_timeout(CONNECT_TIMEOUT);
         let config = Config::from(lookup_config.clone());
         let name = describe(&config);
-        let err = |e: postgres::Error| Error::store(name.clone(), text(&e));
-        let mut client = connect(&config).map_err(err)?;
-        let mut tx = client.transaction().map_err(err)?;
-        tx.batch_execute(SCHEMA).map_err(err)?;
-        tx.commit().map_err(err)?;
-        let version: String = client
-            .query_one(
-                "SELECT value FROM zmq_auth_meta WHERE name = 'schema_version'",
-                &[],
-            )
-            .map_err(err)?
-            .get(0);
+        let err = |e: String| Error::store(name.clone(), e);
+        let mut conn = lookup::LookupConn::open(&lookup_config, ADMIN_TIMEOUT).map_err(err)?;
+        let version: String = conn
+            .call_with(ADMIN_TIMEOUT, &async |c: &mut tokio_postgres::Client| {
+                let tx = c.transaction().await?;
+                tx.batch_execute(SCHEMA).await?;
+                tx.commit().await?;
+                c.query_one(
+                    "SELECT value FROM zmq_auth_meta WHERE name = 'schema_version'",
+                    &[],
+                )
+                .await?
+                .try_get(0)
+            })
+            .map_err(|f| err(f.text()))?;
         if version != SCHEMA_VERSION {
             return Err(Error::store(
                 name,
@@ -221,11 +222,9 @@ impl PostgresStore {
         // of changes.
         let cache = Arc::new(Cache::new(false));
         let inner = Arc::new(Inner {
-            config: config.clone(),
             lookup_config,
             describe: name,
-            idle: Mutex::new(vec![client]),
-            lookups: Mutex::new(Vec::new()),
+            lookups: Mutex::new(vec![conn]),
             query_timeout_ms: AtomicU64::new(QUERY_TIMEOUT_MS),
             cache: Arc::clone(&cache),
         });
@@ -253,27 +252,23 @@ impl PostgresStore {
         Ok(PostgresStore { inner })
     }
 
-    /// Runs `f` on a connection (an idle one, or a new one); a connection that failed
-    /// is dropped, a good one kept for later.
+    /// Runs `f` on a connection (an idle one, or a new one) under the admin deadline; a
+    /// connection that failed is dropped, a good one kept for later.
     fn with_client<T>(
         &self,
-        f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
+        f: impl AsyncFn(&mut tokio_postgres::Client) -> std::result::Result<T, tokio_postgres::Error>,
     ) -> Result<T> {
         self.inner
-            .run(f)
-            .map_err(|e| Error::store(self.inner.describe.clone(), text(&e)))
+            .admin(f)
+            .map_err(|e| Error::store(self.inner.describe.clone(), e))
     }
 
+    /// [`with_client`](Self::with_client) for a change; the cache is emptied after it.
     fn write<T>(
         &self,
-        mut f: impl FnMut(&mut postgres::Transaction<'_>) -> std::result::Result<T, postgres::Error>,
+        f: impl AsyncFn(&mut tokio_postgres::Client) -> std::result::Result<T, tokio_postgres::Error>,
     ) -> Result<T> {
-        let out = self.with_client(|c| {
-            let mut tx = c.transaction()?;
-            let out = f(&mut tx)?;
-            tx.commit()?;
-            Ok(out)
-        });
+        let out = self.with_client(f);
         // Our own change: do not wait for the notification.
         self.inner.cache.invalidate();
         out
@@ -312,25 +307,29 @@ impl PostgresStore {
         let domain = store_domain(domain)?;
         let key = check_key_args(domain, public_key_z85, metadata)?;
         let expires = expires.map(|t| t as f64);
-        self.write(|tx| {
+        self.write(async |c| {
+            let tx = c.transaction().await?;
             tx.execute(
                 "INSERT INTO zmq_auth_keys (domain, public_key, expires)
                  VALUES ($1, $2, to_timestamp($3))
                  ON CONFLICT (domain, public_key) DO UPDATE SET expires = excluded.expires",
                 &[&domain, &key, &expires],
-            )?;
+            )
+            .await?;
             tx.execute(
                 "DELETE FROM zmq_auth_key_metadata WHERE domain = $1 AND public_key = $2",
                 &[&domain, &key],
-            )?;
+            )
+            .await?;
             for (n, v) in metadata {
                 tx.execute(
                     "INSERT INTO zmq_auth_key_metadata (domain, public_key, name, value)
                      VALUES ($1, $2, $3, $4)",
                     &[&domain, &key, n, v],
-                )?;
+                )
+                .await?;
             }
-            Ok(())
+            tx.commit().await
         })
     }
 
@@ -341,15 +340,19 @@ impl PostgresStore {
     pub fn revoke_key(&self, domain: &str, public_key_z85: &str) -> Result<Revocation> {
         let domain = store_domain(domain)?;
         let key = check_key_args(domain, public_key_z85, &[])?;
-        self.write(|tx| {
+        self.write(async |c| {
+            let tx = c.transaction().await?;
             tx.execute(
                 "DELETE FROM zmq_auth_key_metadata WHERE domain = $1 AND public_key = $2",
                 &[&domain, &key],
-            )?;
-            let n = tx.execute(
-                "DELETE FROM zmq_auth_keys WHERE domain = $1 AND public_key = $2",
-                &[&domain, &key],
-            )?;
+            )
+            .await?;
+            let n = tx
+                .execute(
+                    "DELETE FROM zmq_auth_keys WHERE domain = $1 AND public_key = $2",
+                    &[&domain, &key],
+                )
+                .await?;
             // The same rule as a look-up: the `*` row counts only while the domain has
             // no keys of its own.
             let through_wildcard: bool = domain != "*"
@@ -359,8 +362,10 @@ impl PostgresStore {
                             AND EXISTS (SELECT 1 FROM zmq_auth_keys
                                         WHERE domain = '*' AND public_key = $2)",
                         &[&domain, &key],
-                    )?
-                    .get(0);
+                    )
+                    .await?
+                    .try_get(0)?;
+            tx.commit().await?;
             Ok(Revocation {
                 removed: n > 0,
                 still_admitted_through_wildcard: through_wildcard,
@@ -376,24 +381,27 @@ impl PostgresStore {
         #[cfg(zmq_auth_audit)]
         crate::audit::password(password.as_bytes());
         let phc = crate::phc::hash_password(password)?;
-        self.write(|tx| {
-            tx.execute(
+        self.write(async |c| {
+            c.execute(
                 "INSERT INTO zmq_auth_users (domain, username, password_hash) VALUES ($1, $2, $3)
                  ON CONFLICT (domain, username) DO UPDATE SET password_hash = excluded.password_hash",
                 &[&domain, &username, &phc],
-            )?;
-            Ok(())
+            )
+            .await
+            .map(|_| ())
         })
     }
 
     /// Removes a PLAIN user from `domain`; false when it was not there.
     pub fn remove_user(&self, domain: &str, username: &str) -> Result<bool> {
         let domain = store_domain(domain)?;
-        self.write(|tx| {
-            let n = tx.execute(
-                "DELETE FROM zmq_auth_users WHERE domain = $1 AND username = $2",
-                &[&domain, &username],
-            )?;
+        self.write(async |c| {
+            let n = c
+                .execute(
+                    "DELETE FROM zmq_auth_users WHERE domain = $1 AND username = $2",
+                    &[&domain, &username],
+                )
+                .await?;
             Ok(n > 0)
         })
     }
@@ -418,9 +426,10 @@ impl PostgresStore {
 
     /// The keys of `domain` (all domains with `None`), by domain and key.
     pub fn keys(&self, domain: Option<&str>) -> Result<Vec<StoredKey>> {
-        self.with_client(|c| {
-            let rows = c.query(
-                "SELECT k.domain, k.public_key,
+        self.with_client(async |c| {
+            let rows = c
+                .query(
+                    "SELECT k.domain, k.public_key,
                         CAST(EXTRACT(EPOCH FROM k.created) AS BIGINT),
                         CAST(EXTRACT(EPOCH FROM k.expires) AS BIGINT),
                         COALESCE(ARRAY_AGG(m.name ORDER BY m.name)
@@ -433,62 +442,25 @@ impl PostgresStore {
                  WHERE $1::TEXT IS NULL OR k.domain = $1
                  GROUP BY k.domain, k.public_key, k.created, k.expires
                  ORDER BY k.domain, k.public_key",
-                &[&domain],
-            )?;
-            Ok(rows
-                .iter()
-                .map(|r| {
-                    let names: Vec<String> = r.get(4);
-                    let values: Vec<String> = r.get(5);
-                    StoredKey {
-                        domain: r.get(0),
-                        public_key: r.get(1),
-                        metadata: names.into_iter().zip(values).collect(),
-                        created: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
-                        expires: r
-                            .get::<_, Option<i64>>(3)
-                            .map(|t| u64::try_from(t).unwrap_or(0)),
-                    }
-                })
-                .collect())
+                    &[&domain],
+                )
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let names: Vec<String> = r.try_get(4)?;
+                let values: Vec<String> = r.try_get(5)?;
+                out.push(StoredKey {
+                    domain: r.try_get(0)?,
+                    public_key: r.try_get(1)?,
+                    metadata: names.into_iter().zip(values).collect(),
+                    created: u64::try_from(r.try_get::<_, i64>(2)?).unwrap_or(0),
+                    expires: r
+                        .try_get::<_, Option<i64>>(3)?
+                        .map(|t| u64::try_from(t).unwrap_or(0)),
+                });
+            }
+            Ok(out)
         })
-    }
-}
-
-impl Inner {
-    /// Runs `f` on an idle connection or a new one. A pooled connection that fails with a
-    /// connection-class error may just be stale (the server restarted): `f` is tried once
-    /// more on a new one (every call here is a read or an idempotent transaction). An
-    /// error the server gave about the request keeps the connection: a hostile input
-    /// must not cost a reconnect (issue 21).
-    fn run<T>(
-        &self,
-        mut f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
-    ) -> std::result::Result<T, postgres::Error> {
-        let pooled = self.idle.lock().pop().filter(|c| !c.is_closed());
-        let from_pool = pooled.is_some();
-        let mut client = match pooled {
-            Some(c) => c,
-            None => connect(&self.config)?,
-        };
-        let out = match f(&mut client) {
-            Err(e) if from_pool && lookup::is_connection_error(&e) => {
-                client = connect(&self.config)?;
-                f(&mut client)
-            }
-            other => other,
-        };
-        match out {
-            Err(e) if lookup::is_connection_error(&e) || client.is_closed() => Err(e),
-            out => {
-                // Good, or a SQL error about this request: the connection is fine.
-                let mut idle = self.idle.lock();
-                if idle.len() < IDLE_MAX {
-                    idle.push(client);
-                }
-                out
-            }
-        }
     }
 }
 
