@@ -466,12 +466,14 @@ impl PostgresStore {
     /// The PLAIN users of `domain` (all domains with `None`) as `(domain, username)`,
     /// by domain and name: names only, never a password hash.
     pub fn users(&self, domain: Option<&str>) -> Result<Vec<(String, String)>> {
-        self.with_client(|c| {
-            let rows = c.query(
-                "SELECT domain, username FROM zmq_auth_users
+        self.with_client(async |c| {
+            let rows = c
+                .query(
+                    "SELECT domain, username FROM zmq_auth_users
                  WHERE $1::TEXT IS NULL OR domain = $1 ORDER BY domain, username",
-                &[&domain],
-            )?;
+                    &[&domain],
+                )
+                .await?;
             rows.iter()
                 .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
                 .collect()
