@@ -39,6 +39,18 @@ const YEAR: Duration = Duration::from_secs(365 * 86_400);
 /// A ban at least this long may end any time after it (an implementation may cap it).
 const LONG_BAN: Duration = Duration::from_secs(10 * 365 * 86_400);
 
+/// Bans this long overflow `Instant` in `src/policy/lockout.rs` before issue 18
+/// finding 1 is fixed (the crash is in `../crashes-found/limits/`).
+const KNOWN_OVERFLOW: Duration = Duration::from_secs(1 << 62);
+
+/// `ZMQ_AUTH_FUZZ_SKIP_KNOWN=1` skips inputs that hit that known crash and does not
+/// require the sliding window (finding 10), so the rest of the lock-out can be fuzzed
+/// on code that still has both. Never set by `make fuzz`.
+fn skip_known() -> bool {
+    static SKIP: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SKIP.get_or_init(|| std::env::var_os("ZMQ_AUTH_FUZZ_SKIP_KNOWN").is_some_and(|v| v == "1"))
+}
+
 fn duration(sel: u8, window: Duration, ban: Duration) -> Duration {
     let near = |d: Duration, up: bool| {
         if up {
@@ -124,7 +136,11 @@ impl Peer {
             .ban_over
             .map_or(0, |over| self.failures.iter().position(|&t| t >= over).unwrap_or(n));
         let must = n - since >= max && span_ok(n - max, true);
-        if must {
+        // Before finding 10 is fixed the window is fixed, not sliding (crash kept in
+        // ../crashes-found/limits/); with the known crashes skipped, "must" is "may".
+        if must && skip_known() {
+            self.unknown = true;
+        } else if must {
             let end = if ban >= LONG_BAN {
                 None
             } else {
@@ -148,6 +164,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let window = duration(win_sel, Duration::ZERO, Duration::ZERO);
     let ban = duration(ban_sel, window, Duration::ZERO);
+
+    if skip_known() && ban > KNOWN_OVERFLOW {
+        return;
+    }
 
     let mut auth = Authenticator::new();
     auth.configure_plain("*", [("admin", "right")]).unwrap();

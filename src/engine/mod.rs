@@ -6,6 +6,7 @@
 //! This module moves bytes, snapshots and work; it never decides anything itself.
 
 mod config;
+mod handoff;
 mod options;
 mod pool;
 mod shared;
@@ -179,7 +180,7 @@ impl ThreadAuthenticator {
         let pool = match Pool::start(options.pool_size_value(), &shared, answer_tx) {
             Ok(p) => p,
             Err(e) => {
-                shared.stop.store(true, Ordering::Release);
+                shared.stop_quietly();
                 unbind_on_error(&mut zap);
                 return Err(e);
             }
@@ -222,7 +223,7 @@ impl ThreadAuthenticator {
                 zap_loop.run();
             })
             .map_err(|e| {
-                shared.stop.store(true, Ordering::Release);
+                shared.stop_quietly();
                 Error::io("<thread>", e)
             })?;
         let (watcher_stop, watcher_rx) = bounded::<()>(1);
@@ -305,7 +306,7 @@ impl ThreadAuthenticator {
     }
 
     fn serving(&self) -> bool {
-        !self.shared.stop.load(Ordering::Acquire) && self.is_alive()
+        !self.shared.stopping() && self.is_alive()
     }
 
     /// The stream of decisions (domain, address, mechanism, status, user id, reason),
@@ -434,8 +435,7 @@ impl ThreadAuthenticator {
         let Some(running) = guard.as_mut() else {
             return Ok(());
         };
-        self.shared.stop.store(true, Ordering::Release);
-        self.shared.wake_now();
+        self.shared.stop();
         running.watcher_stop.take();
         let finished =
             !self.is_alive() || running.done.recv_timeout(STOP_TIMEOUT).is_ok() || !self.is_alive();
