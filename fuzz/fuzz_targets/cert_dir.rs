@@ -15,10 +15,20 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use zmq_auth::{create_certificates, load_certificate, load_certificates, Authenticator, Certificate};
+use zmq_auth::{
+    create_certificates, load_certificate, load_certificates, Authenticator, Certificate,
+};
 
 /// Names a listing may meet; only `*.key` (case-sensitive extension) is read.
-const NAMES: [&str; 7] = ["a.key", "b.key", "c.key", ".h.key", "a.key_secret", "n.txt", "D.KEY"];
+const NAMES: [&str; 7] = [
+    "a.key",
+    "b.key",
+    "c.key",
+    ".h.key",
+    "a.key_secret",
+    "n.txt",
+    "D.KEY",
+];
 
 struct Fixture {
     root: PathBuf,
@@ -103,10 +113,18 @@ fn curve(auth: &mut Authenticator, key: &[u8; 32]) -> (u16, String) {
 }
 
 /// Every key a good file holds is admitted; every other key seen is not.
-fn ask(auth: &mut Authenticator, exp: &HashMap<&'static str, Option<[u8; 32]>>, extra: &[[u8; 32]]) {
+fn ask(
+    auth: &mut Authenticator,
+    exp: &HashMap<&'static str, Option<[u8; 32]>>,
+    extra: &[[u8; 32]],
+) {
     let good: HashSet<[u8; 32]> = exp.values().flatten().copied().collect();
     for key in &good {
-        assert_eq!(curve(auth, key), (200, "OK".to_string()), "key of a good file");
+        assert_eq!(
+            curve(auth, key),
+            (200, "OK".to_string()),
+            "key of a good file"
+        );
     }
     for key in extra {
         if !good.contains(key) {
@@ -118,7 +136,12 @@ fn ask(auth: &mut Authenticator, exp: &HashMap<&'static str, Option<[u8; 32]>>, 
 fn pairs(frames: &[&[u8]]) -> Vec<(&'static str, Vec<u8>)> {
     frames
         .chunks_exact(2)
-        .map(|p| (NAMES[usize::from(p[0].first().copied().unwrap_or(0)) % NAMES.len()], p[1].to_vec()))
+        .map(|p| {
+            (
+                NAMES[usize::from(p[0].first().copied().unwrap_or(0)) % NAMES.len()],
+                p[1].to_vec(),
+            )
+        })
         .collect()
 }
 
@@ -136,7 +159,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let (first, second) = (as_map(first), as_map(second));
     let first_ref: HashMap<&'static str, &[u8]> = first.iter().map(|(n, b)| (*n, &b[..])).collect();
-    let second_ref: HashMap<&'static str, &[u8]> = second.iter().map(|(n, b)| (*n, &b[..])).collect();
+    let second_ref: HashMap<&'static str, &[u8]> =
+        second.iter().map(|(n, b)| (*n, &b[..])).collect();
 
     // 1. Strict: `load_certificates` and `configure_curve` load every `*.key` or fail.
     let dir = f.root.join("strict");
@@ -156,7 +180,8 @@ fuzz_target!(|data: &[u8]| {
         Err(_) => assert!(!all_good, "load_certificates refused a good directory"),
     }
     let mut auth = Authenticator::new();
-    auth.configure_curve("*", zmq_auth::CURVE_ALLOW_ANY).unwrap();
+    auth.configure_curve("*", zmq_auth::CURVE_ALLOW_ANY)
+        .unwrap();
     match auth.configure_curve("*", &dir) {
         Ok(()) => {
             assert!(all_good, "configure_curve accepted a bad *.key file");

@@ -87,7 +87,11 @@ fn plain<'a>(id: &'a [u8], user: &'a [u8], pw: &'a [u8]) -> [&'a [u8]; 8] {
 fn ask(auth: &mut Authenticator, exp: &Expected, unusable: bool) {
     let status = |auth: &mut Authenticator, u: &[u8], p: &[u8]| {
         let r = auth.handle_zap_message(&plain(b"1", u, p));
-        (r.status_code(), r.status_text().to_string(), r.user_id().to_string())
+        (
+            r.status_code(),
+            r.status_text().to_string(),
+            r.user_id().to_string(),
+        )
     };
     if unusable {
         let (code, text, _) = status(auth, b"anyone", b"pw");
@@ -102,7 +106,11 @@ fn ask(auth: &mut Authenticator, exp: &Expected, unusable: bool) {
         assert_eq!(got, (200, "OK".to_string(), name.clone()), "user {name:?}");
         let wrong = format!("{pw}x");
         let got = status(auth, name.as_bytes(), wrong.as_bytes());
-        assert_eq!((got.0, got.1.as_str()), (400, "Invalid password"), "user {name:?}");
+        assert_eq!(
+            (got.0, got.1.as_str()),
+            (400, "Invalid password"),
+            "user {name:?}"
+        );
         let got = status(auth, name.as_bytes(), b"");
         assert_eq!(got.0, 400, "empty password admitted for {name:?}");
         // The name padded as the file allows: the request's name is taken as it is.
@@ -133,7 +141,8 @@ fuzz_target!(|data: &[u8]| {
     let path = dir.join("strict");
     std::fs::write(&path, content).unwrap();
     let mut auth = Authenticator::new();
-    auth.configure_plain("*", [("before", "pw-before")]).unwrap();
+    auth.configure_plain("*", [("before", "pw-before")])
+        .unwrap();
     let result = auth.configure_plain_file("*", &path);
     if let Err(e) = &result {
         // Errors name the line and the user, never a password.
@@ -160,7 +169,11 @@ fuzz_target!(|data: &[u8]| {
         ask(&mut auth, &exp, false);
     } else {
         let r = auth.handle_zap_message(&plain(b"1", b"before", b"pw-before"));
-        assert_eq!(r.status_code(), 200, "a refused configuration changed the policy");
+        assert_eq!(
+            r.status_code(),
+            200,
+            "a refused configuration changed the policy"
+        );
     }
 
     // 2. Lenient: a configured file rewritten with the text; a doubtful line admits no
@@ -174,6 +187,10 @@ fuzz_target!(|data: &[u8]| {
     ask(&mut auth, &exp, !utf8);
     if utf8 && exp.hashed.is_empty() && !exp.users.contains_key("base") {
         let r = auth.handle_zap_message(&plain(b"1", b"base", b"pw-base"));
-        assert_eq!(r.status_code(), 400, "a user removed from the file still admitted");
+        assert_eq!(
+            r.status_code(),
+            400,
+            "a user removed from the file still admitted"
+        );
     }
 });
