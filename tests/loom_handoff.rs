@@ -11,7 +11,7 @@
 //! every value a relaxed load may see); a thread that waits for ever while the others
 //! are done is reported as a deadlock: a lost wake-up or a lost stop.
 //!
-//! What each model checks is in MODEL.md (and in each test's doc comment).
+//! What each model checks is in FUZZING.md (and in each test's doc comment).
 #![cfg(loom)]
 
 #[allow(dead_code)]

@@ -1,6 +1,6 @@
 //! The cross-thread hand-off every fail-closed promise of the engine rests on, on its own
 //! so that `loom` can check it (tests/loom_handoff.rs includes this file and builds it
-//! with loom's atomics and mutex under `--cfg loom`; MODEL.md says what is checked).
+//! with loom's atomics and mutex under `--cfg loom`; FUZZING.md says what is checked).
 //!
 //! Three protocols between the caller's handle and watcher (publishers), the pool
 //! (wakers) and the ZAP loop (the one reader):
