@@ -13,7 +13,7 @@ ifneq ($(wildcard $(HOME)/.cargo/bin/cargo),)
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 endif
 
-.PHONY: help deps venv demo test lint doc fuzz-check clean
+.PHONY: help deps venv demo test lint doc fuzz-check fuzz loom clean
 
 help:
 	@echo "make demo   install system packages if missing, run the ironhouse example"
@@ -23,6 +23,8 @@ help:
 	@echo "make deps   only install the missing system packages"
 	@echo "make venv   create .venv with the pinned pyzmq (for the pyzmq interop tests)"
 	@echo "make fuzz-check  build the fuzz targets and replay their seed inputs"
+	@echo "make fuzz   fuzz each target for FUZZ_SECONDS (default 300); needs cargo-fuzz"
+	@echo "make loom   model-check the engine's cross-thread hand-off with loom"
 
 deps:
 	@bash scripts/install-deps.sh
@@ -96,6 +98,25 @@ fuzz-check: deps
 	        echo "$$out" | tail -n 30; echo "fuzz target $$t FAILED on its seeds"; exit 1; }; \
 	    echo "fuzz target $$t: ran $$(echo "$$out" | grep -c '^Executed') of $$n seed inputs"; \
 	done
+
+# Fuzzing for real (cargo-fuzz, libFuzzer with coverage): each target in turn for
+# FUZZ_SECONDS, new inputs kept in fuzz/corpus/TARGET (not committed), the seeds read
+# too. A crash stops with the input in fuzz/artifacts/TARGET/; see FUZZING.md.
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	@command -v cargo-fuzz >/dev/null || { echo "make fuzz needs cargo-fuzz: cargo install cargo-fuzz"; exit 1; }
+	@cd fuzz && for src in fuzz_targets/*.rs; do \
+	    t=$$(basename "$$src" .rs); \
+	    mkdir -p corpus/$$t; \
+	    echo "==> fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	    RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t corpus/$$t seeds/$$t -- \
+	        -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	done
+
+# The loom model of src/engine/handoff.rs (tests/loom_handoff.rs), built by the loom/
+# crate so that `--cfg loom` reaches only loom and the model (see loom/Cargo.toml).
+loom:
+	cd loom && RUSTFLAGS="--cfg loom" $(CARGO) test --release --target-dir ../target/loom --test loom_handoff
 
 clean:
 	$(CARGO) clean

@@ -48,6 +48,17 @@ impl Drop for RecheckHold {
     }
 }
 
+/// Decides `request` like [`Authenticator::handle_zap_message`](crate::Authenticator::handle_zap_message),
+/// with the lock-out clock at `now`: the fuzz targets drive failures, windows and bans
+/// with a simulated clock (years pass in one run).
+pub fn handle_zap_message_at(
+    auth: &mut crate::Authenticator,
+    request: &[&[u8]],
+    now: std::time::Instant,
+) -> crate::ZapReply {
+    auth.handle_zap_message_at(request, now)
+}
+
 static PANICS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// While on, every source re-check panics (as a bug would).

@@ -321,13 +321,18 @@ impl Authenticator {
     /// assert_eq!(auth.handle_zap_message(&[]).status_text(), "Not enough frames");
     /// ```
     pub fn handle_zap_message(&mut self, request: &[&[u8]]) -> ZapReply {
+        self.handle_zap_message_at(request, Instant::now())
+    }
+
+    /// [`handle_zap_message`](Self::handle_zap_message) with the lock-out clock at `now`
+    /// (the fuzz targets drive it with a simulated clock, through `test_hooks`).
+    pub(crate) fn handle_zap_message_at(&mut self, request: &[&[u8]], now: Instant) -> ZapReply {
         let policy = self.policy_now();
         let (req, mechanism) = match policy::parse(request) {
             Ok(r) => r,
             Err(reply) => return reply,
         };
         let asked = Asked::of(&req, mechanism);
-        let now = Instant::now();
         match (policy.lockout, &mut self.lockout_table) {
             (None, table) => *table = None,
             (Some(s), Some(t)) => t.set(s),

@@ -8,6 +8,7 @@
 #![warn(clippy::arithmetic_side_effects)]
 
 mod config;
+mod handoff;
 mod options;
 mod pool;
 mod shared;
@@ -183,7 +184,7 @@ impl ThreadAuthenticator {
         let pool = match Pool::start(options.pool_size_value(), &shared, answer_tx) {
             Ok(p) => p,
             Err(e) => {
-                shared.stop.store(true, Ordering::Release);
+                shared.stop_quietly();
                 unbind_on_error(&mut zap);
                 return Err(e);
             }
@@ -226,7 +227,7 @@ impl ThreadAuthenticator {
                 zap_loop.run();
             })
             .map_err(|e| {
-                shared.stop.store(true, Ordering::Release);
+                shared.stop_quietly();
                 Error::io("<thread>", e)
             })?;
         let (watcher_stop, watcher_rx) = bounded::<()>(1);
@@ -309,7 +310,7 @@ impl ThreadAuthenticator {
     }
 
     fn serving(&self) -> bool {
-        !self.shared.stop.load(Ordering::Acquire) && self.is_alive()
+        !self.shared.stopping() && self.is_alive()
     }
 
     /// The stream of decisions (domain, address, mechanism, status, user id, reason),
@@ -465,8 +466,7 @@ impl ThreadAuthenticator {
         let Some(running) = guard.as_mut() else {
             return Ok(());
         };
-        self.shared.stop.store(true, Ordering::Release);
-        self.shared.wake_now();
+        self.shared.stop();
         running.watcher_stop.take();
         let finished =
             !self.is_alive() || running.done.recv_timeout(STOP_TIMEOUT).is_ok() || !self.is_alive();

@@ -59,7 +59,7 @@ impl Pool {
 
 fn work(jobs: &Receiver<Job>, answers: &Sender<Answer>, shared: &Shared) {
     for job in jobs.iter() {
-        if shared.stop.load(std::sync::atomic::Ordering::Acquire) {
+        if shared.stopping() {
             break;
         }
         // Already answered 300 by the loop: do not run user code for nobody.

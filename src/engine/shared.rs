@@ -1,13 +1,29 @@
-//! State shared by the caller's handle, the ZAP loop, the pool and the watcher.
+//! State shared by the caller's handle, the ZAP loop, the pool and the watcher. The
+//! cross-thread protocol itself (snapshots, wake-ups, stop) is in [`super::handoff`],
+//! where loom checks it.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::ThreadId;
 
 use parking_lot::Mutex;
 
+use super::handoff::{Bell, Handoff};
 use crate::authenticator::Authenticator;
 use crate::policy::Policy;
+
+/// The caller's end of the control pipe: one byte means "look at the stop flag and the
+/// results queue". `None` once stopped.
+pub(super) struct Waker(Mutex<Option<zmq::Socket>>);
+
+impl Bell for Waker {
+    fn ring(&self) {
+        if let Some(pipe) = self.0.lock().as_ref() {
+            // A full pipe already holds a wake-up; a closed peer means the loop is gone.
+            let _ = pipe.send(&[0u8][..], zmq::DONTWAIT);
+        }
+    }
+}
 
 pub(super) struct Shared {
     /// The configuration; its lock serialises configuration calls and the watcher's
@@ -15,32 +31,19 @@ pub(super) struct Shared {
     pub(super) config: Mutex<Authenticator>,
     /// The thread inside a `configure` closure, to refuse a nested call (a deadlock).
     pub(super) configuring: Mutex<Option<ThreadId>>,
-    /// The snapshot the ZAP loop answers from.
-    policy: Mutex<Arc<Policy>>,
-    /// Bumped after each publish: the ZAP loop reloads `policy` when it moved.
-    generation: AtomicU64,
-    /// Set once by `stop`; never lost, whatever else is queued.
-    pub(super) stop: AtomicBool,
-    /// The caller's end of the control pipe: one byte means "look at the stop flag and
-    /// the results queue". `None` once stopped.
-    waker: Mutex<Option<zmq::Socket>>,
-    /// A wake-up byte is on its way; spares a send per result under load.
-    wake_pending: AtomicBool,
+    /// The snapshot the ZAP loop answers from, its generation, stop and wake-ups.
+    handoff: Handoff<Policy, Waker>,
     /// The reload interval in ns, for the watcher (never waits on the config lock).
     reload_ns: AtomicU64,
 }
 
 impl Shared {
     pub(super) fn new(config: Authenticator, waker: zmq::Socket) -> Shared {
-        let policy = Arc::new(config.snapshot());
+        let policy = config.snapshot();
         Shared {
             config: Mutex::new(config),
             configuring: Mutex::new(None),
-            policy: Mutex::new(policy),
-            generation: AtomicU64::new(0),
-            stop: AtomicBool::new(false),
-            waker: Mutex::new(Some(waker)),
-            wake_pending: AtomicBool::new(false),
+            handoff: Handoff::new(policy, Waker(Mutex::new(Some(waker)))),
             reload_ns: AtomicU64::new(1_000_000_000),
         }
     }
@@ -60,49 +63,45 @@ impl Shared {
 
     /// Makes `policy` the one every later request is decided by.
     pub(super) fn publish(&self, policy: Policy) {
-        *self.policy.lock() = Arc::new(policy);
-        self.generation.fetch_add(1, Ordering::Release);
+        self.handoff.publish(policy);
     }
 
     pub(super) fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+        self.handoff.generation()
     }
 
     /// The current snapshot and its generation.
     pub(super) fn current(&self) -> (Arc<Policy>, u64) {
-        // Generation first: a publish in between makes us reload once more, never miss.
-        let generation = self.generation();
-        (Arc::clone(&self.policy.lock()), generation)
+        self.handoff.current()
     }
 
     /// Wakes the ZAP loop for new results (coalesced).
     pub(super) fn wake(&self) {
-        if !self.wake_pending.swap(true, Ordering::AcqRel) {
-            self.send_wake();
-        }
+        self.handoff.wake();
     }
 
-    /// Wakes the ZAP loop unconditionally (stop).
-    pub(super) fn wake_now(&self) {
-        self.send_wake();
-    }
-
-    fn send_wake(&self) {
-        if let Some(pipe) = self.waker.lock().as_ref() {
-            // A full pipe already holds a wake-up; a closed peer means the loop is gone.
-            let _ = pipe.send(&[0u8][..], zmq::DONTWAIT);
-        }
-    }
-
-    /// The loop is about to look at the results one last time before it sleeps: later
-    /// ones need a new wake-up. A read-modify-write (a full barrier), so the loop's
-    /// following look at the results cannot be ordered before it.
+    /// The loop is about to look at the results one last time before it sleeps.
     pub(super) fn woken(&self) {
-        self.wake_pending.swap(false, Ordering::SeqCst);
+        self.handoff.woken();
+    }
+
+    /// Asks every thread to stop and wakes the ZAP loop (never coalesced).
+    pub(super) fn stop(&self) {
+        self.handoff.stop();
+    }
+
+    /// Sets the stop flag only (start failed before the loop ran).
+    pub(super) fn stop_quietly(&self) {
+        self.handoff.stop_quietly();
+    }
+
+    /// Has `stop` been called?
+    pub(super) fn stopping(&self) -> bool {
+        self.handoff.stopping()
     }
 
     /// Closes the caller's end of the pipe (after the loop ended).
     pub(super) fn close_waker(&self) {
-        self.waker.lock().take();
+        self.handoff.bell().0.lock().take();
     }
 }

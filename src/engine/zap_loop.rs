@@ -209,7 +209,7 @@ impl ZapLoop {
     }
 
     fn stopping(&self) -> bool {
-        self.shared.stop.load(Ordering::Acquire)
+        self.shared.stopping()
     }
 
     /// Milliseconds until the earliest deadline (-1: none).

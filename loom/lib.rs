@@ -1,0 +1,2 @@
+//! Empty: this crate only holds the loom test `../tests/loom_handoff.rs` (run it with
+//! `make loom`), which includes `../src/engine/handoff.rs` as it is.
