@@ -523,6 +523,11 @@ impl ZapLoop {
 
 impl Drop for ZapLoop {
     fn drop(&mut self) {
+        // `run` catches every panic of a turn; one that escapes anyway (while answering
+        // the last waiting requests) is an unexpected exit too.
+        if std::thread::panicking() {
+            self.report_exit("it panicked");
+        }
         // Unbind explicitly, also when the loop ended by a panic: a closed socket's
         // inproc endpoint is not always freed at once while handshakes are attached,
         // and a restart on this context would then fail.

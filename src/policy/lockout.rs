@@ -477,6 +477,35 @@ mod tests {
     }
 
     #[test]
+    fn new_settings_keep_bans_and_a_new_window_restarts_counts() {
+        let mut l = Lockout::new(settings());
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            l.failed(b"10.0.0.1", t0);
+        }
+        l.failed(b"10.0.0.2", t0);
+        l.failed(b"10.0.0.2", t0);
+        l.set(LockoutSettings {
+            window: Duration::from_secs(20),
+            ..settings()
+        });
+        assert!(l.is_locked(b"10.0.0.1", t0), "a ban stays");
+        // 10.0.0.2's two failures were counted in the old window's slots: they start over.
+        assert!(!l.failed(b"10.0.0.2", t0));
+        assert!(!l.failed(b"10.0.0.2", t0));
+        assert!(l.failed(b"10.0.0.2", t0));
+        // The same window: counts stay.
+        l.failed(b"10.0.0.3", t0);
+        l.failed(b"10.0.0.3", t0);
+        l.set(LockoutSettings {
+            window: Duration::from_secs(20),
+            max_failures: 3,
+            ban: Duration::from_secs(5),
+        });
+        assert!(l.failed(b"10.0.0.3", t0));
+    }
+
+    #[test]
     fn failures_spread_beyond_the_window_do_not_ban() {
         let mut l = Lockout::new(settings());
         let t0 = Instant::now();
