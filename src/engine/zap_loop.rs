@@ -336,9 +336,10 @@ impl ZapLoop {
         let (lockout, events) = (&mut self.lockout, &self.events);
         let decided = catch_unwind(AssertUnwindSafe(|| {
             p.with_body(|body| {
-                step("parse");
+                step("pooled-parse");
                 match policy::parse(body) {
                     Ok((req, mechanism)) => {
+                        step("pooled-lockout");
                         // A ban that started while this request was on the pool applies
                         // to it: guesses sent in parallel must not outrun the lock-out.
                         let verdict = if locked(lockout, req.address) {
