@@ -256,8 +256,9 @@ impl AddressList {
 pub(crate) enum PeerKey {
     V4(u32),
     V6(u128),
-    /// The /64 an IPv6 address is in (counted beside the address itself).
-    V6Net(u64),
+    /// The network (by default /64) an IPv6 address is in, host bits cleared (counted
+    /// beside the address itself).
+    V6Net(u128),
     /// An IPC peer: libzmq reports `localhost:<uid>:<gid>:<pid>` (seen on Linux with
     /// libzmq 4.3). A new process gets a new pid, so the uid is what identifies the
     /// guesser.
@@ -277,11 +278,11 @@ pub(crate) fn peer_key(peer: &[u8]) -> PeerKey {
     }
 }
 
-/// The /64 of an IPv6 peer key, counted beside it.
-pub(crate) fn v6_net(key: &PeerKey) -> Option<PeerKey> {
+/// The network of `prefix` bits of an IPv6 peer key, counted beside it (none for a
+/// prefix of 128: the address is its own network).
+pub(crate) fn v6_net(key: &PeerKey, prefix: u8) -> Option<PeerKey> {
     match key {
-        // The shift keeps the top 64 bits, which fit a u64 exactly.
-        PeerKey::V6(a) => u64::try_from(a >> 64).ok().map(PeerKey::V6Net),
+        PeerKey::V6(a) if prefix < 128 => Some(PeerKey::V6Net(a & mask128(prefix))),
         _ => None,
     }
 }
@@ -314,14 +315,19 @@ mod tests {
         // IPv6 hosts count one by one; their /64 is a separate key.
         assert_ne!(peer_key(b"2001:db8::1"), peer_key(b"2001:db8::2"));
         assert_eq!(
-            v6_net(&peer_key(b"2001:db8::1")),
-            v6_net(&peer_key(b"2001:db8::ffff:2"))
+            v6_net(&peer_key(b"2001:db8::1"), 64),
+            v6_net(&peer_key(b"2001:db8::ffff:2"), 64)
         );
         assert_ne!(
-            v6_net(&peer_key(b"2001:db8::1")),
-            v6_net(&peer_key(b"2001:db8:0:1::1"))
+            v6_net(&peer_key(b"2001:db8::1"), 64),
+            v6_net(&peer_key(b"2001:db8:0:1::1"), 64)
         );
-        assert_eq!(v6_net(&peer_key(b"10.0.0.1")), None);
+        assert_eq!(
+            v6_net(&peer_key(b"2001:db8::1"), 48),
+            v6_net(&peer_key(b"2001:db8:0:1::1"), 48)
+        );
+        assert_eq!(v6_net(&peer_key(b"2001:db8::1"), 128), None);
+        assert_eq!(v6_net(&peer_key(b"10.0.0.1"), 64), None);
         // IPC peers count by uid, whatever their pid.
         assert_eq!(peer_key(b"localhost:1000:1000:42"), PeerKey::Uid(1000));
         assert_eq!(

@@ -36,7 +36,9 @@ pub(crate) enum PlainCheck<'a> {
 /// A stored password: plaintext (wiped when dropped) or an argon2id PHC hash.
 #[derive(PartialEq, Eq)]
 enum Secret {
-    Plain(Zeroizing<String>),
+    /// With the metadata an admission carries (its `Credential-Version`), built once
+    /// here rather than per request.
+    Plain(Zeroizing<String>, Option<Arc<[u8]>>),
     Hashed(Arc<str>),
 }
 
@@ -51,7 +53,8 @@ impl Secret {
             phc::validate(&value).map_err(|e| format!("has an unusable password hash ({e})"))?;
             return Ok(Secret::Hashed(Arc::from(value.as_str())));
         }
-        Ok(Secret::Plain(value))
+        let version = crate::policy::version_metadata(value.as_bytes());
+        Ok(Secret::Plain(value, version))
     }
 }
 
@@ -176,7 +179,7 @@ impl UserMap {
         match user {
             Some((name, Secret::Hashed(phc))) => PlainCheck::Verify(name, Arc::clone(phc)),
             // Stored passwords are never empty; an empty one given never matches anyway.
-            Some((name, Secret::Plain(expected)))
+            Some((name, Secret::Plain(expected, _)))
                 if !password.is_empty() && ct::eq(password, expected.as_bytes()) =>
             {
                 PlainCheck::Ok(name)
@@ -202,9 +205,18 @@ impl UserMap {
     /// copied: to fingerprint it (`policy::still`).
     pub(crate) fn with_stored<R>(&self, user: &str, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         self.users.get(user).map(|s| match s {
-            Secret::Plain(p) => f(p.as_bytes()),
+            Secret::Plain(p, _) => f(p.as_bytes()),
             Secret::Hashed(phc) => f(phc.as_bytes()),
         })
+    }
+
+    /// The metadata of this user's admission with a plaintext password (prepared when
+    /// the table was built).
+    pub(crate) fn admission_metadata(&self, user: &str) -> Option<Arc<[u8]>> {
+        match self.users.get(user) {
+            Some(Secret::Plain(_, version)) => version.clone(),
+            _ => None,
+        }
     }
 }
 

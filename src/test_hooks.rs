@@ -91,7 +91,8 @@ static ZAP_END: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 
 /// Makes every request's step `step` of the ZAP loop panic, as a bug there would
 /// (`None`: no more panics). Steps: `parse`, `decide`, `lockout`, `answer` (reply and
-/// metrics), `event`, `reply` (sending it).
+/// metrics), `event`, `reply` (sending it); for an answer back from the pool also
+/// `pooled-parse` and `pooled-lockout`.
 pub fn panic_in_zap_step(step: Option<&'static str>) {
     *ZAP_PANIC_STEP.lock() = step;
     ZAP_ARMED.store(

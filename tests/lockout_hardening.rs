@@ -267,3 +267,40 @@ fn malformed_credentials_count_toward_the_lockout() {
         );
     }
 }
+
+/// Issue 21 item 3: the IPv6 network counted beside each address is configurable.
+#[test]
+fn the_ipv6_network_of_the_lockout_is_configurable() {
+    let ctx = zmq::Context::new();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    auth.configure_plain("*", [("admin", "correct-horse")])
+        .unwrap();
+    auth.limit_failures(2, Duration::from_secs(60), Duration::from_secs(600))
+        .unwrap();
+    // Each /64 as one peer (what a fleet of hosts with privacy addresses may want).
+    auth.limit_failures_ipv6_network(64, 1).unwrap();
+    let dealer = zap_dealer(&ctx);
+    plain_status_from(&dealer, "global", "2001:db8::1", "admin", "guess");
+    plain_status_from(&dealer, "global", "2001:db8::2", "admin", "guess");
+    assert_eq!(
+        plain_status_from(&dealer, "global", "2001:db8::3", "admin", "correct-horse").1,
+        "Too many failures"
+    );
+    // Addresses only: a whole /64 of guessers bans each of them, not the neighbour.
+    auth.limit_failures_ipv6_network(128, 1).unwrap();
+    for i in 0..40u32 {
+        let a = format!("2001:db8:1::{i:x}");
+        plain_status_from(&dealer, "global", &a, "admin", "guess");
+    }
+    assert_eq!(
+        plain_status_from(
+            &dealer,
+            "global",
+            "2001:db8:1::ffff",
+            "admin",
+            "correct-horse"
+        )
+        .0,
+        "200"
+    );
+}

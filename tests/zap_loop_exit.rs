@@ -11,6 +11,10 @@ use zmq_auth::{test_hooks, zmq, StatusCode, ThreadAuthenticator};
 
 #[test]
 fn an_unexpected_exit_is_an_event_and_not_alive() {
+    #[cfg(feature = "metrics")]
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .unwrap();
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     auth.configure_plain("*", [("alice", "correct-horse")])
@@ -29,6 +33,15 @@ fn an_unexpected_exit_is_an_event_and_not_alive() {
     assert!(
         eventually(Duration::from_secs(5), || !auth.is_alive()),
         "is_alive() turns false"
+    );
+    #[cfg(feature = "metrics")]
+    assert!(
+        metrics
+            .render()
+            .lines()
+            .any(|l| l == "zmq_auth_zap_thread_exits_total 1"),
+        "counted: {}",
+        metrics.render()
     );
     // A stop afterwards is fine and sends no second event.
     auth.stop().unwrap();

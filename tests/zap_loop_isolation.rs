@@ -13,7 +13,8 @@ use zmq_auth::{test_hooks, zmq, ThreadAuthenticator};
 /// Steps of a request answered on the loop itself.
 const LOOP_STEPS: &[&str] = &["parse", "decide", "lockout", "answer", "event", "reply"];
 /// Steps of a request answered after the pool (an argon2id check).
-const POOLED_STEPS: &[&str] = &["parse", "lockout", "answer", "event", "reply"];
+/// (Its parse and lock-out check before the pool are the loop's steps above.)
+const POOLED_STEPS: &[&str] = &["pooled-parse", "pooled-lockout", "answer", "event", "reply"];
 
 fn request(dealer: &zmq::Socket, id: &str, user: &str, pw: &str) -> (String, String, String) {
     send_request_from(
@@ -30,6 +31,10 @@ fn request(dealer: &zmq::Socket, id: &str, user: &str, pw: &str) -> (String, Str
 
 #[test]
 fn a_panic_in_any_request_step_answers_500_and_the_loop_goes_on() {
+    #[cfg(feature = "metrics")]
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .unwrap();
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let hashed = zmq_auth::hash_password("Pw-isolation-hashed-7b1e").unwrap();
@@ -62,6 +67,19 @@ fn a_panic_in_any_request_step_answers_500_and_the_loop_goes_on() {
         }
     }
     while events.try_recv().is_ok() {}
+    #[cfg(feature = "metrics")]
+    {
+        let text = metrics.render();
+        let count = |step: &str| {
+            let prefix = format!("zmq_auth_request_panics_total{{step=\"{step}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(prefix.as_str()))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        assert_eq!(count("request"), LOOP_STEPS.len() as u64, "{text}");
+        assert_eq!(count("pooled"), POOLED_STEPS.len() as u64, "{text}");
+    }
 
     // Over a real handshake: a panic in the decision refuses, never admits.
     let server = plain_server(&ctx, Some("global"));

@@ -436,11 +436,46 @@ impl Authenticator {
                 "limit_failures needs max_failures >= 1 and a non-zero window and ban",
             ));
         }
-        self.lockout = Some(LockoutSettings {
-            max_failures,
-            window,
-            ban,
-        });
+        let mut settings = LockoutSettings::new(max_failures, window, ban);
+        if let Some(old) = self.lockout {
+            // The IPv6 grouping is set on its own and stays.
+            settings.v6_net_prefix = old.v6_net_prefix;
+            settings.v6_net_factor = old.v6_net_factor;
+        }
+        self.lockout = Some(settings);
+        self.changed();
+        Ok(())
+    }
+
+    /// How the lock-out groups IPv6 peers: each address counts on its own, and its
+    /// network of `prefix` bits is counted beside it with a limit of `factor` times
+    /// `max_failures` (default: /64 and 16, so one guessing host does not lock out its
+    /// neighbours, and one rotating through its /64 is still stopped). `prefix` 128
+    /// counts addresses only; `64` with `factor` 1 counts each /64 as one peer. Needs
+    /// [`limit_failures`](Self::limit_failures) first; kept when that is called again.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let mut auth = zmq_auth::Authenticator::new();
+    /// assert!(auth.limit_failures_ipv6_network(56, 4).is_err()); // no lock-out yet
+    /// auth.limit_failures(5, Duration::from_secs(60), Duration::from_secs(600)).unwrap();
+    /// auth.limit_failures_ipv6_network(56, 4).unwrap();
+    /// assert!(auth.limit_failures_ipv6_network(129, 4).is_err());
+    /// assert!(auth.limit_failures_ipv6_network(64, 0).is_err());
+    /// ```
+    pub fn limit_failures_ipv6_network(&mut self, prefix: u8, factor: u32) -> crate::Result<()> {
+        let Some(settings) = self.lockout.as_mut() else {
+            return Err(crate::Error::invalid_config(
+                "limit_failures_ipv6_network needs limit_failures first",
+            ));
+        };
+        if prefix == 0 || prefix > 128 || factor == 0 {
+            return Err(crate::Error::invalid_config(
+                "limit_failures_ipv6_network needs a prefix of 1 to 128 bits and a factor >= 1",
+            ));
+        }
+        settings.v6_net_prefix = prefix;
+        settings.v6_net_factor = factor;
         self.changed();
         Ok(())
     }

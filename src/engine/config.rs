@@ -255,7 +255,8 @@ impl ThreadAuthenticator {
     /// `Too many failures` for `ban`, without its credentials being checked; other peers
     /// are unaffected. IPv4 addresses count one by one; IPv6 addresses too, and beside
     /// that each /64 with a limit 16 times higher (a host can rotate through its /64,
-    /// but one guessing host must not lock out its neighbours); IPC peers by uid.
+    /// but one guessing host must not lock out its neighbours; see
+    /// [`limit_failures_ipv6_network`](Self::limit_failures_ipv6_network)); IPC peers by uid.
     /// Refusals of credentials count (wrong password, unknown user or key, malformed
     /// credentials); address-list refusals, 300 and 500 do not. Any duration is
     /// accepted (`Duration::MAX` saturates). At most 65,536 keys are tracked (a sweep of
@@ -273,6 +274,20 @@ impl ThreadAuthenticator {
     /// ```
     pub fn limit_failures(&self, max_failures: u32, window: Duration, ban: Duration) -> Result<()> {
         self.configure(|a| a.limit_failures(max_failures, window, ban))
+    }
+
+    /// [`Authenticator::limit_failures_ipv6_network`] on the running thread: the IPv6
+    /// network counted beside each address (default /64, at 16 times the limit).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # let ctx = zmq_auth::zmq::Context::new();
+    /// let auth = zmq_auth::ThreadAuthenticator::start(&ctx).unwrap();
+    /// auth.limit_failures(5, Duration::from_secs(60), Duration::from_secs(900)).unwrap();
+    /// auth.limit_failures_ipv6_network(56, 8).unwrap();
+    /// ```
+    pub fn limit_failures_ipv6_network(&self, prefix: u8, factor: u32) -> Result<()> {
+        self.configure(|a| a.limit_failures_ipv6_network(prefix, factor))
     }
 
     /// Turns the lock-out off; bans in force are lifted.

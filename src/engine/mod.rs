@@ -319,7 +319,9 @@ impl ThreadAuthenticator {
     /// readers always see the latest decisions; the thread never waits. Malformed
     /// requests produce no event. **Recording starts with the first call**: decisions
     /// made before it are not in the stream (an unread stream would cost every request
-    /// four allocations), so call it before the connections you want to observe.
+    /// four allocations), so call it before the connections you want to observe. One
+    /// event is not a decision: should the ZAP thread end other than by `stop`, an event
+    /// with [`AuthEvent::is_handler_exit`] says so (it is sent even before this call).
     ///
     /// ```
     /// use std::time::Duration;

@@ -336,9 +336,10 @@ impl ZapLoop {
         let (lockout, events) = (&mut self.lockout, &self.events);
         let decided = catch_unwind(AssertUnwindSafe(|| {
             p.with_body(|body| {
-                step("parse");
+                step("pooled-parse");
                 match policy::parse(body) {
                     Ok((req, mechanism)) => {
+                        step("pooled-lockout");
                         // A ban that started while this request was on the pool applies
                         // to it: guesses sent in parallel must not outrun the lock-out.
                         let verdict = if locked(lockout, req.address) {
@@ -523,6 +524,11 @@ impl ZapLoop {
 
 impl Drop for ZapLoop {
     fn drop(&mut self) {
+        // `run` catches every panic of a turn; one that escapes anyway (while answering
+        // the last waiting requests) is an unexpected exit too.
+        if std::thread::panicking() {
+            self.report_exit("it panicked");
+        }
         // Unbind explicitly, also when the loop ended by a panic: a closed socket's
         // inproc endpoint is not always freed at once while handshakes are attached,
         // and a restart on this context would then fail.

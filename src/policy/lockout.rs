@@ -39,8 +39,10 @@ pub(crate) const CAPACITY: usize = 65_536;
 pub(crate) const SUB_WINDOWS: u32 = 16;
 const SLOTS: usize = SUB_WINDOWS as usize + 1;
 
-/// How many more failures an IPv6 /64 may have than one address in it.
+/// How many more failures an IPv6 /64 may have than one address in it, by default.
 pub(crate) const V6_NET_FACTOR: u32 = 16;
+/// The IPv6 network counted beside each address, by default.
+pub(crate) const V6_NET_PREFIX: u8 = 64;
 
 /// Bytes per tracked key, about: the key (32), the entry (64) and the hash table's
 /// control byte and spare room (about 1/8 empty).
@@ -53,6 +55,23 @@ pub(crate) struct LockoutSettings {
     pub(crate) max_failures: u32,
     pub(crate) window: Duration,
     pub(crate) ban: Duration,
+    /// The IPv6 network counted beside each address (128: none).
+    pub(crate) v6_net_prefix: u8,
+    /// Its limit, in multiples of `max_failures`.
+    pub(crate) v6_net_factor: u32,
+}
+
+impl LockoutSettings {
+    /// `max` failures within `window` ban for `ban`; IPv6 networks by default.
+    pub(crate) fn new(max_failures: u32, window: Duration, ban: Duration) -> LockoutSettings {
+        LockoutSettings {
+            max_failures,
+            window,
+            ban,
+            v6_net_prefix: V6_NET_PREFIX,
+            v6_net_factor: V6_NET_FACTOR,
+        }
+    }
 }
 
 struct Entry {
@@ -110,7 +129,7 @@ fn coarse(key: &PeerKey) -> Coarse {
     match key {
         PeerKey::V4(a) => u16::try_from(a >> 16).map_or(Coarse::Rest, Coarse::V4Net16),
         PeerKey::V6(a) => u32::try_from(a >> 96).map_or(Coarse::Rest, Coarse::V6Net32),
-        PeerKey::V6Net(n) => u32::try_from(n >> 32).map_or(Coarse::Rest, Coarse::V6Net32),
+        PeerKey::V6Net(n) => u32::try_from(n >> 96).map_or(Coarse::Rest, Coarse::V6Net32),
         PeerKey::Uid(_) | PeerKey::Other(_) => Coarse::Rest,
     }
 }
@@ -154,6 +173,10 @@ impl Lockout {
                 e.counts = [0; SLOTS];
             }
         }
+        if settings.v6_net_prefix != self.settings.v6_net_prefix {
+            // Networks of the old size mean nothing now.
+            self.table.retain(|k, _| !matches!(k, PeerKey::V6Net(_)));
+        }
         self.settings = settings;
     }
 
@@ -164,7 +187,7 @@ impl Lockout {
     /// Is this peer banned now?
     pub(crate) fn is_locked(&self, peer: &[u8], now: Instant) -> bool {
         let key = peer_key(peer);
-        if v6_net(&key)
+        if v6_net(&key, self.settings.v6_net_prefix)
             .and_then(|net| self.table.get(&net))
             .is_some_and(|e| e.banned(now))
         {
@@ -198,8 +221,11 @@ impl Lockout {
         let key = peer_key(peer);
         let slot = self.slot(now);
         let mut started = false;
-        if let Some(net) = v6_net(&key) {
-            let limit = self.settings.max_failures.saturating_mul(V6_NET_FACTOR);
+        if let Some(net) = v6_net(&key, self.settings.v6_net_prefix) {
+            let limit = self
+                .settings
+                .max_failures
+                .saturating_mul(self.settings.v6_net_factor);
             started |= self.count_key(net, limit, slot, now);
         }
         let limit = self.settings.max_failures;
@@ -313,213 +339,5 @@ fn ring(slot: u64) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings() -> LockoutSettings {
-        LockoutSettings {
-            max_failures: 3,
-            window: Duration::from_secs(10),
-            ban: Duration::from_secs(60),
-        }
-    }
-
-    #[test]
-    fn bans_after_max_failures_within_the_window_then_lifts() {
-        let mut l = Lockout::new(settings());
-        let t0 = Instant::now();
-        assert!(!l.failed(b"10.0.0.1", t0));
-        assert!(!l.failed(b"10.0.0.1", t0 + Duration::from_secs(1)));
-        assert!(!l.is_locked(b"10.0.0.1", t0 + Duration::from_secs(1)));
-        assert!(l.failed(b"10.0.0.1", t0 + Duration::from_secs(2)));
-        assert!(l.is_locked(b"10.0.0.1", t0 + Duration::from_secs(3)));
-        assert!(l.is_locked(b"::ffff:10.0.0.1", t0 + Duration::from_secs(3)));
-        assert!(!l.is_locked(b"10.0.0.2", t0 + Duration::from_secs(3)));
-        assert!(!l.is_locked(b"10.0.0.1", t0 + Duration::from_secs(63)));
-        // After the ban, counting starts over.
-        assert!(!l.failed(b"10.0.0.1", t0 + Duration::from_secs(63)));
-    }
-
-    #[test]
-    fn a_ban_of_duration_max_saturates_instead_of_overflowing() {
-        let mut l = Lockout::new(LockoutSettings {
-            ban: Duration::MAX,
-            ..settings()
-        });
-        let t0 = Instant::now();
-        l.failed(b"10.0.0.1", t0);
-        l.failed(b"10.0.0.1", t0);
-        assert!(l.failed(b"10.0.0.1", t0));
-        assert!(l.is_locked(b"10.0.0.1", t0 + Duration::from_secs(86_400 * 365)));
-        assert!(saturating_after(t0, Duration::MAX) > t0);
-        assert_eq!(saturating_after(t0, Duration::ZERO), t0);
-    }
-
-    #[test]
-    fn the_window_slides_across_a_boundary() {
-        // Issue 18 finding 10: 3 failures within 41 ms across a boundary of a fixed
-        // window did not ban (limit 3 per 500 ms).
-        let mut l = Lockout::new(LockoutSettings {
-            max_failures: 3,
-            window: Duration::from_millis(500),
-            ban: Duration::from_secs(60),
-        });
-        let t0 = Instant::now();
-        let at = |ms: u64| t0 + Duration::from_millis(ms);
-        assert!(!l.failed(b"10.0.0.1", at(0)));
-        // A fixed window started at 0 and would restart at 540, forgetting 480.
-        assert!(!l.failed(b"10.0.0.1", at(480)));
-        assert!(!l.failed(b"10.0.0.1", at(540)));
-        assert!(
-            l.failed(b"10.0.0.1", at(560)),
-            "3 failures within 80 ms ban"
-        );
-        assert!(l.is_locked(b"10.0.0.1", at(561)));
-    }
-
-    /// Exact count of failures in (t - window, t].
-    fn exact(times: &[Duration], t: Duration, window: Duration) -> usize {
-        times
-            .iter()
-            .filter(|&&x| x <= t && t.saturating_sub(x) < window)
-            .count()
-    }
-
-    #[test]
-    fn never_more_than_max_failures_in_any_window() {
-        // Pseudo-random failure times against an exact sliding log: whenever `max`
-        // failures fall within one window, the lock-out has banned (at that failure
-        // or earlier); and a ban never starts with fewer than `max` failures within
-        // a window and a slot.
-        let window = Duration::from_millis(1_000);
-        let slot = window / SUB_WINDOWS;
-        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-        for round in 0..200 {
-            let max = 2 + (round % 6);
-            let mut l = Lockout::new(LockoutSettings {
-                max_failures: max,
-                window,
-                ban: Duration::from_secs(3_600),
-            });
-            let t0 = Instant::now();
-            let mut t = Duration::ZERO;
-            let mut times = Vec::new();
-            for _ in 0..40 {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                t += Duration::from_millis(seed % 400);
-                times.push(t);
-                let started = l.failed(b"10.0.0.1", t0 + t);
-                let in_window = exact(&times, t, window);
-                if in_window >= max as usize {
-                    assert!(l.is_locked(b"10.0.0.1", t0 + t), "round {round}: {times:?}");
-                }
-                if started {
-                    assert!(
-                        exact(&times, t, window + slot) >= max as usize,
-                        "round {round}: banned early {times:?}"
-                    );
-                }
-                if l.is_locked(b"10.0.0.1", t0 + t) {
-                    break;
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn ipv6_counts_per_address_and_per_64_with_a_higher_limit() {
-        let mut l = Lockout::new(settings());
-        let t0 = Instant::now();
-        for _ in 0..3 {
-            l.failed(b"2001:db8::1", t0);
-        }
-        assert!(l.is_locked(b"2001:db8::1", t0));
-        assert!(
-            !l.is_locked(b"2001:db8::2", t0),
-            "the neighbour is not locked out"
-        );
-        // A host rotating through its /64 is stopped by the /64's own limit.
-        let net_limit = 3 * V6_NET_FACTOR;
-        let mut banned_at = None;
-        for i in 0..net_limit {
-            let a = format!("2001:db8::1:{i:x}");
-            if l.failed(a.as_bytes(), t0) {
-                banned_at = Some(i);
-                break;
-            }
-        }
-        // 3 failures of ::1 count towards the /64 too.
-        assert_eq!(banned_at, Some(net_limit - 4));
-        assert!(l.is_locked(b"2001:db8::2", t0), "now the whole /64 is");
-        assert!(!l.is_locked(b"2001:db8:0:1::2", t0), "not the next /64");
-    }
-
-    #[test]
-    fn ipc_peers_count_by_uid_not_pid() {
-        let mut l = Lockout::new(settings());
-        let t0 = Instant::now();
-        assert!(!l.failed(b"localhost:1000:1000:101", t0));
-        assert!(!l.failed(b"localhost:1000:1000:102", t0));
-        assert!(l.failed(b"localhost:1000:1000:103", t0));
-        assert!(l.is_locked(b"localhost:1000:1000:104", t0));
-        assert!(
-            !l.is_locked(b"localhost:1001:1001:104", t0),
-            "other users are not"
-        );
-    }
-
-    #[test]
-    fn entry_size_is_as_documented() {
-        let pair = std::mem::size_of::<(PeerKey, Entry)>();
-        assert!(pair + pair / 8 < ENTRY_BYTES, "{pair} bytes per entry");
-    }
-
-    #[test]
-    fn failures_spread_beyond_the_window_do_not_ban() {
-        let mut l = Lockout::new(settings());
-        let t0 = Instant::now();
-        // One failure every 6 s: never 3 within a 10 s window.
-        for i in 0..10 {
-            assert!(!l.failed(b"10.0.0.1", t0 + Duration::from_secs(6 * i)));
-        }
-        assert!(!l.is_locked(b"10.0.0.1", t0 + Duration::from_secs(60)));
-    }
-
-    #[test]
-    fn a_sweep_of_addresses_stays_bounded_and_keeps_bans() {
-        let mut l = Lockout::with_capacity(settings(), 100);
-        let t0 = Instant::now();
-        for _ in 0..3 {
-            l.failed(b"192.0.2.1", t0);
-        }
-        assert!(l.is_locked(b"192.0.2.1", t0));
-        for i in 0..10_000u32 {
-            let a = std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string();
-            l.failed(a.as_bytes(), t0);
-            assert!(l.len() <= 100);
-        }
-        assert!(l.is_locked(b"192.0.2.1", t0), "a ban survives the sweep");
-    }
-
-    #[test]
-    fn a_table_full_of_bans_still_locks_out_new_addresses() {
-        let mut l = Lockout::with_capacity(settings(), 100);
-        let t0 = Instant::now();
-        for i in 0..100u32 {
-            let a = std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string();
-            for _ in 0..3 {
-                l.failed(a.as_bytes(), t0);
-            }
-        }
-        // Full of active bans: a 101st address is counted in the shared overflow entry.
-        assert!(!l.failed(b"192.0.2.7", t0));
-        assert!(!l.failed(b"192.0.2.7", t0));
-        assert!(l.failed(b"192.0.2.7", t0));
-        assert!(l.is_locked(b"192.0.2.7", t0));
-        assert!(l.is_locked(b"192.0.9.8", t0), "its /16 is banned with it");
-        assert!(!l.is_locked(b"198.51.100.1", t0), "other networks are not");
-        assert_eq!(l.len(), 100);
-    }
-}
+#[path = "lockout_tests.rs"]
+mod tests;

@@ -30,6 +30,7 @@ pub use curve::{CredentialsProvider, CurveDecision};
 pub(crate) use domains::DomainWarnings;
 pub use event::AuthEvent;
 pub(crate) use slow::SlowJob;
+pub(crate) use still::version_metadata;
 
 /// Maps a CURVE key to a user id; user code, so it only ever runs where user code may.
 pub(crate) type UserIdFn = Arc<dyn Fn(&[u8; 32]) -> String + Send + Sync>;
@@ -278,7 +279,7 @@ impl Policy {
                 // The admission carries the credential's version, for still_admits_version.
                 PlainCheck::Ok(name) => ok(
                     UserId::Text(Cow::Borrowed(name)),
-                    users.with_stored(name, still::version_metadata).flatten(),
+                    users.admission_metadata(name),
                 ),
                 // Where known users cost an argon2id check, unknown ones cost one too.
                 PlainCheck::UnknownUser if users.has_hashes() => {
