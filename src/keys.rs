@@ -6,10 +6,8 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
-extern "C" {
-    // zmq 0.9 does not wrap it; zmq-sys links the system libzmq that defines it.
-    fn zmq_curve_public(z85_public_key: *mut c_char, z85_secret_key: *const c_char) -> i32;
-}
+// rust-zmq 0.9 does not wrap it (src/ffi.rs declares it).
+use crate::ffi::zmq_curve_public;
 
 /// Does the linked libzmq support CURVE?
 ///

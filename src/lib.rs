@@ -180,6 +180,7 @@ mod certs;
 mod ct;
 mod engine;
 mod error;
+mod ffi;
 mod hash;
 mod keys;
 mod metrics;
@@ -198,8 +199,27 @@ mod zap;
 /// Re-exported: [`ThreadAuthenticator::events`] returns a `crossbeam_channel::Receiver`.
 pub use crossbeam_channel;
 /// Re-exported: the `zmq` crate whose [`zmq::Context`] [`ThreadAuthenticator::start`]
-/// takes, so the versions always match.
+/// takes, so the versions always match: rust-zmq 0.9 with feature `zmq-0-9` (the
+/// default), 0.10 with `zmq-0-10`.
 pub use zmq;
+
+// One binding per build: both zmq-sys versions link the C symbols of libzmq.
+#[cfg(all(feature = "zmq-0-9", feature = "zmq-0-10"))]
+compile_error!(
+    "zmq-auth: features `zmq-0-9` and `zmq-0-10` are both on; pick one. For rust-zmq 0.10 \
+     write `zmq-auth = { version = \"0.1\", default-features = false, features = [\"zmq-0-10\"] }`"
+);
+#[cfg(not(any(feature = "zmq-0-9", feature = "zmq-0-10")))]
+compile_error!(
+    "zmq-auth: no libzmq binding selected; enable feature `zmq-0-9` (the default) or \
+     `zmq-0-10` (with `default-features = false`)"
+);
+// With `zmq-0-10`, the `zmq` this crate resolved must be 0.10 (`Socket::unbind` is new in
+// 0.10). An error here means another crate of the build pins rust-zmq 0.9: use
+// feature `zmq-0-9`, or move that crate to 0.10.
+#[cfg(all(feature = "zmq-0-10", not(feature = "zmq-0-9")))]
+const _FEATURE_ZMQ_0_10_NEEDS_RUST_ZMQ_0_10: fn(&zmq::Socket, &str) -> zmq::Result<()> =
+    zmq::Socket::unbind;
 
 pub use authenticator::Authenticator;
 pub use certs::{create_certificates, load_certificate, load_certificates, Certificate};

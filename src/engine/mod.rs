@@ -152,7 +152,7 @@ impl ThreadAuthenticator {
             if let Ok(ep) = std::ffi::CString::new(ZAP_ENDPOINT) {
                 // SAFETY: the socket pointer is valid while `zap` lives; `ep` is NUL-terminated.
                 unsafe {
-                    zmq_sys::zmq_unbind(zap.as_mut_ptr(), ep.as_ptr());
+                    crate::ffi::zmq_unbind(zap.as_mut_ptr(), ep.as_ptr());
                 }
             }
         };

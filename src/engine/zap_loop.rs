@@ -531,11 +531,12 @@ fn into_owned(v: Verdict<'_>) -> Verdict<'static> {
 fn send_bytes(socket: &mut zmq::Socket, data: &[u8], flags: i32) -> zmq::Result<()> {
     // SAFETY: the socket pointer is valid while `socket` lives, and `data` is valid for
     // `data.len()` bytes; libzmq copies them before returning.
-    let rc =
-        unsafe { zmq_sys::zmq_send(socket.as_mut_ptr(), data.as_ptr().cast(), data.len(), flags) };
+    let rc = unsafe {
+        crate::ffi::zmq_send(socket.as_mut_ptr(), data.as_ptr().cast(), data.len(), flags)
+    };
     if rc < 0 {
         // SAFETY: reads libzmq's thread-local errno.
-        Err(zmq::Error::from_raw(unsafe { zmq_sys::zmq_errno() }))
+        Err(zmq::Error::from_raw(unsafe { crate::ffi::zmq_errno() }))
     } else {
         Ok(())
     }
@@ -549,7 +550,7 @@ impl Drop for ZapLoop {
         if let Ok(ep) = CString::new(ZAP_ENDPOINT) {
             // SAFETY: the socket pointer is valid while `self.zap` lives; `ep` is NUL-terminated.
             unsafe {
-                zmq_sys::zmq_unbind(self.zap.as_mut_ptr(), ep.as_ptr());
+                crate::ffi::zmq_unbind(self.zap.as_mut_ptr(), ep.as_ptr());
             }
         }
     }
