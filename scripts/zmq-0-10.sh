@@ -62,11 +62,12 @@ export ZMQ_AUTH_REQUIRE_CURVE=1
     "$CARGO" test --features "$features" "${args[@]}"
 )
 
-echo "==> tests/downstream: a crate on zmq 0.10 (PLAIN, CURVE)"
+echo "==> tests/downstream: a crate on zmq 0.10 (PLAIN, CURVE, the tokio example)"
 (
     cd tests/downstream
     export CARGO_TARGET_DIR="$base/downstream"
     "$CARGO" test
+    timeout -k 10 "${EXAMPLE_TIMEOUT:-300}" "$CARGO" run --quiet --example tokio_server
 )
 
 # From the repository root, so that tests/downstream/.cargo/config.toml (found from the
