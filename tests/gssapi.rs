@@ -199,6 +199,7 @@ fn allowed_client_gets_through(kdc: &kdc::Kdc) {
             status: StatusCode::Success,
             user_id: "client@ZMQAUTH.TEST".into(),
             reason: "OK".into(),
+            identity: "client@ZMQAUTH.TEST".into(),
         }
     );
 
@@ -239,6 +240,7 @@ fn denied_client_is_refused(kdc: &kdc::Kdc) {
             status: StatusCode::AuthenticationFailure,
             user_id: String::new(),
             reason: "Address denied".into(),
+            identity: kdc.client_principal(),
         }
     );
     match server.recv(QUIET) {

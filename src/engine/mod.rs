@@ -86,6 +86,8 @@ struct Running {
 /// auth.stop().unwrap();
 /// assert!(!auth.is_alive());
 /// ```
+#[must_use = "authentication stops when the ThreadAuthenticator is dropped: keep it alive \
+              as long as the server sockets (`start(&ctx)?;` alone drops it at once)"]
 pub struct ThreadAuthenticator {
     shared: Arc<Shared>,
     running: Mutex<Option<Running>>,
@@ -125,6 +127,7 @@ impl ThreadAuthenticator {
     /// drop(first);
     /// assert!(ThreadAuthenticator::start(&ctx).is_ok());
     /// ```
+    #[must_use = "authentication stops when the returned ThreadAuthenticator is dropped"]
     pub fn start(ctx: &zmq::Context) -> Result<Self> {
         Self::start_with(ctx, EngineOptions::default())
     }
@@ -139,6 +142,7 @@ impl ThreadAuthenticator {
     /// let auth = ThreadAuthenticator::start_with(&ctx, options).unwrap();
     /// assert!(auth.is_alive());
     /// ```
+    #[must_use = "authentication stops when the returned ThreadAuthenticator is dropped"]
     pub fn start_with(ctx: &zmq::Context, options: EngineOptions) -> Result<Self> {
         let zap = ctx.socket(zmq::ROUTER)?;
         zap.set_linger(0)?;
@@ -469,6 +473,16 @@ impl std::fmt::Debug for ThreadAuthenticator {
 
 impl Drop for ThreadAuthenticator {
     fn drop(&mut self) {
+        // Dropped without `stop()`, often by accident (`start(&ctx)?;`): from now on
+        // libzmq admits CURVE peers of sockets without `require_zap`, so say so.
+        if self.running.lock().is_some() && self.is_alive() {
+            zlog!(
+                Warn,
+                "ThreadAuthenticator dropped while running: ZAP authentication stops now \
+                 (sockets without require_zap admit every CURVE key); keep the handle alive \
+                 as long as the server sockets, or call stop() to end it on purpose"
+            );
+        }
         if let Err(e) = self.stop() {
             zlog!(Error, "stopping the authenticator: {e}");
         }

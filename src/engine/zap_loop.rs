@@ -347,7 +347,7 @@ impl ZapLoop {
                 } else {
                     verdict
                 };
-                let out = Asked::of(&req, mechanism).answer(verdict, want);
+                let out = Asked::from_libzmq(&req, mechanism).answer(verdict, want);
                 note_failure(lockout, req.address, &out.0);
                 out
             }
@@ -417,13 +417,14 @@ impl ZapLoop {
                 Ok((req, mechanism)) if locked(&self.lockout, req.address) => {
                     // Refused without looking at the credentials.
                     let v = policy::deny(policy::TOO_MANY_FAILURES);
-                    let (reply, ev) = Asked::of(&req, mechanism).answer(v, self.events.wanted());
+                    let (reply, ev) =
+                        Asked::from_libzmq(&req, mechanism).answer(v, self.events.wanted());
                     Action::Reply(reply, ev)
                 }
                 Ok((req, mechanism)) => match self.policy.decide(&req, mechanism) {
                     Decision::Done(v) => {
                         let (reply, ev) =
-                            Asked::of(&req, mechanism).answer(v, self.events.wanted());
+                            Asked::from_libzmq(&req, mechanism).answer(v, self.events.wanted());
                         note_failure(&mut self.lockout, req.address, &reply);
                         Action::Reply(reply, ev)
                     }
