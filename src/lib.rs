@@ -234,6 +234,12 @@ pub use zap::{
     Mechanism, StatusCode, ZapParseError, ZapReply, ZapRequest, ZAP_VERSION,
 };
 
+// The README's Rust blocks are doctests, so they cannot rot. They use both stores, so
+// they run where those features are on (`make test`, CI).
+#[cfg(all(doctest, feature = "sqlite", feature = "postgres"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// Pass as the location to `configure_curve` to admit any CURVE client that completes
 /// the handshake (encryption without client authentication).
 ///
