@@ -167,6 +167,8 @@
 //! # Ok::<(), zmq_auth::Error>(())
 //! ```
 #![warn(missing_docs, unreachable_pub)]
+// docs.rs (nightly rustdoc, `--cfg docsrs`): label what each feature brings.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 #[macro_use]
