@@ -32,7 +32,6 @@
     not(feature = "postgres"),
     doc = "[`PostgresStore`]: https://docs.rs/zmq-auth/latest/zmq_auth/store/struct.PostgresStore.html"
 )]
-
 // Without a store feature, the admin helpers and constructors have no caller.
 #![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 
