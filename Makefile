@@ -5,6 +5,10 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 CARGO ?= cargo
+# The features every build of this repository uses. Not --all-features: `zmq-0-9` and
+# `zmq-0-10` select the libzmq binding and one build holds exactly one (`make
+# test-zmq-0-10` runs the other). `test-hooks` comes in through the dev-dependency.
+FEATURES ?= zmq-0-9,cli,cli-postgres,sqlite,postgres,metrics
 # Seconds one example may run before it counts as hung (a failed handshake can hang).
 EXAMPLE_TIMEOUT ?= 300
 
@@ -13,12 +17,13 @@ ifneq ($(wildcard $(HOME)/.cargo/bin/cargo),)
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 endif
 
-.PHONY: help deps venv demo test lint doc fuzz-check fuzz loom clean
+.PHONY: help print-features deps venv demo test test-zmq-0-10 lint doc fuzz-check fuzz loom clean
 
 help:
 	@echo "make demo   install system packages if missing, run the ironhouse example"
-	@echo "make test   install system packages if missing, run cargo test --all-features and every example"
-	@echo "make lint   cargo fmt --check and cargo clippy --all-targets --all-features -D warnings"
+	@echo "make test   install system packages if missing, run cargo test (FEATURES) and every example, then the zmq-0-10 pass"
+	@echo "make test-zmq-0-10  only the rust-zmq 0.10 pass (scripts/zmq-0-10.sh)"
+	@echo "make lint   cargo fmt --check and cargo clippy --all-targets --features $(FEATURES) -D warnings"
 	@echo "make doc    cargo doc --no-deps with warnings as errors"
 	@echo "make deps   only install the missing system packages"
 	@echo "make venv   create .venv with the pinned pyzmq (for the pyzmq interop tests)"
@@ -28,6 +33,10 @@ help:
 
 deps:
 	@bash scripts/install-deps.sh
+
+# For .ci/run: the one list of features.
+print-features:
+	@echo $(FEATURES)
 
 # The Python virtualenv (.venv, pinned pyzmq from PyPI) for tests/interop_pyzmq.rs.
 venv: deps
@@ -47,7 +56,7 @@ test: export CARGO_TARGET_DIR := $(AUDIT_TARGET_DIR)
 # `override`: `make test RUSTFLAGS=...` adds to the flag instead of dropping it.
 test: export override RUSTFLAGS := $(RUSTFLAGS) --cfg zmq_auth_audit
 
-# `cargo test --all-features` (so doctests and the `cli` feature's tool and tests/cli.rs
+# `cargo test --features $(FEATURES)` (so doctests and the `cli` feature's tool and tests/cli.rs
 # run too), then every examples/*.rs except bench*, then the audit of everything they
 # logged. The later steps use the same features, so nothing is rebuilt.
 test: deps venv
@@ -57,14 +66,14 @@ test: deps venv
 	fi
 	rm -rf "$(AUDIT_DIR)"
 	mkdir -p "$(AUDIT_DIR)"
-	$(CARGO) test --all-features
+	$(CARGO) test --features $(FEATURES)
 	@pass=0; fail=0; failed=""; \
 	for f in examples/*.rs; do \
 	    [ -e "$$f" ] || continue; \
 	    name=$$(basename "$$f" .rs); \
 	    case "$$name" in bench*) echo "skipping example $$name (benchmark)"; continue;; esac; \
-	    echo "==> $(CARGO) run --quiet --all-features --example $$name"; \
-	    if timeout -k 10 $(EXAMPLE_TIMEOUT) $(CARGO) run --quiet --all-features --example "$$name"; then \
+	    echo "==> $(CARGO) run --quiet --features $(FEATURES) --example $$name"; \
+	    if timeout -k 10 $(EXAMPLE_TIMEOUT) $(CARGO) run --quiet --features $(FEATURES) --example "$$name"; then \
 	        pass=$$((pass + 1)); \
 	    else \
 	        rc=$$?; fail=$$((fail + 1)); failed="$$failed $$name"; \
@@ -76,14 +85,21 @@ test: deps venv
 	if [ $$((pass + fail)) -eq 0 ]; then echo "no examples to run"; \
 	else echo "examples: $$pass passed, $$fail failed"; fi; \
 	[ "$$fail" -eq 0 ]
-	$(CARGO) test --all-features --test suite_audit -- --ignored --nocapture
+	$(CARGO) test --features $(FEATURES) --test suite_audit -- --ignored --nocapture
+	@# The rust-zmq 0.10 pass builds elsewhere (target/zmq-0-10), without the audit cfg.
+	env -u RUSTFLAGS -u ZMQ_AUTH_AUDIT_DIR -u CARGO_TARGET_DIR bash scripts/zmq-0-10.sh
+
+# The crate on rust-zmq 0.10 (feature zmq-0-10) with the README's `links` override, and
+# tests/downstream (a zmq 0.10 application, the tokio example): see the script.
+test-zmq-0-10: deps
+	bash scripts/zmq-0-10.sh
 
 lint: deps
 	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets --all-features -- -D warnings
+	$(CARGO) clippy --all-targets --features $(FEATURES) -- -D warnings
 
 doc: deps
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --all-features
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --features $(FEATURES)
 
 # The fuzz targets (fuzz/, their own workspace) still build, and run each seed input
 # once. A plain build needs no cargo-fuzz: it links libFuzzer without coverage

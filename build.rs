@@ -2,10 +2,18 @@
 //!
 //! `zmq-sys` does the linking; this script only turns a missing or old libzmq into one
 //! clear message naming the install command, instead of a wall of linker errors.
+//!
+//! Only for the `zmq-0-9` binding, whose zmq-sys 0.11 links the system libzmq. Under
+//! `zmq-0-10`, zmq-sys 0.12 builds its own libzmq (no system library needed, no CURVE)
+//! unless the application's Cargo `links` override points it at the system one; this
+//! script cannot see which, and `zmq_auth::curve_available()` tells at run time.
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
+    if std::env::var_os("CARGO_FEATURE_ZMQ_0_9").is_none() {
+        return;
+    }
     let lib = pkg_config::Config::new()
         .atleast_version("4.3")
         .cargo_metadata(false)

@@ -6,15 +6,19 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
-extern "C" {
-    // zmq 0.9 does not wrap it; zmq-sys links the system libzmq that defines it.
-    fn zmq_curve_public(z85_public_key: *mut c_char, z85_secret_key: *const c_char) -> i32;
-}
+// rust-zmq 0.9 does not wrap it (src/ffi.rs declares it).
+use crate::ffi::zmq_curve_public;
 
-/// Does the linked libzmq support CURVE?
+/// Does the linked libzmq support CURVE? (Asked of the library at run time.)
 ///
 /// Without it, [`create_certificates`](crate::create_certificates) and the CURVE
-/// configuration methods fail with [`Error::CurveUnavailable`].
+/// configuration methods fail with [`Error::CurveUnavailable`]; PLAIN, NULL and the
+/// address lists work.
+///
+/// With feature `zmq-0-9` (the default) the system libzmq is linked, which on
+/// Debian/Ubuntu and Homebrew has CURVE. With `zmq-0-10`, `false` means zmq 0.10 built
+/// its own libzmq (it does so without CURVE or GSSAPI) and `true` that the Cargo `links`
+/// override of the README made it use the system one.
 ///
 /// ```
 /// if zmq_auth::curve_available() {

@@ -167,6 +167,8 @@
 //! # Ok::<(), zmq_auth::Error>(())
 //! ```
 #![warn(missing_docs, unreachable_pub)]
+// docs.rs (nightly rustdoc, `--cfg docsrs`): label what each feature brings.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 #[macro_use]
@@ -180,6 +182,7 @@ mod certs;
 mod ct;
 mod engine;
 mod error;
+mod ffi;
 mod hash;
 mod keys;
 mod metrics;
@@ -198,8 +201,27 @@ mod zap;
 /// Re-exported: [`ThreadAuthenticator::events`] returns a `crossbeam_channel::Receiver`.
 pub use crossbeam_channel;
 /// Re-exported: the `zmq` crate whose [`zmq::Context`] [`ThreadAuthenticator::start`]
-/// takes, so the versions always match.
+/// takes, so the versions always match: rust-zmq 0.9 with feature `zmq-0-9` (the
+/// default), 0.10 with `zmq-0-10`.
 pub use zmq;
+
+// One binding per build: both zmq-sys versions link the C symbols of libzmq.
+#[cfg(all(feature = "zmq-0-9", feature = "zmq-0-10"))]
+compile_error!(
+    "zmq-auth: features `zmq-0-9` and `zmq-0-10` are both on; pick one. For rust-zmq 0.10 \
+     write `zmq-auth = { version = \"0.1\", default-features = false, features = [\"zmq-0-10\"] }`"
+);
+#[cfg(not(any(feature = "zmq-0-9", feature = "zmq-0-10")))]
+compile_error!(
+    "zmq-auth: no libzmq binding selected; enable feature `zmq-0-9` (the default) or \
+     `zmq-0-10` (with `default-features = false`)"
+);
+// With `zmq-0-10`, the `zmq` this crate resolved must be 0.10 (`Socket::unbind` is new in
+// 0.10). An error here means another crate of the build pins rust-zmq 0.9: use
+// feature `zmq-0-9`, or move that crate to 0.10.
+#[cfg(all(feature = "zmq-0-10", not(feature = "zmq-0-9")))]
+const _FEATURE_ZMQ_0_10_NEEDS_RUST_ZMQ_0_10: fn(&zmq::Socket, &str) -> zmq::Result<()> =
+    zmq::Socket::unbind;
 
 pub use authenticator::Authenticator;
 pub use certs::{create_certificates, load_certificate, load_certificates, Certificate};
@@ -213,6 +235,12 @@ pub use zap::{
     decode_metadata, encode_metadata, is_valid_property_name, parse_request, split_envelope,
     Mechanism, StatusCode, ZapParseError, ZapReply, ZapRequest, ZAP_VERSION,
 };
+
+// The README's Rust blocks are doctests, so they cannot rot. They use both stores, so
+// they run where those features are on (`make test`, CI).
+#[cfg(all(doctest, feature = "sqlite", feature = "postgres"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// Pass as the location to `configure_curve` to admit any CURVE client that completes
 /// the handshake (encryption without client authentication).

@@ -83,7 +83,7 @@ fn set_int(socket: &zmq::Socket, option: c_int, value: c_int) -> Result<()> {
     // `Socket` is not `Sync`, so no other thread uses it meanwhile); `value` is a valid
     // `int` for the stated length, and libzmq copies it before returning.
     let rc = unsafe {
-        zmq_sys::zmq_setsockopt(
+        crate::ffi::zmq_setsockopt(
             raw,
             option,
             std::ptr::from_ref(&value).cast(),
@@ -95,7 +95,7 @@ fn set_int(socket: &zmq::Socket, option: c_int, value: c_int) -> Result<()> {
     } else {
         // SAFETY: reads libzmq's thread-local errno right after the failed call.
         Err(Error::Zmq(zmq::Error::from_raw(unsafe {
-            zmq_sys::zmq_errno()
+            crate::ffi::zmq_errno()
         })))
     }
 }
@@ -110,7 +110,7 @@ mod tests {
         let mut len = std::mem::size_of::<c_int>();
         // SAFETY: as in `set_int`; `value` and `len` are valid for writes.
         let rc = unsafe {
-            zmq_sys::zmq_getsockopt(
+            crate::ffi::zmq_getsockopt(
                 copy.as_mut_ptr(),
                 option,
                 std::ptr::from_mut(&mut value).cast(),

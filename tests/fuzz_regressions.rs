@@ -53,7 +53,10 @@ fn a_ban_of_duration_max_holds_and_does_not_panic() {
     let mut auth = Authenticator::new();
     let t0 = Instant::now();
     if !limit(&mut auth, 1, Duration::from_secs(1), Duration::MAX) {
-        assert_eq!(plain(&mut auth, "10.0.0.1", "wrong", t0).1, "Invalid password");
+        assert_eq!(
+            plain(&mut auth, "10.0.0.1", "wrong", t0).1,
+            "Invalid password"
+        );
         assert_eq!(plain(&mut auth, "10.0.0.1", "right", t0).0, 200);
         return;
     }
@@ -81,7 +84,10 @@ fn a_long_ban_late_on_the_clock_does_not_panic() {
     let Some(late) = Instant::now().checked_add(Duration::from_secs(1 << 62)) else {
         return; // this platform's Instant cannot be that late
     };
-    assert_eq!(plain(&mut auth, "10.0.0.1", "wrong", late).1, "Invalid password");
+    assert_eq!(
+        plain(&mut auth, "10.0.0.1", "wrong", late).1,
+        "Invalid password"
+    );
     assert_eq!(plain(&mut auth, "10.0.0.1", "right", late), too_many());
 }
 
@@ -101,7 +107,10 @@ fn four_refusals_within_the_window_ban_whatever_came_before() {
     let t0 = Instant::now();
     let at = |s: u64| t0 + Duration::from_secs(s);
     for s in [90, 150, 180, 180, 180] {
-        assert_eq!(plain(&mut auth, "10.0.0.1", "wrong", at(s)).1, "Invalid password");
+        assert_eq!(
+            plain(&mut auth, "10.0.0.1", "wrong", at(s)).1,
+            "Invalid password"
+        );
     }
     assert_eq!(plain(&mut auth, "10.0.0.1", "right", at(180)), too_many());
     assert_eq!(plain(&mut auth, "10.0.0.1", "right", at(239)), too_many());

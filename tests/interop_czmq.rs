@@ -309,6 +309,7 @@ fn czmq_key_directory_guards_curve_server() {
             status: StatusCode::Success,
             user_id: bob.public.clone(),
             reason: "OK".into(),
+            identity: bob.public.clone(),
         }
     );
     drop(client);

@@ -187,6 +187,7 @@ fn assert_refused(
     client: Client,
     mechanism: Mechanism,
     reason: &str,
+    identity: &str,
 ) {
     let events = auth.events();
     let Ok(ev) = events.recv_timeout(STEP) else {
@@ -202,6 +203,7 @@ fn assert_refused(
             status: StatusCode::AuthenticationFailure,
             user_id: String::new(),
             reason: reason.into(),
+            identity: identity.into(),
         }
     );
     assert!(
@@ -245,6 +247,8 @@ fn assert_accepted(
             status: StatusCode::Success,
             user_id: user_id.into(),
             reason: "OK".into(),
+            // The PLAIN username, or the CURVE key (the default user id is its Z85).
+            identity: user_id.into(),
         }
     );
     let (name, value, out) = client.outcome();
@@ -426,7 +430,14 @@ fn pyzmq_plain_client_wrong_password_refused() {
     let (server, endpoint) = plain_server(&ctx);
 
     let client = py.plain_client(&endpoint, "let me in", "admin", "guess");
-    assert_refused(&auth, &server, client, Mechanism::Plain, "Invalid password");
+    assert_refused(
+        &auth,
+        &server,
+        client,
+        Mechanism::Plain,
+        "Invalid password",
+        "admin",
+    );
 }
 
 /// PLAIN, unknown user: refused with `Invalid username`. (libzmq will not send an
@@ -444,7 +455,14 @@ fn pyzmq_plain_client_unknown_user_refused() {
     let (server, endpoint) = plain_server(&ctx);
 
     let client = py.plain_client(&endpoint, "let me in", "mallory", "guess");
-    assert_refused(&auth, &server, client, Mechanism::Plain, "Invalid username");
+    assert_refused(
+        &auth,
+        &server,
+        client,
+        Mechanism::Plain,
+        "Invalid username",
+        "mallory",
+    );
 }
 
 /// A CURVE server whose certificate we wrote, guarding with a directory of
@@ -540,9 +558,16 @@ fn pyzmq_curve_client_refused() {
     };
     let s = curve_setup();
     py.create(&s.authorized, "alice", &[]);
-    py.create(&s.outsiders, "mallory", &[]);
+    let mallory = py.create(&s.outsiders, "mallory", &[]);
     s.auth.configure_curve("*", &s.authorized).unwrap();
 
     let client = s.client(&py, "let me in", &s.outsiders.join("mallory.key_secret"));
-    assert_refused(&s.auth, &s.server, client, Mechanism::Curve, "Unknown key");
+    assert_refused(
+        &s.auth,
+        &s.server,
+        client,
+        Mechanism::Curve,
+        "Unknown key",
+        &mallory.public,
+    );
 }

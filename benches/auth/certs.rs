@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use zmq_auth::encode_z85_key;
+use zmq_auth::zmq;
 
 /// A directory of `*.key` files (public certificates only, like the `public_keys`
 /// folder of pyzmq's ironhouse example) and the keys in it.

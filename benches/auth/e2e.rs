@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use zmq_auth::zmq;
+
 use crate::zap::BoxError;
 
 /// An echoing CURVE ROUTER server on `tcp://127.0.0.1:*` in `ctx` (whose ZAP handler is

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use zmq_auth::zmq;
 use zmq_auth::{Authenticator, ThreadAuthenticator};
 
 use crate::certs::{pyzmq_public_text, raw_read};

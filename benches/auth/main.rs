@@ -39,6 +39,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use zmq_auth::zmq;
 use zmq_auth::ThreadAuthenticator;
 
 use crate::table::{median_f, ms, print_table, rate, us, Row, Target};

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::hint::black_box;
 use std::time::Instant;
 
+use zmq_auth::zmq;
 use zmq_auth::{encode_z85_key, Mechanism, ThreadAuthenticator};
 
 use crate::table::{Row, Target};

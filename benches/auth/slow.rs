@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use zmq_auth::zmq;
 use zmq_auth::{EngineOptions, ThreadAuthenticator};
 
 use crate::certs::pyzmq_public_text;

@@ -11,6 +11,7 @@
 
 use std::time::{Duration, Instant};
 
+use zmq_auth::zmq;
 use zmq_auth::{encode_z85_key, ThreadAuthenticator};
 
 use crate::table::{median_f, ms, rate, Row, Target};

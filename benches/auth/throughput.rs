@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use zmq_auth::zmq;
 use zmq_auth::ThreadAuthenticator;
 
 use crate::certs::CertDir;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use zmq_auth::zmq;
 use zmq_auth::ZAP_ENDPOINT;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

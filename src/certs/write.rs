@@ -129,7 +129,7 @@ fn new_key_pair() -> Result<(String, Zeroizing<[u8; 41]>)> {
     // SAFETY: both buffers are 41 bytes (40 Z85 characters and a NUL), as the call
     // requires.
     let rc = unsafe {
-        zmq_sys::zmq_curve_keypair(
+        crate::ffi::zmq_curve_keypair(
             public.as_mut_ptr().cast::<std::ffi::c_char>(),
             secret.as_mut_ptr().cast::<std::ffi::c_char>(),
         )

@@ -91,6 +91,8 @@ struct Running {
 /// auth.stop().unwrap();
 /// assert!(!auth.is_alive());
 /// ```
+#[must_use = "authentication stops when the ThreadAuthenticator is dropped: keep it alive \
+              as long as the server sockets (`start(&ctx)?;` alone drops it at once)"]
 pub struct ThreadAuthenticator {
     shared: Arc<Shared>,
     running: Mutex<Option<Running>>,
@@ -130,6 +132,7 @@ impl ThreadAuthenticator {
     /// drop(first);
     /// assert!(ThreadAuthenticator::start(&ctx).is_ok());
     /// ```
+    #[must_use = "authentication stops when the returned ThreadAuthenticator is dropped"]
     pub fn start(ctx: &zmq::Context) -> Result<Self> {
         Self::start_with(ctx, EngineOptions::default())
     }
@@ -144,6 +147,7 @@ impl ThreadAuthenticator {
     /// let auth = ThreadAuthenticator::start_with(&ctx, options).unwrap();
     /// assert!(auth.is_alive());
     /// ```
+    #[must_use = "authentication stops when the returned ThreadAuthenticator is dropped"]
     pub fn start_with(ctx: &zmq::Context, options: EngineOptions) -> Result<Self> {
         let zap = ctx.socket(zmq::ROUTER)?;
         zap.set_linger(0)?;
@@ -157,7 +161,7 @@ impl ThreadAuthenticator {
             if let Ok(ep) = std::ffi::CString::new(ZAP_ENDPOINT) {
                 // SAFETY: the socket pointer is valid while `zap` lives; `ep` is NUL-terminated.
                 unsafe {
-                    zmq_sys::zmq_unbind(zap.as_mut_ptr(), ep.as_ptr());
+                    crate::ffi::zmq_unbind(zap.as_mut_ptr(), ep.as_ptr());
                 }
             }
         };
@@ -502,6 +506,16 @@ impl std::fmt::Debug for ThreadAuthenticator {
 
 impl Drop for ThreadAuthenticator {
     fn drop(&mut self) {
+        // Dropped without `stop()`, often by accident (`start(&ctx)?;`): from now on
+        // libzmq admits CURVE peers of sockets without `require_zap`, so say so.
+        if self.running.lock().is_some() && self.is_alive() {
+            zlog!(
+                Warn,
+                "ThreadAuthenticator dropped while running: ZAP authentication stops now \
+                 (sockets without require_zap admit every CURVE key); keep the handle alive \
+                 as long as the server sockets, or call stop() to end it on purpose"
+            );
+        }
         if let Err(e) = self.stop() {
             zlog!(Error, "stopping the authenticator: {e}");
         }

@@ -6,7 +6,6 @@ use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
 use std::hash::BuildHasherDefault;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -348,7 +347,8 @@ impl ZapLoop {
                             verdict
                         };
                         step("answer");
-                        let (reply, event) = Asked::of(&req, mechanism).answer(verdict, want);
+                        let (reply, event) =
+                            Asked::from_libzmq(&req, mechanism).answer(verdict, want);
                         note_failure(lockout, req.address, &reply);
                         if let Some(ev) = event {
                             events.push(ev);
@@ -480,7 +480,8 @@ impl ZapLoop {
                     // Refused without looking at the credentials.
                     let v = policy::deny(policy::TOO_MANY_FAILURES);
                     step("answer");
-                    let (reply, ev) = Asked::of(&req, mechanism).answer(v, self.events.wanted());
+                    let (reply, ev) =
+                        Asked::from_libzmq(&req, mechanism).answer(v, self.events.wanted());
                     Action::Reply(reply, ev)
                 }
                 Ok((req, mechanism)) => {
@@ -489,7 +490,7 @@ impl ZapLoop {
                         Decision::Done(v) => {
                             step("answer");
                             let (reply, ev) =
-                                Asked::of(&req, mechanism).answer(v, self.events.wanted());
+                                Asked::from_libzmq(&req, mechanism).answer(v, self.events.wanted());
                             note_failure(&mut self.lockout, req.address, &reply);
                             Action::Reply(reply, ev)
                         }
@@ -535,7 +536,7 @@ impl Drop for ZapLoop {
         if let Ok(ep) = CString::new(ZAP_ENDPOINT) {
             // SAFETY: the socket pointer is valid while `self.zap` lives; `ep` is NUL-terminated.
             unsafe {
-                zmq_sys::zmq_unbind(self.zap.as_mut_ptr(), ep.as_ptr());
+                crate::ffi::zmq_unbind(self.zap.as_mut_ptr(), ep.as_ptr());
             }
         }
     }

@@ -41,6 +41,12 @@ pub struct AuthEvent {
     pub user_id: String,
     /// The status text, e.g. `Address denied`.
     pub reason: String,
+    /// Who the peer claimed to be, admitted or refused: the PLAIN username, the CURVE
+    /// public key (Z85) or the GSSAPI principal (lossy UTF-8). Empty for NULL and for a
+    /// request with the wrong number of credential frames (a lone PLAIN frame may be
+    /// the password). Never a password. Not the ZMQ routing id
+    /// ([`ZapRequest::identity`](crate::ZapRequest::identity)).
+    pub identity: String,
 }
 
 impl AuthEvent {
@@ -59,6 +65,7 @@ impl AuthEvent {
             status: StatusCode::InternalError,
             user_id: String::new(),
             reason: Self::HANDLER_EXITED.to_string(),
+            identity: String::new(),
         }
     }
 

@@ -193,15 +193,46 @@ pub(crate) struct Asked<'r> {
     pub(crate) domain: &'r [u8],
     pub(crate) address: &'r [u8],
     pub(crate) mechanism: Mechanism,
+    /// Who the peer says it is: the PLAIN username, the CURVE key or the GSSAPI
+    /// principal; empty when the request has the wrong number of credential frames
+    /// (a lone PLAIN frame may be the password).
+    pub(crate) claimed: &'r [u8],
 }
 
 impl<'r> Asked<'r> {
+    /// A request handed over by the caller ([`crate::Authenticator`]): only a PLAIN
+    /// username is shown; its CURVE key or GSSAPI principal is not, since nothing proves
+    /// what the frame holds (a confused caller may pass a secret key or a password).
     pub(crate) fn of(req: &ZapRequest<'r>, mechanism: Mechanism) -> Asked<'r> {
+        let claimed = match (mechanism, req.credentials) {
+            (Mechanism::Plain, [username, _password]) => username,
+            _ => &[][..],
+        };
         Asked {
             request_id: req.request_id,
             domain: req.domain,
             address: req.address,
             mechanism,
+            claimed,
+        }
+    }
+
+    /// A request read from the ZAP socket: libzmq asks only after the handshake proved
+    /// the CURVE peer holds the secret of the key it sent (so the key is a public one)
+    /// or Kerberos authenticated the GSSAPI principal, so both are shown.
+    pub(crate) fn from_libzmq(req: &ZapRequest<'r>, mechanism: Mechanism) -> Asked<'r> {
+        let mut asked = Self::of(req, mechanism);
+        if let (Mechanism::Curve | Mechanism::Gssapi, [claimed]) = (mechanism, req.credentials) {
+            asked.claimed = claimed;
+        }
+        asked
+    }
+
+    /// The claimed identity as text: a 32-byte CURVE key as Z85, else lossy UTF-8.
+    fn identity(&self) -> Identity<'_> {
+        Identity {
+            mechanism: self.mechanism,
+            claimed: self.claimed,
         }
     }
 
@@ -213,10 +244,11 @@ impl<'r> Asked<'r> {
         };
         zlog!(
             Debug,
-            "ZAP {} from {:?} domain {:?}: {} {}",
+            "ZAP {} from {:?} domain {:?} identity {:?}: {} {}",
             self.mechanism.as_str(),
             crate::logging::PeerText(self.address),
             crate::logging::PeerText(self.domain),
+            self.identity(),
             v.status.as_u16(),
             v.text
         );
@@ -229,12 +261,40 @@ impl<'r> Asked<'r> {
             status: reply.status(),
             user_id: reply.user_id().to_string(),
             reason: reply.status_text().to_string(),
+            identity: self.identity().to_text(),
         });
         #[cfg(zmq_auth_audit)]
         if let Some(event) = &event {
             crate::audit::event_text(event);
         }
         (reply, event)
+    }
+}
+
+/// A peer's claimed identity, shown lazily (a debug line that is off costs nothing).
+struct Identity<'a> {
+    mechanism: Mechanism,
+    claimed: &'a [u8],
+}
+
+impl Identity<'_> {
+    fn to_text(&self) -> String {
+        match <&[u8; 32]>::try_from(self.claimed) {
+            Ok(key) if self.mechanism == Mechanism::Curve => crate::keys::encode_z85_key(key),
+            _ => String::from_utf8_lossy(self.claimed).into_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Identity<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match <&[u8; 32]>::try_from(self.claimed) {
+            Ok(key) if self.mechanism == Mechanism::Curve => {
+                write!(f, "{:?}", crate::keys::encode_z85_key(key))
+            }
+            // Peer-chosen text: cut like the domain and the address.
+            _ => write!(f, "{:?}", crate::logging::PeerText(self.claimed)),
+        }
     }
 }
 

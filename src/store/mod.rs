@@ -21,7 +21,18 @@
 //! [`ThreadAuthenticator::configure_curve_store`]: crate::ThreadAuthenticator::configure_curve_store
 //! [`ThreadAuthenticator::configure_plain_store`]: crate::ThreadAuthenticator::configure_plain_store
 //! [`Authenticator`]: crate::Authenticator
-
+// The stores' links resolve to the items when their feature is on, else to docs.rs (where
+// both are documented), so `cargo doc -D warnings` passes with any feature set.
+#![cfg_attr(feature = "sqlite", doc = "[`SqliteStore`]: SqliteStore")]
+#![cfg_attr(
+    not(feature = "sqlite"),
+    doc = "[`SqliteStore`]: https://docs.rs/zmq-auth/latest/zmq_auth/store/struct.SqliteStore.html"
+)]
+#![cfg_attr(feature = "postgres", doc = "[`PostgresStore`]: PostgresStore")]
+#![cfg_attr(
+    not(feature = "postgres"),
+    doc = "[`PostgresStore`]: https://docs.rs/zmq-auth/latest/zmq_auth/store/struct.PostgresStore.html"
+)]
 // Without a store feature, the admin helpers and constructors have no caller.
 #![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 
@@ -35,16 +46,19 @@ use std::sync::Arc;
 
 pub(crate) use cache::{Cache, KeyEntry};
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteStore;
 
 use crate::error::{Error, Result};
 use crate::keys::{decode_z85_key, z85_key_bytes};
 use crate::zap::{encode_metadata, is_reserved_property, is_valid_property_name};
 
-/// A store the authenticator can look credentials up in: [`SqliteStore`] or
-/// [`PostgresStore`] (sealed: implemented by this crate's stores only).
+/// A store the authenticator can look credentials up in: `SqliteStore` (feature
+/// `sqlite`) or `PostgresStore` (feature `postgres`), described in the [module
+/// docs](self) (sealed: implemented by this crate's stores only).
 pub trait CredentialStore: sealed::Sealed + Send + Sync + 'static {}
 
 pub(crate) mod sealed {

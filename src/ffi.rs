@@ -1,0 +1,33 @@
+//! The few libzmq C functions the crate calls directly, declared here rather than taken
+//! from `zmq-sys`: the crate depends on no particular zmq-sys version (0.11 under
+//! rust-zmq 0.9, 0.12 under 0.10), and whichever is in the build links libzmq, which
+//! defines these symbols with the same signatures in every 4.x release.
+
+use std::ffi::{c_char, c_int, c_void};
+
+extern "C" {
+    pub(crate) fn zmq_errno() -> c_int;
+    pub(crate) fn zmq_send(
+        socket: *mut c_void,
+        buf: *const c_void,
+        len: usize,
+        flags: c_int,
+    ) -> c_int;
+    pub(crate) fn zmq_unbind(socket: *mut c_void, endpoint: *const c_char) -> c_int;
+    pub(crate) fn zmq_setsockopt(
+        socket: *mut c_void,
+        option: c_int,
+        value: *const c_void,
+        len: usize,
+    ) -> c_int;
+    // Only the unit tests read an option back.
+    #[cfg(test)]
+    pub(crate) fn zmq_getsockopt(
+        socket: *mut c_void,
+        option: c_int,
+        value: *mut c_void,
+        len: *mut usize,
+    ) -> c_int;
+    pub(crate) fn zmq_curve_keypair(public: *mut c_char, secret: *mut c_char) -> c_int;
+    pub(crate) fn zmq_curve_public(public: *mut c_char, secret: *const c_char) -> c_int;
+}
