@@ -20,6 +20,7 @@ use crossbeam_channel::Sender;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Config};
 
+use super::lookup::LookupConn;
 use super::{connect, text, Inner, CHANNEL};
 use crate::store::Cache;
 
@@ -27,6 +28,10 @@ use crate::store::Cache;
 pub(super) const BEAT_EVERY: Duration = Duration::from_millis(250);
 /// How long a heartbeat keeps the cache trusted after it was sent.
 pub(super) const PROOF_VALID: Duration = Duration::from_secs(1);
+/// The client-side deadline of sending a heartbeat.
+const BEAT_DEADLINE: Duration = Duration::from_millis(500);
+/// The client-side deadline of opening the heartbeat's connection.
+const CONNECT_DEADLINE: Duration = Duration::from_secs(2);
 /// A feed without a heartbeat for this long is dropped and opened again.
 const RECONNECT_AFTER: Duration = Duration::from_secs(3);
 
@@ -42,30 +47,33 @@ pub(super) fn beat_channel() -> String {
 /// heartbeat (or the first failure) is reported on `ready`.
 pub(super) fn listen(
     inner: &Weak<Inner>,
-    config: &Config,
+    beat_config: &tokio_postgres::Config,
     cache: &Cache,
     name: &str,
     ready: &Sender<()>,
 ) {
     let beat_channel = beat_channel();
+    let config = Config::from(beat_config.clone());
     let mut backoff = Duration::from_millis(100);
     let mut was_up = true;
     loop {
         if inner.strong_count() == 0 {
             return;
         }
-        let opened = connect(config).and_then(|mut feed| {
-            feed.batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {beat_channel}"))?;
-            Ok((feed, connect(config)?))
-        });
+        let opened = connect(&config)
+            .and_then(|mut feed| {
+                feed.batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {beat_channel}"))?;
+                Ok(feed)
+            })
+            .map_err(|e| text(&e))
+            .and_then(|feed| Ok((feed, LookupConn::open(beat_config, CONNECT_DEADLINE)?)));
         let (mut feed, mut beat) = match opened {
             Ok(c) => c,
             Err(e) => {
                 if was_up {
                     zlog!(
                         Error,
-                        "{name}: change feed down, answers are not cached until it is back: {}",
-                        text(&e)
+                        "{name}: change feed down, answers are not cached until it is back: {e}"
                     );
                     was_up = false;
                 }
@@ -116,7 +124,7 @@ impl Feed<'_> {
         &mut self,
         inner: &Weak<Inner>,
         feed: &mut Client,
-        beat: &mut Client,
+        beat: &mut LookupConn,
         cache: &Cache,
     ) -> std::result::Result<(), String> {
         let mut next_beat = Instant::now();
@@ -168,11 +176,15 @@ impl Feed<'_> {
         }
     }
 
-    fn beat(&mut self, beat: &mut Client) -> std::result::Result<(), String> {
+    fn beat(&mut self, beat: &mut LookupConn) -> std::result::Result<(), String> {
         self.seq = self.seq.wrapping_add(1);
         let payload = self.seq.to_string();
-        beat.execute("SELECT pg_notify($1, $2)", &[&self.channel, &payload])
-            .map_err(|e| text(&e))?;
+        let channel = self.channel;
+        beat.call_with(BEAT_DEADLINE, &async |c: &mut tokio_postgres::Client| {
+            c.execute("SELECT pg_notify($1, $2)", &[&channel, &payload])
+                .await
+        })
+        .map_err(|f| f.text())?;
         self.sent.push_back((self.seq, Instant::now()));
         // Beats that never came back are forgotten after a while.
         while self.sent.len() > 64 {

@@ -230,10 +230,11 @@ impl PostgresStore {
         });
         let weak = Arc::downgrade(&inner);
         let describe = inner.describe.clone();
+        let beat_config = inner.lookup_config.clone();
         let (ready, first_proof) = crossbeam_channel::bounded(1);
         std::thread::Builder::new()
             .name("zmq-auth-pg-listen".into())
-            .spawn(move || listen::listen(&weak, &config, &cache, &describe, &ready))
+            .spawn(move || listen::listen(&weak, &beat_config, &cache, &describe, &ready))
             .map_err(|e| Error::io("<thread>", e))?;
         // A feed that cannot deliver would leave every answer uncached, silently: refuse.
         if first_proof.recv_timeout(FIRST_PROOF).is_err() {
