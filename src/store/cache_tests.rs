@@ -1,6 +1,7 @@
 //! Unit tests of the store cache: generations, trust, expiry, byte budgets and where
-//! emptied tables are freed.
+//! emptied tables are freed. (Compiled only for tests: the module is `#[cfg(test)]`.)
 
+#[cfg(test)]
 use super::*;
 
 #[test]

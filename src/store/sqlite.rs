@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
@@ -13,6 +13,11 @@ use super::{
     CredentialStore, KeyRow, Revocation, StoreHandle, StoredKey,
 };
 use crate::error::{Error, Result};
+
+#[path = "sqlite_watch.rs"]
+mod watch;
+
+use watch::{data_version, watch, Watched};
 
 /// The schema version this crate writes and reads.
 const SCHEMA_VERSION: &str = "1";
@@ -380,12 +385,23 @@ fn metadata_of(
     rows.collect()
 }
 
+impl Inner {
+    /// The connection for a look-up, waited for at most the busy timeout: look-ups
+    /// queued behind one that waits for another process's lock must not wait in turn
+    /// (every call has a client-side deadline).
+    fn lookup_conn(&self) -> std::result::Result<parking_lot::MutexGuard<'_, Connection>, String> {
+        self.conn
+            .try_lock_for(BUSY_TIMEOUT)
+            .ok_or_else(|| format!("the database stayed busy for {BUSY_TIMEOUT:?}"))
+    }
+}
+
 impl Backend for Inner {
     fn find_key(&self, domain: &str, key_z85: &str) -> std::result::Result<Option<KeyRow>, String> {
         if self.broken.load(Ordering::Acquire) {
             return Err(GONE.to_string());
         }
-        let conn = self.conn.lock();
+        let conn = self.lookup_conn()?;
         let now = i64::try_from(now_secs()).unwrap_or(i64::MAX);
         let found: Option<(String, Option<i64>)> = conn
             .prepare_cached(
@@ -416,7 +432,7 @@ impl Backend for Inner {
         if self.broken.load(Ordering::Acquire) {
             return Err(GONE.to_string());
         }
-        let conn = self.conn.lock();
+        let conn = self.lookup_conn()?;
         conn.prepare_cached(
             "SELECT password_hash FROM zmq_auth_users
              WHERE username = ?1
@@ -442,91 +458,3 @@ impl sealed::Sealed for SqliteStore {
 }
 
 impl CredentialStore for SqliteStore {}
-
-fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("PRAGMA data_version", [], |r| r.get(0))
-}
-
-/// The watcher's own connection and what it last saw.
-struct Watched {
-    conn: Connection,
-    last: Option<i64>,
-    id: Option<(u64, u64)>,
-}
-
-/// Watches the file: commits by any connection (`PRAGMA data_version` changes when
-/// another connection commits) drop the cache; a file deleted, or replaced by another
-/// (rename, restore), is noticed by its identity: the store stops answering (300) until
-/// a file is there again, and then reopens it. Ends with the last clone of the store.
-fn watch(inner: &Weak<Inner>, mut w: Watched, cache: &Cache) {
-    loop {
-        std::thread::sleep(WATCH_EVERY);
-        let Some(strong) = inner.upgrade() else {
-            return;
-        };
-        let path = strong.path.clone();
-        let now_id = file_id(&path);
-        if now_id != w.id || strong.broken.load(Ordering::Acquire) {
-            let reopened = now_id.map(|_| (init(&path), connect(&path)));
-            match reopened {
-                Some((Ok(main), Ok(conn))) => {
-                    *strong.conn.lock() = main;
-                    w = Watched {
-                        last: data_version(&conn).ok(),
-                        conn,
-                        id: now_id,
-                    };
-                    strong.broken.store(false, Ordering::Release);
-                    zlog!(
-                        Warn,
-                        "sqlite store {}: file replaced, reopened",
-                        path.display()
-                    );
-                    cache.set_trusted(true);
-                }
-                failed => {
-                    if !strong.broken.swap(true, Ordering::AcqRel) {
-                        let why = match failed {
-                            None => "the file is gone".to_string(),
-                            Some((Err(e), _)) | Some((_, Err(e))) => e.to_string(),
-                            Some((Ok(_), Ok(_))) => String::new(),
-                        };
-                        zlog!(
-                            Error,
-                            "sqlite store {}: {why}; answering 300 until it is back",
-                            path.display()
-                        );
-                    }
-                    cache.set_trusted(false);
-                }
-            }
-            continue;
-        }
-        drop(strong);
-        match data_version(&w.conn) {
-            Ok(v) => {
-                if !cache.is_trusted() {
-                    zlog!(Warn, "sqlite store {} readable again", path.display());
-                    cache.set_trusted(true);
-                } else if w.last.is_some_and(|l| l != v) {
-                    cache.invalidate();
-                }
-                w.last = Some(v);
-            }
-            Err(e) => {
-                if cache.is_trusted() {
-                    zlog!(
-                        Error,
-                        "sqlite store {}: change watch failed, not caching: {e}",
-                        path.display()
-                    );
-                    cache.set_trusted(false);
-                }
-                w.last = None;
-                if let Ok(c) = connect(&path) {
-                    w.conn = c;
-                }
-            }
-        }
-    }
-}

@@ -16,17 +16,26 @@ use std::hash::BuildHasher;
 use std::sync::Weak;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
-use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, Config};
+use std::future::Future;
+use std::task::Poll;
 
-use super::{connect, text, Inner, CHANNEL};
+use crossbeam_channel::Sender;
+use tokio::runtime::Runtime;
+use tokio_postgres::tls::NoTlsStream;
+use tokio_postgres::{AsyncMessage, Connection, NoTls, Notification, Socket};
+
+use super::lookup::LookupConn;
+use super::{text, Inner, CHANNEL};
 use crate::store::Cache;
 
 /// How often the feed sends itself a heartbeat.
 pub(super) const BEAT_EVERY: Duration = Duration::from_millis(250);
 /// How long a heartbeat keeps the cache trusted after it was sent.
 pub(super) const PROOF_VALID: Duration = Duration::from_secs(1);
+/// The client-side deadline of sending a heartbeat.
+const BEAT_DEADLINE: Duration = Duration::from_millis(500);
+/// The client-side deadline of opening the heartbeat's connection.
+const CONNECT_DEADLINE: Duration = Duration::from_secs(2);
 /// A feed without a heartbeat for this long is dropped and opened again.
 const RECONNECT_AFTER: Duration = Duration::from_secs(3);
 
@@ -42,7 +51,7 @@ pub(super) fn beat_channel() -> String {
 /// heartbeat (or the first failure) is reported on `ready`.
 pub(super) fn listen(
     inner: &Weak<Inner>,
-    config: &Config,
+    beat_config: &tokio_postgres::Config,
     cache: &Cache,
     name: &str,
     ready: &Sender<()>,
@@ -54,18 +63,15 @@ pub(super) fn listen(
         if inner.strong_count() == 0 {
             return;
         }
-        let opened = connect(config).and_then(|mut feed| {
-            feed.batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {beat_channel}"))?;
-            Ok((feed, connect(config)?))
-        });
+        let opened = FeedConn::open(beat_config, &beat_channel)
+            .and_then(|feed| Ok((feed, LookupConn::open(beat_config, CONNECT_DEADLINE)?)));
         let (mut feed, mut beat) = match opened {
             Ok(c) => c,
             Err(e) => {
                 if was_up {
                     zlog!(
                         Error,
-                        "{name}: change feed down, answers are not cached until it is back: {}",
-                        text(&e)
+                        "{name}: change feed down, answers are not cached until it is back: {e}"
                     );
                     was_up = false;
                 }
@@ -115,8 +121,8 @@ impl Feed<'_> {
     fn follow(
         &mut self,
         inner: &Weak<Inner>,
-        feed: &mut Client,
-        beat: &mut Client,
+        feed: &mut FeedConn,
+        beat: &mut LookupConn,
         cache: &Cache,
     ) -> std::result::Result<(), String> {
         let mut next_beat = Instant::now();
@@ -134,9 +140,8 @@ impl Feed<'_> {
             let wait = next_beat
                 .saturating_duration_since(Instant::now())
                 .max(Duration::from_millis(5));
-            let note = feed.notifications().timeout_iter(wait).next();
-            match note {
-                Ok(Some(n)) if n.channel() == self.channel => {
+            for n in feed.wait(wait)? {
+                if n.channel() == self.channel {
                     let Some(sent_at) = self.seen(n.payload()) else {
                         continue;
                     };
@@ -148,11 +153,10 @@ impl Feed<'_> {
                     last_proof = Instant::now();
                     trusted = true;
                     let _ = self.ready.try_send(());
+                } else {
+                    // A change: drop at once; later notifications of a burst drop again.
+                    cache.invalidate();
                 }
-                // A change: drop at once; later notifications of a burst drop again.
-                Ok(Some(_)) => cache.invalidate(),
-                Ok(None) => {}
-                Err(e) => return Err(e.to_string()),
             }
             if trusted && !cache.is_trusted() {
                 zlog!(
@@ -168,11 +172,15 @@ impl Feed<'_> {
         }
     }
 
-    fn beat(&mut self, beat: &mut Client) -> std::result::Result<(), String> {
+    fn beat(&mut self, beat: &mut LookupConn) -> std::result::Result<(), String> {
         self.seq = self.seq.wrapping_add(1);
         let payload = self.seq.to_string();
-        beat.execute("SELECT pg_notify($1, $2)", &[&self.channel, &payload])
-            .map_err(|e| text(&e))?;
+        let channel = self.channel;
+        beat.call_with(BEAT_DEADLINE, &async |c: &mut tokio_postgres::Client| {
+            c.execute("SELECT pg_notify($1, $2)", &[&channel, &payload])
+                .await
+        })
+        .map_err(|f| f.text())?;
         self.sent.push_back((self.seq, Instant::now()));
         // Beats that never came back are forgotten after a while.
         while self.sent.len() > 64 {
@@ -192,4 +200,86 @@ impl Feed<'_> {
         }
         None
     }
+}
+
+/// The `LISTEN` connection: driven by this thread only while it waits, every step under
+/// a client-side deadline.
+struct FeedConn {
+    client: tokio_postgres::Client,
+    conn: Connection<Socket, NoTlsStream>,
+    rt: Runtime,
+}
+
+impl FeedConn {
+    fn open(config: &tokio_postgres::Config, beat_channel: &str) -> Result<FeedConn, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("runtime: {e}"))?;
+        let (client, conn) = rt
+            .block_on(async { tokio::time::timeout(CONNECT_DEADLINE, config.connect(NoTls)).await })
+            .map_err(|_| format!("no connection within {CONNECT_DEADLINE:?}"))?
+            .map_err(|e| text(&e))?;
+        let mut feed = FeedConn { client, conn, rt };
+        let listen = format!("LISTEN {CHANNEL}; LISTEN {beat_channel}");
+        let FeedConn { client, conn, rt } = &mut feed;
+        let mut early = Vec::new();
+        rt.block_on(async {
+            tokio::time::timeout(
+                CONNECT_DEADLINE,
+                drive(conn, client.batch_execute(&listen), &mut early),
+            )
+            .await
+        })
+        .map_err(|_| format!("LISTEN not answered within {CONNECT_DEADLINE:?}"))??
+        .ok_or("a notification before LISTEN was answered")?
+        .map_err(|e| text(&e))?;
+        Ok(feed)
+    }
+
+    /// The notifications that arrive within `wait` (returns at the first ones).
+    fn wait(&mut self, wait: Duration) -> Result<Vec<Notification>, String> {
+        let FeedConn { conn, rt, .. } = self;
+        let mut notes = Vec::new();
+        let got = rt.block_on(async {
+            tokio::time::timeout(wait, drive(conn, std::future::pending::<()>(), &mut notes)).await
+        });
+        match got {
+            Ok(Err(e)) => Err(e),
+            _ => Ok(notes),
+        }
+    }
+}
+
+/// Polls `fut` while driving the connection; notifications are collected in `notes`, and
+/// the first ones end the wait (`None`: `fut` did not finish).
+async fn drive<T>(
+    conn: &mut Connection<Socket, NoTlsStream>,
+    fut: impl Future<Output = T>,
+    notes: &mut Vec<Notification>,
+) -> Result<Option<T>, String> {
+    let mut fut = std::pin::pin!(fut);
+    let mut done = None;
+    std::future::poll_fn(|cx| {
+        loop {
+            match conn.poll_message(cx) {
+                Poll::Ready(Some(Ok(AsyncMessage::Notification(n)))) => notes.push(n),
+                Poll::Ready(Some(Ok(_))) => {}
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(text(&e))),
+                Poll::Ready(None) => return Poll::Ready(Err("connection closed".to_string())),
+                Poll::Pending => break,
+            }
+        }
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            done = Some(v);
+            return Poll::Ready(Ok(()));
+        }
+        if notes.is_empty() {
+            Poll::Pending
+        } else {
+            Poll::Ready(Ok(()))
+        }
+    })
+    .await?;
+    Ok(done)
 }

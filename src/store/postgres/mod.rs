@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
-use postgres::{Client, Config, NoTls};
+use tokio_postgres::Config;
 
 use super::{
     check_key_args, check_user, sealed, store_domain, Backend, Cache, CredentialStore, Revocation,
@@ -150,9 +150,9 @@ fn describe(config: &Config) -> String {
         .get_hosts()
         .first()
         .map(|h| match h {
-            postgres::config::Host::Tcp(h) => h.clone(),
+            tokio_postgres::config::Host::Tcp(h) => h.clone(),
             #[cfg(unix)]
-            postgres::config::Host::Unix(p) => p.display().to_string(),
+            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
         })
         .unwrap_or_else(|| "localhost".to_string());
     let port = config.get_ports().first().copied().unwrap_or(5432);
@@ -161,13 +161,6 @@ fn describe(config: &Config) -> String {
         .or(config.get_user())
         .unwrap_or("postgres");
     format!("postgres://{host}:{port}/{db}")
-}
-
-pub(super) fn connect(config: &Config) -> std::result::Result<Client, postgres::Error> {
-    let mut client = config.connect(NoTls)?;
-    // A query that hangs must not hold a pool thread for long.
-    client.batch_execute("SET statement_timeout = '2s'")?;
-    Ok(client)
 }
 
 fn unix(t: SystemTime) -> i64 {
@@ -195,8 +188,7 @@ impl PostgresStore {
         lookup_config.keepalives_idle(Duration::from_secs(1));
         #[cfg(target_os = "linux")]
         lookup_config.tcp_user_timeout(CONNECT_TIMEOUT);
-        let config = Config::from(lookup_config.clone());
-        let name = describe(&config);
+        let name = describe(&lookup_config);
         let err = |e: String| Error::store(name.clone(), e);
         let mut conn = lookup::LookupConn::open(&lookup_config, ADMIN_TIMEOUT).map_err(err)?;
         let version: String = conn
@@ -230,10 +222,11 @@ impl PostgresStore {
         });
         let weak = Arc::downgrade(&inner);
         let describe = inner.describe.clone();
+        let beat_config = inner.lookup_config.clone();
         let (ready, first_proof) = crossbeam_channel::bounded(1);
         std::thread::Builder::new()
             .name("zmq-auth-pg-listen".into())
-            .spawn(move || listen::listen(&weak, &config, &cache, &describe, &ready))
+            .spawn(move || listen::listen(&weak, &beat_config, &cache, &describe, &ready))
             .map_err(|e| Error::io("<thread>", e))?;
         // A feed that cannot deliver would leave every answer uncached, silently: refuse.
         if first_proof.recv_timeout(FIRST_PROOF).is_err() {
@@ -481,8 +474,8 @@ impl PostgresStore {
     }
 }
 
-/// An error's text with its cause (`postgres::Error` alone says only "db error").
-pub(super) fn text(e: &postgres::Error) -> String {
+/// An error's text with its cause (`tokio_postgres::Error` alone says only "db error").
+pub(super) fn text(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return format!("{}: {}", db.severity(), db.message());
     }
