@@ -12,8 +12,9 @@ set -euo pipefail
 # System libzmq (with CURVE and GSSAPI) + pkg-config to build; an MIT KDC and its
 # tools for the GSSAPI tests; CZMQ for the interoperability tests; a C++ compiler for
 # libFuzzer (`make fuzz-check`); PostgreSQL for the credential-store tests (the tests
-# start their own throwaway server; nothing is configured system-wide).
-PACKAGES=(libzmq3-dev pkg-config krb5-kdc krb5-admin-server krb5-user libczmq-dev g++ postgresql)
+# start their own throwaway server; nothing is configured system-wide), and PgBouncer
+# for the store tests behind a pooler (session and transaction pooling).
+PACKAGES=(libzmq3-dev pkg-config krb5-kdc krb5-admin-server krb5-user libczmq-dev g++ postgresql pgbouncer)
 # Rust versions below this are known not to build the locked dependencies.
 MIN_RUST_MINOR=88
 

@@ -1,26 +1,32 @@
-//! The answer cache of one store: bounded, positive and negative, and never trusted
-//! past a change it was told of.
+//! The answer cache of one store: bounded in bytes, positive and negative, and never
+//! trusted past a change it was told of, nor past the last proof that its change feed
+//! is live.
 //!
 //! Every change notification bumps a generation and empties the cache. A look-up notes
 //! the generation before it asks the database and may only fill the cache if no change
-//! came in meanwhile, so an answer older than a revocation is never kept. While the
-//! change feed is down (`trusted` false) the cache is neither read nor filled.
+//! came in meanwhile, so an answer older than a revocation is never kept. Trust is a
+//! deadline the feed keeps pushing forward (`prove_live`): when the feed goes silent the
+//! deadline passes by itself, and the cache is neither read nor filled, even if the
+//! feed's thread is stuck. Emptying swaps empty tables in under the lock and frees the
+//! old ones on a thread of their own (never under the lock, never on the ZAP thread).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use crate::hash::KeyHash;
 
-/// Key entries before the table is emptied (a sweep of unknown keys cannot grow it
-/// without limit): about 100 MiB at most.
-pub(crate) const CAPACITY: usize = 1 << 20;
-/// User entries before that table is emptied: names are peer-chosen and up to 255
-/// bytes, so fewer (about 20 MiB at most).
-pub(crate) const USER_CAPACITY: usize = 1 << 16;
+/// Byte budget of the CURVE answers that admit (tables and metadata).
+pub(crate) const KNOWN_BUDGET: usize = 64 << 20;
+/// Byte budget of the negative CURVE answers (`Unknown key`): a sweep of random keys
+/// fills this, never more; then the table is emptied and starts again.
+pub(crate) const UNKNOWN_BUDGET: usize = 32 << 20;
+/// Byte budget of the PLAIN answers (names are peer-chosen and up to 255 bytes).
+pub(crate) const USER_BUDGET: usize = 16 << 20;
 
 /// A cached CURVE answer.
 #[derive(Clone)]
@@ -33,17 +39,112 @@ pub(crate) enum KeyEntry {
     Unknown,
 }
 
+/// A key that admits: its metadata and expiry.
+#[derive(Clone)]
+struct Known {
+    metadata: Option<Arc<[u8]>>,
+    expires: Option<u64>,
+}
+
 /// A cached PLAIN answer: the user's PHC hash, or unknown.
 pub(crate) type UserEntry = Option<Arc<str>>;
 
-/// Key → (the domain a request asked for, the answer); usually one domain per key.
-type KeyTable = HashMap<[u8; 32], Vec<(Box<str>, KeyEntry)>, KeyHash>;
+/// A hash table with the bytes it holds counted: its slots (from its real capacity) plus
+/// the heap bytes its entries own.
+struct Budgeted<T> {
+    table: T,
+    heap: usize,
+}
+
+trait Slots {
+    fn slots(&self) -> usize;
+    fn items(&self) -> usize;
+    fn slot_bytes() -> usize;
+}
+
+impl<K, V, S> Slots for HashMap<K, V, S> {
+    fn slots(&self) -> usize {
+        self.capacity()
+    }
+    fn items(&self) -> usize {
+        self.len()
+    }
+    fn slot_bytes() -> usize {
+        // One control byte per slot (hashbrown).
+        std::mem::size_of::<(K, V)>() + 1
+    }
+}
+
+impl<K, S> Slots for HashSet<K, S> {
+    fn slots(&self) -> usize {
+        self.capacity()
+    }
+    fn items(&self) -> usize {
+        self.len()
+    }
+    fn slot_bytes() -> usize {
+        std::mem::size_of::<K>() + 1
+    }
+}
+
+impl<T: Slots + Default + Send + 'static> Budgeted<T> {
+    fn new() -> Self {
+        Budgeted {
+            table: T::default(),
+            heap: 0,
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.table
+            .slots()
+            .saturating_mul(T::slot_bytes())
+            .saturating_add(self.heap)
+    }
+
+    /// Makes room for one more entry owning `heap` bytes: when it would take the table
+    /// past `budget` (a growth doubles the slots), the table is swapped for an empty one.
+    fn make_room(&mut self, heap: usize, budget: usize) {
+        let slots = if self.table.items() >= self.table.slots() {
+            self.table.slots().saturating_mul(2).max(4)
+        } else {
+            self.table.slots()
+        };
+        let after = slots
+            .saturating_mul(T::slot_bytes())
+            .saturating_add(self.heap)
+            .saturating_add(heap);
+        if after > budget {
+            free_elsewhere(std::mem::take(&mut self.table));
+            self.heap = 0;
+        }
+        self.heap = self.heap.saturating_add(heap);
+    }
+}
+
+type KnownTable = HashMap<(Box<str>, [u8; 32]), Known, KeyHashPair>;
+type UnknownTable = HashSet<(Box<str>, [u8; 32]), KeyHashPair>;
+type UserTable = HashMap<(Box<str>, Box<str>), UserEntry>;
+
+/// [`KeyHash`] for (domain, key) pairs.
+#[derive(Default, Clone)]
+struct KeyHashPair(KeyHash);
+
+impl BuildHasher for KeyHashPair {
+    type Hasher = <KeyHash as BuildHasher>::Hasher;
+    fn build_hasher(&self) -> Self::Hasher {
+        self.0.build_hasher()
+    }
+}
 
 pub(crate) struct Cache {
     generation: AtomicU64,
-    trusted: AtomicBool,
-    keys: RwLock<KeyTable>,
-    users: RwLock<HashMap<(String, String), UserEntry>>,
+    /// Milliseconds since `epoch` before which the cache may be used (0: never).
+    trusted_until: AtomicU64,
+    epoch: Instant,
+    known: RwLock<Budgeted<KnownTable>>,
+    unknown: RwLock<Budgeted<UnknownTable>>,
+    users: RwLock<Budgeted<UserTable>>,
     hits: AtomicU64,
 }
 
@@ -53,16 +154,45 @@ pub(crate) fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Drops `garbage` on the cache's freeing thread (a million entries take hundreds of
+/// milliseconds to free); inline only if that thread cannot be started.
+fn free_elsewhere<T: Send + 'static>(garbage: T) {
+    type Bin = crossbeam_channel::Sender<Box<dyn Send>>;
+    static BIN: OnceLock<Mutex<Option<Bin>>> = OnceLock::new();
+    let bin = BIN.get_or_init(|| {
+        let (tx, rx) = crossbeam_channel::unbounded::<Box<dyn Send>>();
+        let started = std::thread::Builder::new()
+            .name("zmq-auth-cache-free".into())
+            .spawn(move || rx.iter().for_each(drop));
+        Mutex::new(started.ok().map(|_| tx))
+    });
+    let sent = match bin.lock().as_ref() {
+        Some(tx) => tx.send(Box::new(garbage)).map_err(|e| e.into_inner()),
+        None => Err(Box::new(garbage) as Box<dyn Send>),
+    };
+    drop(sent);
+}
+
+/// What a heap block of `len` bytes costs with glibc's allocator: 16-byte steps with an
+/// 8-byte header, 32 bytes at least (so a one-letter domain costs 32, not 1).
+fn alloc_cost(len: usize) -> usize {
+    len.saturating_add(8).next_multiple_of(16).max(32)
+}
+
 impl Cache {
-    /// A cache that is trusted from the start (the store's change feed is up).
+    /// A cache, trusted from the start (true: the store's change feed is up) or not.
     pub(crate) fn new(trusted: bool) -> Cache {
-        Cache {
+        let cache = Cache {
             generation: AtomicU64::new(0),
-            trusted: AtomicBool::new(trusted),
-            keys: RwLock::new(HashMap::default()),
-            users: RwLock::new(HashMap::new()),
+            trusted_until: AtomicU64::new(0),
+            epoch: Instant::now(),
+            known: RwLock::new(Budgeted::new()),
+            unknown: RwLock::new(Budgeted::new()),
+            users: RwLock::new(Budgeted::new()),
             hits: AtomicU64::new(0),
-        }
+        };
+        cache.set_trusted(trusted);
+        cache
     }
 
     /// The generation to pass to `put_*` after a look-up.
@@ -70,21 +200,44 @@ impl Cache {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Something changed (or may have): forget everything.
+    /// Something changed (or may have): forget everything. The tables are swapped for
+    /// empty ones under their locks and freed on another thread.
     pub(crate) fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
-        self.keys.write().clear();
-        self.users.write().clear();
+        let known = std::mem::replace(&mut *self.known.write(), Budgeted::new());
+        let unknown = std::mem::replace(&mut *self.unknown.write(), Budgeted::new());
+        let users = std::mem::replace(&mut *self.users.write(), Budgeted::new());
+        if known.table.capacity() + unknown.table.capacity() + users.table.capacity() > 0 {
+            free_elsewhere((known.table, unknown.table, users.table));
+        }
     }
 
-    /// The change feed went down (false) or came back (true). Either way, forget.
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The change feed went down (false) or is up for good (true: a feed that cannot go
+    /// silent, such as SQLite's own watcher). Either way, forget.
     pub(crate) fn set_trusted(&self, trusted: bool) {
-        self.trusted.store(trusted, Ordering::Release);
+        let until = if trusted { u64::MAX } else { 0 };
+        self.trusted_until.store(until, Ordering::Release);
         self.invalidate();
     }
 
+    /// The change feed proved it is live: every change made before `proof_sent` has been
+    /// seen, so the cache may answer until `valid_for` after it. Coming back from
+    /// untrusted, the cache is emptied first.
+    pub(crate) fn prove_live(&self, proof_sent: Instant, valid_for: Duration) {
+        if !self.is_trusted() {
+            self.invalidate();
+        }
+        let since = proof_sent.saturating_duration_since(self.epoch);
+        let until = u64::try_from(since.saturating_add(valid_for).as_millis()).unwrap_or(u64::MAX);
+        self.trusted_until.fetch_max(until, Ordering::AcqRel);
+    }
+
     pub(crate) fn is_trusted(&self) -> bool {
-        self.trusted.load(Ordering::Acquire)
+        self.now_ms() < self.trusted_until.load(Ordering::Acquire)
     }
 
     /// How many answers came from the cache (for benchmarks and metrics).
@@ -92,59 +245,82 @@ impl Cache {
         self.hits.load(Ordering::Relaxed)
     }
 
+    /// The bytes the tables hold now (slots from their real capacity plus the heap
+    /// bytes of their entries): known keys, unknown keys, users.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn bytes(&self) -> (usize, usize, usize) {
+        (
+            self.known.read().bytes(),
+            self.unknown.read().bytes(),
+            self.users.read().bytes(),
+        )
+    }
+
+    fn hit(&self, table: &'static str) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::cache_hit(table);
+    }
+
     pub(crate) fn get_key(&self, domain: &str, key: &[u8; 32]) -> Option<KeyEntry> {
         if !self.is_trusted() {
             return None;
         }
-        let keys = self.keys.read();
-        let entry = keys
-            .get(key)?
-            .iter()
-            .find(|(d, _)| &**d == domain)?
-            .1
-            .clone();
-        if let KeyEntry::Known {
-            expires: Some(t), ..
-        } = entry
-        {
-            if now_secs() >= t {
+        let probe = (Box::<str>::from(domain), *key);
+        if let Some(k) = self.known.read().table.get(&probe) {
+            if k.expires.is_some_and(|t| now_secs() >= t) {
                 return None; // expired: ask the store (which will say unknown)
             }
+            let entry = KeyEntry::Known {
+                metadata: k.metadata.clone(),
+                expires: k.expires,
+            };
+            self.hit("keys");
+            return Some(entry);
         }
-        self.hits.fetch_add(1, Ordering::Relaxed);
-        crate::metrics::cache_hit("keys");
-        Some(entry)
+        if self.unknown.read().table.contains(&probe) {
+            self.hit("keys");
+            return Some(KeyEntry::Unknown);
+        }
+        None
     }
 
     pub(crate) fn put_key(&self, generation: u64, domain: &str, key: [u8; 32], entry: KeyEntry) {
         if !self.is_trusted() {
             return;
         }
-        let mut keys = self.keys.write();
-        // Checked under the lock `invalidate` also takes: no change slips in between.
-        if self.generation() != generation {
-            return;
+        let pair = (Box::<str>::from(domain), key);
+        let heap = alloc_cost(domain.len());
+        match entry {
+            KeyEntry::Known { metadata, expires } => {
+                let meta = metadata.as_ref().map_or(0, |m| alloc_cost(m.len() + 16));
+                let heap = heap.saturating_add(meta);
+                let mut known = self.known.write();
+                // Checked under the lock `invalidate` also takes: no change slips in.
+                if self.generation() != generation {
+                    return;
+                }
+                known.make_room(heap, KNOWN_BUDGET);
+                known.table.insert(pair, Known { metadata, expires });
+            }
+            KeyEntry::Unknown => {
+                let mut unknown = self.unknown.write();
+                if self.generation() != generation {
+                    return;
+                }
+                unknown.make_room(heap, UNKNOWN_BUDGET);
+                unknown.table.insert(pair);
+            }
         }
-        if keys.len() >= CAPACITY {
-            keys.clear();
-        }
-        let slot = keys.entry(key).or_default();
-        slot.retain(|(d, _)| &**d != domain);
-        slot.push((domain.into(), entry));
     }
 
     pub(crate) fn get_user(&self, domain: &str, user: &str) -> Option<UserEntry> {
         if !self.is_trusted() {
             return None;
         }
-        let hit = self
-            .users
-            .read()
-            .get(&(domain.to_string(), user.to_string()))
-            .cloned();
+        let probe = (Box::<str>::from(domain), Box::<str>::from(user));
+        let hit = self.users.read().table.get(&probe).cloned();
         if hit.is_some() {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-            crate::metrics::cache_hit("users");
+            self.hit("users");
         }
         hit
     }
@@ -153,53 +329,31 @@ impl Cache {
         if !self.is_trusted() {
             return;
         }
+        let heap = alloc_cost(domain.len())
+            .saturating_add(alloc_cost(user.len()))
+            .saturating_add(entry.as_ref().map_or(0, |p| alloc_cost(p.len() + 16)));
         let mut users = self.users.write();
         if self.generation() != generation {
             return;
         }
-        if users.len() >= USER_CAPACITY {
-            users.clear();
+        users.make_room(heap, USER_BUDGET);
+        users.table.insert((domain.into(), user.into()), entry);
+    }
+}
+
+/// The last handle of a store may be dropped anywhere, the ZAP thread included: a full
+/// cache is freed on the freeing thread instead.
+impl Drop for Cache {
+    fn drop(&mut self) {
+        let known = std::mem::take(&mut self.known.get_mut().table);
+        let unknown = std::mem::take(&mut self.unknown.get_mut().table);
+        let users = std::mem::take(&mut self.users.get_mut().table);
+        if known.capacity() + unknown.capacity() + users.capacity() > 0 {
+            free_elsewhere((known, unknown, users));
         }
-        users.insert((domain.to_string(), user.to_string()), entry);
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_change_during_a_lookup_keeps_the_answer_out() {
-        let c = Cache::new(true);
-        let g = c.generation();
-        c.invalidate(); // a revocation arrives while the look-up runs
-        c.put_key(g, "*", [1; 32], KeyEntry::Unknown);
-        assert!(c.get_key("*", &[1; 32]).is_none());
-        let g = c.generation();
-        c.put_key(g, "*", [1; 32], KeyEntry::Unknown);
-        assert!(matches!(c.get_key("*", &[1; 32]), Some(KeyEntry::Unknown)));
-        assert!(c.get_key("other", &[1; 32]).is_none());
-    }
-
-    #[test]
-    fn untrusted_cache_is_neither_read_nor_filled() {
-        let c = Cache::new(true);
-        c.put_key(c.generation(), "*", [1; 32], KeyEntry::Unknown);
-        c.set_trusted(false);
-        assert!(c.get_key("*", &[1; 32]).is_none());
-        c.put_key(c.generation(), "*", [1; 32], KeyEntry::Unknown);
-        c.set_trusted(true);
-        assert!(c.get_key("*", &[1; 32]).is_none());
-    }
-
-    #[test]
-    fn expired_keys_are_not_answered() {
-        let c = Cache::new(true);
-        let entry = KeyEntry::Known {
-            metadata: None,
-            expires: Some(now_secs() - 1),
-        };
-        c.put_key(c.generation(), "*", [2; 32], entry);
-        assert!(c.get_key("*", &[2; 32]).is_none());
-    }
-}
+#[path = "cache_tests.rs"]
+mod tests;

@@ -12,8 +12,9 @@
 //! [`ThreadAuthenticator::configure_plain_store`] (or the same methods of
 //! [`Authenticator`]). Look-ups and argon2id checks run on the engine's pool under its
 //! deadline: a database that is down or late gives 300 `Try later`, never 200 and never a
-//! hang. Answers are cached (positive and negative, bounded), and the cache is dropped on
-//! every change notification and whenever the change feed is down.
+//! hang. Answers are cached (positive and negative, within byte budgets), and the cache
+//! is dropped on every change notification and whenever the change feed is down or
+//! cannot prove it is live (PostgreSQL: a heartbeat every 250 ms).
 //!
 //! Passwords are stored as argon2id PHC hashes only (see [`crate::hash_password`]).
 //!

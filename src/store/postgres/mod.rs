@@ -1,16 +1,18 @@
 //! [`PostgresStore`]: credentials in a shared PostgreSQL database (feature `postgres`).
 
 mod listen;
+mod lookup;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
-use postgres::{Client, Config, NoTls};
+use tokio_postgres::Config;
 
 use super::{
-    check_key_args, check_user, sealed, store_domain, Backend, Cache, CredentialStore, KeyRow,
-    Revocation, StoreHandle, StoredKey,
+    check_key_args, check_user, sealed, store_domain, Backend, Cache, CredentialStore, Revocation,
+    StoreHandle, StoredKey,
 };
 use crate::error::{Error, Result};
 
@@ -21,8 +23,12 @@ pub(super) const CHANNEL: &str = "zmq_auth_changed";
 const IDLE_MAX: usize = 8;
 /// A server that does not answer a connection attempt in this time is down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// How often the listener makes sure its connection is alive.
-pub(super) const PING_EVERY: Duration = Duration::from_millis(500);
+/// The default client-side deadline of a look-up (the engine's default deadline).
+const QUERY_TIMEOUT_MS: u64 = 2000;
+/// The client-side deadline of an admin call (and of creating the schema at connect).
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `connect` waits for the change feed's first heartbeat.
+const FIRST_PROOF: Duration = Duration::from_secs(3);
 
 const SCHEMA: &str = r#"
 SELECT pg_advisory_xact_lock(7274237);
@@ -94,10 +100,40 @@ pub struct PostgresStore {
 }
 
 pub(super) struct Inner {
-    config: Config,
+    /// The same settings, for the look-up connections (with a client-side deadline).
+    lookup_config: tokio_postgres::Config,
     describe: String,
-    idle: Mutex<Vec<Client>>,
+    /// Connections for look-ups and admin calls (lookup.rs).
+    lookups: Mutex<Vec<lookup::LookupConn>>,
+    /// The client-side deadline of a look-up, in milliseconds.
+    query_timeout_ms: AtomicU64,
     cache: Arc<Cache>,
+}
+
+impl Inner {
+    fn query_timeout(&self) -> Duration {
+        Duration::from_millis(self.query_timeout_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// Dropping the last handle must not wait for a server (closing a client waits for its
+/// connection to finish): the connections are closed on a thread of their own.
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let lookups = std::mem::take(&mut *self.lookups.lock());
+        if lookups.is_empty() {
+            return;
+        }
+        let closing = std::thread::Builder::new()
+            .name("zmq-auth-pg-close".into())
+            .spawn(move || drop(lookups));
+        if let Err(e) = closing {
+            zlog!(
+                Warn,
+                "postgres store: could not close connections aside: {e}"
+            );
+        }
+    }
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -114,9 +150,9 @@ fn describe(config: &Config) -> String {
         .get_hosts()
         .first()
         .map(|h| match h {
-            postgres::config::Host::Tcp(h) => h.clone(),
+            tokio_postgres::config::Host::Tcp(h) => h.clone(),
             #[cfg(unix)]
-            postgres::config::Host::Unix(p) => p.display().to_string(),
+            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
         })
         .unwrap_or_else(|| "localhost".to_string());
     let port = config.get_ports().first().copied().unwrap_or(5432);
@@ -125,13 +161,6 @@ fn describe(config: &Config) -> String {
         .or(config.get_user())
         .unwrap_or("postgres");
     format!("postgres://{host}:{port}/{db}")
-}
-
-pub(super) fn connect(config: &Config) -> std::result::Result<Client, postgres::Error> {
-    let mut client = config.connect(NoTls)?;
-    // A query that hangs must not hold a pool thread for long.
-    client.batch_execute("SET statement_timeout = '2s'")?;
-    Ok(client)
 }
 
 fn unix(t: SystemTime) -> i64 {
@@ -147,32 +176,34 @@ impl PostgresStore {
     /// changes (it ends when the last clone is dropped). The connect timeout defaults to
     /// 2 s.
     pub fn connect(conninfo: &str) -> Result<PostgresStore> {
-        let mut config: Config = conninfo
+        let mut lookup_config: tokio_postgres::Config = conninfo
             .parse()
             .map_err(|e| Error::store("postgres", format!("bad connection string: {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
+        if lookup_config.get_connect_timeout().is_none() {
+            lookup_config.connect_timeout(CONNECT_TIMEOUT);
         }
         // A server that vanishes without closing the connection (a partition) must be
-        // noticed in seconds, not at the kernel's TCP timeout: the listener's ping then
-        // fails and the cache is switched off.
-        config.keepalives(true);
-        config.keepalives_idle(Duration::from_secs(1));
+        // noticed in seconds, not at the kernel's TCP timeout.
+        lookup_config.keepalives(true);
+        lookup_config.keepalives_idle(Duration::from_secs(1));
         #[cfg(target_os = "linux")]
-        config.tcp_user_timeout(CONNECT_TIMEOUT);
-        let name = describe(&config);
-        let err = |e: postgres::Error| Error::store(name.clone(), text(&e));
-        let mut client = connect(&config).map_err(err)?;
-        let mut tx = client.transaction().map_err(err)?;
-        tx.batch_execute(SCHEMA).map_err(err)?;
-        tx.commit().map_err(err)?;
-        let version: String = client
-            .query_one(
-                "SELECT value FROM zmq_auth_meta WHERE name = 'schema_version'",
-                &[],
-            )
-            .map_err(err)?
-            .get(0);
+        lookup_config.tcp_user_timeout(CONNECT_TIMEOUT);
+        let name = describe(&lookup_config);
+        let err = |e: String| Error::store(name.clone(), e);
+        let mut conn = lookup::LookupConn::open(&lookup_config, ADMIN_TIMEOUT).map_err(err)?;
+        let version: String = conn
+            .call_with(ADMIN_TIMEOUT, &async |c: &mut tokio_postgres::Client| {
+                let tx = c.transaction().await?;
+                tx.batch_execute(SCHEMA).await?;
+                tx.commit().await?;
+                c.query_one(
+                    "SELECT value FROM zmq_auth_meta WHERE name = 'schema_version'",
+                    &[],
+                )
+                .await?
+                .try_get(0)
+            })
+            .map_err(|f| err(f.text()))?;
         if version != SCHEMA_VERSION {
             return Err(Error::store(
                 name,
@@ -183,41 +214,54 @@ impl PostgresStore {
         // of changes.
         let cache = Arc::new(Cache::new(false));
         let inner = Arc::new(Inner {
-            config: config.clone(),
+            lookup_config,
             describe: name,
-            idle: Mutex::new(vec![client]),
+            lookups: Mutex::new(vec![conn]),
+            query_timeout_ms: AtomicU64::new(QUERY_TIMEOUT_MS),
             cache: Arc::clone(&cache),
         });
         let weak = Arc::downgrade(&inner);
         let describe = inner.describe.clone();
+        let beat_config = inner.lookup_config.clone();
+        let (ready, first_proof) = crossbeam_channel::bounded(1);
         std::thread::Builder::new()
             .name("zmq-auth-pg-listen".into())
-            .spawn(move || listen::listen(&weak, &config, &cache, &describe))
+            .spawn(move || listen::listen(&weak, &beat_config, &cache, &describe, &ready))
             .map_err(|e| Error::io("<thread>", e))?;
+        // A feed that cannot deliver would leave every answer uncached, silently: refuse.
+        if first_proof.recv_timeout(FIRST_PROOF).is_err() {
+            return Err(Error::store(
+                inner.describe.clone(),
+                format!(
+                    "the change feed (LISTEN/NOTIFY) delivered no heartbeat within \
+                     {FIRST_PROOF:?}. Behind a connection pooler in transaction or statement \
+                     pooling mode (PgBouncer pool_mode = transaction) a notification goes to \
+                     whichever client holds the server connection, so revocations would never \
+                     arrive: connect the store directly to PostgreSQL, or through a pool in \
+                     session mode (pool_mode = session)"
+                ),
+            ));
+        }
         Ok(PostgresStore { inner })
     }
 
-    /// Runs `f` on a connection (an idle one, or a new one); a connection that failed
-    /// is dropped, a good one kept for later.
+    /// Runs `f` on a connection (an idle one, or a new one) under the admin deadline; a
+    /// connection that failed is dropped, a good one kept for later.
     fn with_client<T>(
         &self,
-        f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
+        f: impl AsyncFn(&mut tokio_postgres::Client) -> std::result::Result<T, tokio_postgres::Error>,
     ) -> Result<T> {
         self.inner
-            .run(f)
-            .map_err(|e| Error::store(self.inner.describe.clone(), text(&e)))
+            .admin(f)
+            .map_err(|e| Error::store(self.inner.describe.clone(), e))
     }
 
+    /// [`with_client`](Self::with_client) for a change; the cache is emptied after it.
     fn write<T>(
         &self,
-        mut f: impl FnMut(&mut postgres::Transaction<'_>) -> std::result::Result<T, postgres::Error>,
+        f: impl AsyncFn(&mut tokio_postgres::Client) -> std::result::Result<T, tokio_postgres::Error>,
     ) -> Result<T> {
-        let out = self.with_client(|c| {
-            let mut tx = c.transaction()?;
-            let out = f(&mut tx)?;
-            tx.commit()?;
-            Ok(out)
-        });
+        let out = self.with_client(f);
         // Our own change: do not wait for the notification.
         self.inner.cache.invalidate();
         out
@@ -256,25 +300,29 @@ impl PostgresStore {
         let domain = store_domain(domain)?;
         let key = check_key_args(domain, public_key_z85, metadata)?;
         let expires = expires.map(|t| t as f64);
-        self.write(|tx| {
+        self.write(async |c| {
+            let tx = c.transaction().await?;
             tx.execute(
                 "INSERT INTO zmq_auth_keys (domain, public_key, expires)
                  VALUES ($1, $2, to_timestamp($3))
                  ON CONFLICT (domain, public_key) DO UPDATE SET expires = excluded.expires",
                 &[&domain, &key, &expires],
-            )?;
+            )
+            .await?;
             tx.execute(
                 "DELETE FROM zmq_auth_key_metadata WHERE domain = $1 AND public_key = $2",
                 &[&domain, &key],
-            )?;
+            )
+            .await?;
             for (n, v) in metadata {
                 tx.execute(
                     "INSERT INTO zmq_auth_key_metadata (domain, public_key, name, value)
                      VALUES ($1, $2, $3, $4)",
                     &[&domain, &key, n, v],
-                )?;
+                )
+                .await?;
             }
-            Ok(())
+            tx.commit().await
         })
     }
 
@@ -285,15 +333,19 @@ impl PostgresStore {
     pub fn revoke_key(&self, domain: &str, public_key_z85: &str) -> Result<Revocation> {
         let domain = store_domain(domain)?;
         let key = check_key_args(domain, public_key_z85, &[])?;
-        self.write(|tx| {
+        self.write(async |c| {
+            let tx = c.transaction().await?;
             tx.execute(
                 "DELETE FROM zmq_auth_key_metadata WHERE domain = $1 AND public_key = $2",
                 &[&domain, &key],
-            )?;
-            let n = tx.execute(
-                "DELETE FROM zmq_auth_keys WHERE domain = $1 AND public_key = $2",
-                &[&domain, &key],
-            )?;
+            )
+            .await?;
+            let n = tx
+                .execute(
+                    "DELETE FROM zmq_auth_keys WHERE domain = $1 AND public_key = $2",
+                    &[&domain, &key],
+                )
+                .await?;
             // The same rule as a look-up: the `*` row counts only while the domain has
             // no keys of its own.
             let through_wildcard: bool = domain != "*"
@@ -303,8 +355,10 @@ impl PostgresStore {
                             AND EXISTS (SELECT 1 FROM zmq_auth_keys
                                         WHERE domain = '*' AND public_key = $2)",
                         &[&domain, &key],
-                    )?
-                    .get(0);
+                    )
+                    .await?
+                    .try_get(0)?;
+            tx.commit().await?;
             Ok(Revocation {
                 removed: n > 0,
                 still_admitted_through_wildcard: through_wildcard,
@@ -320,26 +374,42 @@ impl PostgresStore {
         #[cfg(zmq_auth_audit)]
         crate::audit::password(password.as_bytes());
         let phc = crate::phc::hash_password(password)?;
-        self.write(|tx| {
-            tx.execute(
+        self.write(async |c| {
+            c.execute(
                 "INSERT INTO zmq_auth_users (domain, username, password_hash) VALUES ($1, $2, $3)
                  ON CONFLICT (domain, username) DO UPDATE SET password_hash = excluded.password_hash",
                 &[&domain, &username, &phc],
-            )?;
-            Ok(())
+            )
+            .await
+            .map(|_| ())
         })
     }
 
     /// Removes a PLAIN user from `domain`; false when it was not there.
     pub fn remove_user(&self, domain: &str, username: &str) -> Result<bool> {
         let domain = store_domain(domain)?;
-        self.write(|tx| {
-            let n = tx.execute(
-                "DELETE FROM zmq_auth_users WHERE domain = $1 AND username = $2",
-                &[&domain, &username],
-            )?;
+        self.write(async |c| {
+            let n = c
+                .execute(
+                    "DELETE FROM zmq_auth_users WHERE domain = $1 AND username = $2",
+                    &[&domain, &username],
+                )
+                .await?;
             Ok(n > 0)
         })
+    }
+
+    /// Sets the client-side deadline of every look-up (default 2 s, the engine's default
+    /// deadline; at least 1 ms): a look-up the server has not answered by then is
+    /// abandoned and its connection closed, even if the server (or a pooler, or the
+    /// network) never answers. Give it the engine's deadline
+    /// ([`EngineOptions::deadline`](crate::EngineOptions::deadline)), so that no pool
+    /// thread waits longer than the request it serves.
+    pub fn set_query_timeout(&self, timeout: Duration) {
+        let ms = u64::try_from(timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.inner.query_timeout_ms.store(ms, Ordering::Relaxed);
     }
 
     /// How many look-ups this store's cache answered (shared by clones).
@@ -349,9 +419,10 @@ impl PostgresStore {
 
     /// The keys of `domain` (all domains with `None`), by domain and key.
     pub fn keys(&self, domain: Option<&str>) -> Result<Vec<StoredKey>> {
-        self.with_client(|c| {
-            let rows = c.query(
-                "SELECT k.domain, k.public_key,
+        self.with_client(async |c| {
+            let rows = c
+                .query(
+                    "SELECT k.domain, k.public_key,
                         CAST(EXTRACT(EPOCH FROM k.created) AS BIGINT),
                         CAST(EXTRACT(EPOCH FROM k.expires) AS BIGINT),
                         COALESCE(ARRAY_AGG(m.name ORDER BY m.name)
@@ -364,24 +435,24 @@ impl PostgresStore {
                  WHERE $1::TEXT IS NULL OR k.domain = $1
                  GROUP BY k.domain, k.public_key, k.created, k.expires
                  ORDER BY k.domain, k.public_key",
-                &[&domain],
-            )?;
-            Ok(rows
-                .iter()
-                .map(|r| {
-                    let names: Vec<String> = r.get(4);
-                    let values: Vec<String> = r.get(5);
-                    StoredKey {
-                        domain: r.get(0),
-                        public_key: r.get(1),
-                        metadata: names.into_iter().zip(values).collect(),
-                        created: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
-                        expires: r
-                            .get::<_, Option<i64>>(3)
-                            .map(|t| u64::try_from(t).unwrap_or(0)),
-                    }
-                })
-                .collect())
+                    &[&domain],
+                )
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let names: Vec<String> = r.try_get(4)?;
+                let values: Vec<String> = r.try_get(5)?;
+                out.push(StoredKey {
+                    domain: r.try_get(0)?,
+                    public_key: r.try_get(1)?,
+                    metadata: names.into_iter().zip(values).collect(),
+                    created: u64::try_from(r.try_get::<_, i64>(2)?).unwrap_or(0),
+                    expires: r
+                        .try_get::<_, Option<i64>>(3)?
+                        .map(|t| u64::try_from(t).unwrap_or(0)),
+                });
+            }
+            Ok(out)
         })
     }
 
@@ -401,149 +472,14 @@ impl PostgresStore {
     }
 }
 
-impl Inner {
-    /// Runs `f` on an idle connection or a new one. A pooled connection that fails with a
-    /// connection-class error may just be stale (the server restarted): `f` is tried once
-    /// more on a new one (every call here is a read or an idempotent transaction). An
-    /// error the server gave about the request keeps the connection: a hostile input
-    /// must not cost a reconnect (issue 21).
-    fn run<T>(
-        &self,
-        mut f: impl FnMut(&mut Client) -> std::result::Result<T, postgres::Error>,
-    ) -> std::result::Result<T, postgres::Error> {
-        let pooled = self.idle.lock().pop().filter(|c| !c.is_closed());
-        let from_pool = pooled.is_some();
-        let mut client = match pooled {
-            Some(c) => c,
-            None => connect(&self.config)?,
-        };
-        let out = match f(&mut client) {
-            Err(e) if from_pool && is_connection_error(&e) => {
-                client = connect(&self.config)?;
-                f(&mut client)
-            }
-            other => other,
-        };
-        match out {
-            Err(e) if is_connection_error(&e) || client.is_closed() => Err(e),
-            out => {
-                // Good, or a SQL error about this request: the connection is fine.
-                let mut idle = self.idle.lock();
-                if idle.len() < IDLE_MAX {
-                    idle.push(client);
-                }
-                out
-            }
-        }
-    }
-}
-
-/// Whether `e` says the connection failed (I/O, closed, a server going away), rather
-/// than the server refusing this request. Unknown kinds count as connection errors:
-/// the worst a wrong guess costs is one reconnect.
-fn is_connection_error(e: &postgres::Error) -> bool {
-    match e.code() {
-        None => true,
-        Some(state) => {
-            let code = state.code();
-            code.starts_with("08") || code.starts_with("57P") || code == "53300"
-        }
-    }
-}
-
-/// A data exception (SQLSTATE class 22): the server cannot hold the request's input
-/// (a NUL in text, an invalid byte sequence). Such a row cannot exist.
-fn is_input_error(e: &postgres::Error) -> bool {
-    e.code().is_some_and(|s| s.code().starts_with("22"))
-}
-
-/// An error's text with its cause (`postgres::Error` alone says only "db error").
-pub(super) fn text(e: &postgres::Error) -> String {
+/// An error's text with its cause (`tokio_postgres::Error` alone says only "db error").
+pub(super) fn text(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return format!("{}: {}", db.severity(), db.message());
     }
     match std::error::Error::source(e) {
         Some(cause) => format!("{e}: {cause}"),
         None => e.to_string(),
-    }
-}
-
-/// The domain to look up: PostgreSQL text cannot hold a NUL, so such a domain (set by a
-/// server, never by a peer) has no rows of its own, and `*` answers for it.
-fn holdable_domain(domain: &str) -> &str {
-    if domain.contains('\0') {
-        "*"
-    } else {
-        domain
-    }
-}
-
-/// A look-up's answer: an input the database cannot hold matches no row (400 for that
-/// request); any other error is the store failing (300).
-fn answer<T>(
-    found: std::result::Result<Option<T>, postgres::Error>,
-) -> std::result::Result<Option<T>, String> {
-    match found {
-        Err(e) if is_input_error(&e) => Ok(None),
-        Err(e) => Err(text(&e)),
-        Ok(v) => Ok(v),
-    }
-}
-
-impl Backend for Inner {
-    fn find_key(&self, domain: &str, key_z85: &str) -> std::result::Result<Option<KeyRow>, String> {
-        let domain = holdable_domain(domain);
-        let found = self.run(|c| {
-            let Some(row) = c.query_opt(
-                "SELECT domain, CAST(EXTRACT(EPOCH FROM expires) AS BIGINT) FROM zmq_auth_keys
-                 WHERE public_key = $1
-                   AND domain = CASE WHEN EXISTS
-                       (SELECT 1 FROM zmq_auth_keys WHERE domain = $2) THEN $2 ELSE '*' END
-                   AND (expires IS NULL OR expires > now())",
-                &[&key_z85, &domain],
-            )?
-            else {
-                return Ok(None);
-            };
-            let row_domain: String = row.get(0);
-            let expires: Option<i64> = row.get(1);
-            let metadata = c
-                .query(
-                    "SELECT name, value FROM zmq_auth_key_metadata
-                     WHERE domain = $1 AND public_key = $2 ORDER BY name",
-                    &[&row_domain, &key_z85],
-                )?
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect();
-            Ok(Some(KeyRow {
-                metadata,
-                expires: expires.map(|t| u64::try_from(t).unwrap_or(0)),
-            }))
-        });
-        answer(found)
-    }
-
-    fn find_user(&self, domain: &str, user: &str) -> std::result::Result<Option<String>, String> {
-        if user.contains('\0') {
-            return Ok(None); // no row can hold it
-        }
-        let domain = holdable_domain(domain);
-        let found = self.run(|c| {
-            Ok(c.query_opt(
-                "SELECT password_hash FROM zmq_auth_users
-                 WHERE username = $1
-                   AND domain = CASE WHEN EXISTS
-                       (SELECT 1 FROM zmq_auth_users WHERE domain = $2) THEN $2 ELSE '*' END",
-                &[&user, &domain],
-            )?
-            .map(|r| r.get(0)))
-        });
-        answer(found)
-    }
-
-    fn describe(&self) -> String {
-        self.describe.clone()
     }
 }
 

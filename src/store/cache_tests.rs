@@ -1,0 +1,133 @@
+//! Unit tests of the store cache: generations, trust, expiry, byte budgets and where
+//! emptied tables are freed. (Compiled only for tests: the module is `#[cfg(test)]`.)
+
+#[cfg(test)]
+use super::*;
+
+#[test]
+fn a_change_during_a_lookup_keeps_the_answer_out() {
+    let c = Cache::new(true);
+    let g = c.generation();
+    c.invalidate(); // a revocation arrives while the look-up runs
+    c.put_key(g, "*", [1; 32], KeyEntry::Unknown);
+    assert!(c.get_key("*", &[1; 32]).is_none());
+    let g = c.generation();
+    c.put_key(g, "*", [1; 32], KeyEntry::Unknown);
+    assert!(matches!(c.get_key("*", &[1; 32]), Some(KeyEntry::Unknown)));
+    assert!(c.get_key("other", &[1; 32]).is_none());
+}
+
+#[test]
+fn untrusted_cache_is_neither_read_nor_filled() {
+    let c = Cache::new(true);
+    c.put_key(c.generation(), "*", [1; 32], KeyEntry::Unknown);
+    c.set_trusted(false);
+    assert!(c.get_key("*", &[1; 32]).is_none());
+    c.put_key(c.generation(), "*", [1; 32], KeyEntry::Unknown);
+    c.set_trusted(true);
+    assert!(c.get_key("*", &[1; 32]).is_none());
+}
+
+#[test]
+fn expired_keys_are_not_answered() {
+    let c = Cache::new(true);
+    let entry = KeyEntry::Known {
+        metadata: None,
+        expires: Some(now_secs() - 1),
+    };
+    c.put_key(c.generation(), "*", [2; 32], entry);
+    assert!(c.get_key("*", &[2; 32]).is_none());
+}
+
+/// Issue 18 finding 2: trust is a deadline the feed pushes forward; it lapses by itself
+/// when the proofs stop, and coming back empties the cache.
+#[test]
+fn trust_lapses_without_proof_and_returns_empty() {
+    let c = Cache::new(false);
+    assert!(!c.is_trusted());
+    c.prove_live(Instant::now(), Duration::from_millis(300));
+    assert!(c.is_trusted());
+    c.put_key(c.generation(), "*", [3; 32], KeyEntry::Unknown);
+    assert!(c.get_key("*", &[3; 32]).is_some());
+    let lapsed = (0..400).any(|_| {
+        std::thread::sleep(Duration::from_millis(5));
+        !c.is_trusted()
+    });
+    assert!(lapsed, "no proof: the cache stops being trusted by itself");
+    assert!(c.get_key("*", &[3; 32]).is_none());
+    c.prove_live(Instant::now(), Duration::from_secs(60));
+    assert!(c.is_trusted());
+    assert!(
+        c.get_key("*", &[3; 32]).is_none(),
+        "back from untrusted: emptied"
+    );
+}
+
+/// Issue 19: the negative cache holds at most its byte budget, counted from the table's
+/// real capacity (slots) and the heap blocks its entries own; a sweep of random keys
+/// empties it and starts again instead of growing.
+#[test]
+fn the_negative_cache_stays_within_its_byte_budget() {
+    let c = Cache::new(true);
+    let mut peak = 0usize;
+    let mut entries_at_peak = 0usize;
+    for i in 0u32..1_200_000 {
+        let mut key = [0u8; 32];
+        key[..4].copy_from_slice(&i.to_le_bytes());
+        c.put_key(c.generation(), "*", key, KeyEntry::Unknown);
+        if i % 1024 == 0 {
+            let (_, unknown, _) = c.bytes();
+            if unknown > peak {
+                peak = unknown;
+                entries_at_peak = c.unknown.read().table.len();
+            }
+            assert!(unknown <= UNKNOWN_BUDGET, "{unknown} bytes");
+        }
+    }
+    eprintln!(
+        "negative cache: peak {peak} bytes ({:.1} MiB) with {entries_at_peak} entries, \
+         budget {UNKNOWN_BUDGET}",
+        peak as f64 / (1 << 20) as f64
+    );
+    assert!(
+        entries_at_peak > 100_000,
+        "the budget holds a useful number"
+    );
+}
+
+/// Issue 19: emptying swaps empty tables in under the lock; the old ones are freed
+/// elsewhere, so a reader waits only for the swap, not for a million frees.
+#[test]
+fn invalidate_swaps_and_frees_elsewhere() {
+    let c = Cache::new(true);
+    for i in 0u32..200_000 {
+        let mut key = [0u8; 32];
+        key[..4].copy_from_slice(&i.to_le_bytes());
+        let meta: Arc<[u8]> = Arc::from(vec![1u8; 40]);
+        let entry = KeyEntry::Known {
+            metadata: Some(meta),
+            expires: None,
+        };
+        c.put_key(c.generation(), "*", key, entry);
+    }
+    let (known, _, _) = c.bytes();
+    assert!(known > 1 << 20);
+    let t = Instant::now();
+    c.invalidate();
+    eprintln!(
+        "invalidate with 200,000 entries returned after {:?}",
+        t.elapsed()
+    );
+    assert_eq!(c.bytes(), (0, 0, 0), "empty tables are in place at once");
+    assert!(c.get_key("*", &[0; 32]).is_none());
+}
+
+#[test]
+fn users_are_cached_per_domain() {
+    let c = Cache::new(true);
+    c.put_user(c.generation(), "a", "alice", Some(Arc::from("$argon2id$x")));
+    c.put_user(c.generation(), "a", "bob", None);
+    assert!(matches!(c.get_user("a", "alice"), Some(Some(_))));
+    assert!(matches!(c.get_user("a", "bob"), Some(None)));
+    assert!(c.get_user("b", "alice").is_none());
+}
