@@ -459,15 +459,19 @@ impl PostgresStore {
     /// The PLAIN users of `domain` (all domains with `None`) as `(domain, username)`,
     /// by domain and name: names only, never a password hash.
     pub fn users(&self, domain: Option<&str>) -> Result<Vec<(String, String)>> {
-        self.with_client(|c| {
-            let rows = c.query(
-                "SELECT domain, username FROM zmq_auth_users
-                 WHERE $1::TEXT IS NULL OR domain = $1 ORDER BY domain, username",
-                &[&domain],
-            )?;
-            rows.iter()
-                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-                .collect()
+        self.with_client(async |c| {
+            let rows = c
+                .query(
+                    "SELECT domain, username FROM zmq_auth_users
+                     WHERE $1::TEXT IS NULL OR domain = $1 ORDER BY domain, username",
+                    &[&domain],
+                )
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push((r.try_get(0)?, r.try_get(1)?));
+            }
+            Ok(out)
         })
     }
 }
