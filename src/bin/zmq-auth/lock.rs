@@ -7,7 +7,8 @@
 //! target: a lock file would be litter in a trusted directory and beside every password
 //! file, and could not be removed safely (a run waiting on the unlinked inode would
 //! proceed beside one that locked a new file). A directory can be opened read-only and
-//! locked like a file (Linux, the BSDs, macOS).
+//! locked like a file (Linux, the BSDs, macOS). Only where a filesystem cannot lock a
+//! directory (NFS) is a lock file used, inside the directory.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -21,26 +22,81 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// An exclusive lock on a directory, released when dropped (when its descriptor closes).
 pub(crate) struct DirLock {
-    _dir: fs::File,
+    _held: fs::File,
 }
 
+/// The name of the lock file used where a directory cannot be locked itself.
+const FALLBACK: &str = ".zmq-auth.lock";
+
 impl DirLock {
-    /// Locks `dir` exclusively, waiting up to [`WAIT`] for another holder.
+    /// Locks `dir` exclusively, waiting up to [`WAIT`] for another holder. Where the
+    /// filesystem cannot lock a directory (NFS emulates `flock` with byte-range locks,
+    /// which need a file open for writing), a lock file in it, [`FALLBACK`], is locked
+    /// instead (and left there: removing it would let two runs lock different files).
     pub(crate) fn acquire(dir: &Path) -> Result<DirLock, Fail> {
         let file = fs::File::open(dir)
             .map_err(|e| Fail(format!("{}: cannot open to lock it: {e}", dir.display())))?;
-        lock(&file, dir)?;
-        Ok(DirLock { _dir: file })
+        match wait_for_lock(&file, dir) {
+            Ok(()) => return Ok(DirLock { _held: file }),
+            Err(Wait::Failed(e)) if cannot_lock_here(&e) => {}
+            Err(e) => return Err(e.into_fail(dir)),
+        }
+        let path = dir.join(FALLBACK);
+        let mut opts = fs::OpenOptions::new();
+        opts.read(true).write(true).create(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let file = opts
+            .open(&path)
+            .map_err(|e| Fail(format!("{}: cannot open to lock it: {e}", path.display())))?;
+        wait_for_lock(&file, dir).map_err(|e| e.into_fail(dir))?;
+        Ok(DirLock { _held: file })
     }
 }
 
+/// Why no lock was taken.
+enum Wait {
+    /// Another holder kept it past [`WAIT`].
+    TimedOut,
+    /// `flock` failed.
+    Failed(std::io::Error),
+}
+
+impl Wait {
+    fn into_fail(self, dir: &Path) -> Fail {
+        match self {
+            Wait::TimedOut => Fail(format!(
+                "{}: another process has been editing it for {}s (it holds the directory's \
+                 lock); nothing changed",
+                dir.display(),
+                WAIT.as_secs()
+            )),
+            Wait::Failed(e) => Fail(format!("{}: cannot lock: {e}", dir.display())),
+        }
+    }
+}
+
+/// Errors that mean "this filesystem cannot lock a directory descriptor".
 #[cfg(unix)]
-fn lock(file: &fs::File, dir: &Path) -> Result<(), Fail> {
+fn cannot_lock_here(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EBADF | libc::ENOLCK | libc::EINVAL | libc::EOPNOTSUPP)
+    )
+}
+
+#[cfg(not(unix))]
+fn cannot_lock_here(_e: &std::io::Error) -> bool {
+    false
+}
+
+#[cfg(unix)]
+fn wait_for_lock(file: &fs::File, dir: &Path) -> Result<(), Wait> {
     use std::os::unix::io::AsRawFd as _;
     let start = Instant::now();
     let mut told = false;
     loop {
-        // SAFETY: flock on a descriptor this function's caller owns and keeps open.
+        // SAFETY: flock on a descriptor the caller owns and keeps open.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if rc == 0 {
             return Ok(());
@@ -49,16 +105,11 @@ fn lock(file: &fs::File, dir: &Path) -> Result<(), Fail> {
         if e.raw_os_error() != Some(libc::EWOULDBLOCK)
             && e.kind() != std::io::ErrorKind::Interrupted
         {
-            return Err(Fail(format!("{}: cannot lock: {e}", dir.display())));
+            return Err(Wait::Failed(e));
         }
         let waited = start.elapsed();
         if waited >= WAIT {
-            return Err(Fail(format!(
-                "{}: another process has been editing it for {}s (it holds the directory's \
-                 lock); nothing changed",
-                dir.display(),
-                WAIT.as_secs()
-            )));
+            return Err(Wait::TimedOut);
         }
         if !told && waited >= Duration::from_secs(1) {
             tell!("zmq-auth: waiting for another edit of {}", dir.display());
@@ -71,7 +122,7 @@ fn lock(file: &fs::File, dir: &Path) -> Result<(), Fail> {
 }
 
 #[cfg(not(unix))]
-fn lock(_file: &fs::File, _dir: &Path) -> Result<(), Fail> {
+fn wait_for_lock(_file: &fs::File, _dir: &Path) -> Result<(), Wait> {
     Ok(())
 }
 

@@ -463,13 +463,15 @@ impl PostgresStore {
             let rows = c
                 .query(
                     "SELECT domain, username FROM zmq_auth_users
-                 WHERE $1::TEXT IS NULL OR domain = $1 ORDER BY domain, username",
+                     WHERE $1::TEXT IS NULL OR domain = $1 ORDER BY domain, username",
                     &[&domain],
                 )
                 .await?;
-            rows.iter()
-                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-                .collect()
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push((r.try_get(0)?, r.try_get(1)?));
+            }
+            Ok(out)
         })
     }
 }
