@@ -196,8 +196,9 @@ pub(super) fn into_owned(v: Verdict<'_>) -> Verdict<'static> {
 pub(super) fn send_bytes(socket: &mut zmq::Socket, data: &[u8], flags: i32) -> zmq::Result<()> {
     // SAFETY: the socket pointer is valid while `socket` lives, and `data` is valid for
     // `data.len()` bytes; libzmq copies them before returning.
-    let rc =
-        unsafe { crate::ffi::zmq_send(socket.as_mut_ptr(), data.as_ptr().cast(), data.len(), flags) };
+    let rc = unsafe {
+        crate::ffi::zmq_send(socket.as_mut_ptr(), data.as_ptr().cast(), data.len(), flags)
+    };
     if rc < 0 {
         // SAFETY: reads libzmq's thread-local errno.
         Err(zmq::Error::from_raw(unsafe { crate::ffi::zmq_errno() }))

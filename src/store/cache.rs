@@ -227,6 +227,7 @@ impl Cache {
     /// The change feed proved it is live: every change made before `proof_sent` has been
     /// seen, so the cache may answer until `valid_for` after it. Coming back from
     /// untrusted, the cache is emptied first.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // only the PostgreSQL feed proves liveness
     pub(crate) fn prove_live(&self, proof_sent: Instant, valid_for: Duration) {
         if !self.is_trusted() {
             self.invalidate();
