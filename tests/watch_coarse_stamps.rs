@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use zmq_auth::{zmq, EngineOptions, ThreadAuthenticator};
+use zmq_auth::{zmq, EngineOptions, ThreadAuthenticator, WatchMode};
 
 /// A loop-mounted ext4 image with 128-byte inodes; unmounted when dropped.
 struct CoarseFs {
@@ -67,7 +67,10 @@ fn coarse_fs() -> Result<CoarseFs, String> {
     run(Command::new("mkfs.ext4")
         .args(["-q", "-F", "-I", "128"])
         .arg(&img))?;
-    run(Command::new("mount").args(["-o", "loop"]).arg(&img).arg(&mnt))?;
+    run(Command::new("mount")
+        .args(["-o", "loop"])
+        .arg(&img)
+        .arg(&mnt))?;
     Ok(CoarseFs { _tmp: tmp, mnt })
 }
 
@@ -78,7 +81,10 @@ fn coarse_fs_or_skip() -> Option<CoarseFs> {
         Ok(fs) => Some(fs),
         Err(why) => {
             let must = std::env::var("CI").is_ok_and(|v| v == "true") && is_root();
-            assert!(!must, "the coarse-timestamp test must run under CI as root: {why}");
+            assert!(
+                !must,
+                "the coarse-timestamp test must run under CI as root: {why}"
+            );
             eprintln!("skipped: no filesystem with 1-second timestamps: {why}");
             None
         }
@@ -157,7 +163,10 @@ fn in_place_rewrite_is_seen(options: EngineOptions) {
         if rewrite_within_one_second(&auth, &dir, &a, &b, &check) {
             break (a, b);
         }
-        assert!(attempt < 10, "could not rewrite within one second (machine too slow)");
+        assert!(
+            attempt < 10,
+            "could not rewrite within one second (machine too slow)"
+        );
     };
     assert!(
         eventually(Duration::from_secs(10), || check(&a) == "400"),
@@ -169,6 +178,11 @@ fn in_place_rewrite_is_seen(options: EngineOptions) {
 }
 
 #[test]
-fn in_place_rewrite_on_one_second_stamps_is_seen_when_polling() {
+fn in_place_rewrite_on_one_second_stamps_is_seen_with_events() {
     in_place_rewrite_is_seen(EngineOptions::default());
+}
+
+#[test]
+fn in_place_rewrite_on_one_second_stamps_is_seen_when_polling() {
+    in_place_rewrite_is_seen(EngineOptions::default().watch_mode(WatchMode::Polling));
 }

@@ -25,7 +25,7 @@ use crate::authenticator::Authenticator;
 use crate::error::{Error, Result};
 use crate::policy::AuthEvent;
 use crate::ZAP_ENDPOINT;
-pub use options::EngineOptions;
+pub use options::{EngineOptions, WatchMode};
 use pool::Pool;
 use shared::Shared;
 use zap_loop::{EventSink, ZapLoop};
@@ -227,9 +227,15 @@ impl ThreadAuthenticator {
             })?;
         let (watcher_stop, watcher_rx) = bounded::<()>(1);
         let shared_w = Arc::clone(&shared);
+        let (watch_mode, full_every) = (
+            options.watch_mode_value(),
+            options
+                .full_pass_interval_value()
+                .map_or(watcher::FullEvery::Auto, watcher::FullEvery::Fixed),
+        );
         let watcher = std::thread::Builder::new()
             .name("zmq-auth-watcher".into())
-            .spawn(move || watcher::run(&shared_w, &watcher_rx));
+            .spawn(move || watcher::run(&shared_w, &watcher_rx, watch_mode, full_every));
         let started = ready_rx.recv_timeout(START_TIMEOUT).is_ok();
         let auth = ThreadAuthenticator {
             shared,
@@ -297,8 +303,7 @@ impl ThreadAuthenticator {
             .unwrap_or(Err(Error::Panicked("configuration closure")));
         *self.shared.configuring.lock() = None;
         if result.is_ok() {
-            self.shared
-                .publish_with(next.snapshot(), next.reload_interval());
+            self.shared.publish_config(&next);
             *config = next;
         }
         result
