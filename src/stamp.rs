@@ -65,7 +65,7 @@ impl Stamp {
     /// A ctime of whole seconds (all-zero nanoseconds: a chance of one in a billion
     /// elsewhere) means a coarse clock: the window is then [`COARSE_GRANULARITY`].
     pub(crate) fn suspect_after(&self, read_ns: u64) -> bool {
-        let window = if self.ctime_ns % 1_000_000_000 == 0 {
+        let window = if self.ctime_ns.is_multiple_of(1_000_000_000) {
             COARSE_GRANULARITY
         } else {
             GRANULARITY
