@@ -56,9 +56,11 @@ struct Running {
 ///   and return once the snapshot is in place, so a connection made afterwards sees it.
 /// - **The ZAP thread** answers every request from the current snapshot. It never reads
 ///   a file and never runs user code, so nothing slow can hold up a handshake.
-/// - **A watcher thread** re-checks certificate directories and password files every
-///   reload interval and publishes a new snapshot when they changed. A source that can
-///   no longer be read refuses what it would decide (500), never keeps old grants.
+/// - **A watcher thread** follows certificate directories and password files (file
+///   events, or polling every reload interval: [`EngineOptions::watch_mode`]) and
+///   publishes a new snapshot whenever what they yield differs from what was published.
+///   A source that can no longer be read refuses what it would decide (500), never keeps
+///   old grants.
 /// - **A pool** ([`EngineOptions::pool_size`], default 4 threads) runs credentials
 ///   providers and the CURVE user-id function. An answer later than the deadline
 ///   ([`EngineOptions::deadline`], default 2 s), or a request that finds the pool

@@ -25,6 +25,12 @@ use crate::sources::{absolute, fs_kind, Check, Source};
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
 /// The longest the watcher sleeps before looking at the configuration (and stop) again.
 const STEP: Duration = Duration::from_millis(250);
+/// After an event, the watcher waits until the events pause this long (a writer's
+/// create, writes and close usually come within it), so a file is seldom read half
+/// written: that would refuse its key (and warn) until the next event...
+const SETTLE: Duration = Duration::from_millis(10);
+/// ...but never longer than this in all (changes show within 100 ms).
+const SETTLE_MAX: Duration = Duration::from_millis(40);
 /// The automatic safety-net interval: at least this...
 const FULL_MIN: Duration = Duration::from_secs(30);
 /// ...and at most this, however big the directory.
@@ -85,6 +91,7 @@ pub(super) fn run(shared: &Arc<Shared>, stop: &Receiver<()>, mode: WatchMode, fu
             recv(rx) -> note => {
                 if let Ok(note) = note {
                     w.take(note);
+                    w.settle();
                 }
             }
             default(timeout) => {}
@@ -245,6 +252,21 @@ impl Watcher<'_> {
         if let (Follow::Events(dirs), Some(events)) = (follow, self.events.as_mut()) {
             for (d, _) in dirs {
                 events.unwatch(&d);
+            }
+        }
+    }
+
+    /// Takes in the events that follow closely (see [`SETTLE`]).
+    fn settle(&mut self) {
+        let start = Instant::now();
+        while let Some(events) = self.events.as_ref() {
+            let left = SETTLE_MAX.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return;
+            }
+            match events.receiver().recv_timeout(SETTLE.min(left)) {
+                Ok(note) => self.take(note),
+                Err(_) => return,
             }
         }
     }
