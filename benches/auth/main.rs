@@ -734,6 +734,22 @@ fn watch_rows(
             },
         });
     }
+    // The safety net's share: a pass's CPU over the automatic interval (30 s, or the
+    // pass's time × 1000 when longer; the watcher uses wall time × threads, at least this).
+    let pass_ms = watch::full_pass_cpu_ms(big, settle, window)?;
+    let every = (pass_ms / 1e3 * 1000.0).clamp(30.0, 900.0);
+    let share = pass_ms / 1e3 / every * 100.0;
+    summary.push(("full_pass_cpu_big_ms".into(), pass_ms));
+    rows.push(Row {
+        name: format!(
+            "  safety-net full pass at {} certs: CPU per pass, automatic interval, share of a core",
+            p.scale_big
+        ),
+        floor: "-".into(),
+        ours: format!("{pass_ms:.0} ms, {every:.0} s, {share:.3} %"),
+        ratio: None,
+        target: Target::Info,
+    });
     let lat = watch::latencies(&ten.dir, &ten.public, reps)?;
     for (what, times) in [
         ("removed cert", &lat.remove),

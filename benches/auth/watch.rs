@@ -37,6 +37,21 @@ pub fn idle_cpu(dir: &Path, settle: Duration, window: Duration) -> Result<f64, B
     Ok((c1 - c0).as_secs_f64() / (t1 - t0).as_secs_f64() * 100.0)
 }
 
+/// CPU time of one safety-net full pass over `dir` (ms): the process's CPU over
+/// `window` with a full pass forced every second, per second.
+pub fn full_pass_cpu_ms(dir: &Path, settle: Duration, window: Duration) -> Result<f64, BoxError> {
+    let ctx = zmq::Context::new();
+    let options = zmq_auth::EngineOptions::default().full_pass_interval(Duration::from_secs(1));
+    let auth = ThreadAuthenticator::start_with(&ctx, options)?;
+    auth.configure_curve("*", dir)?;
+    std::thread::sleep(settle);
+    let (c0, t0) = (cpu_time(), Instant::now());
+    std::thread::sleep(window);
+    let (c1, t1) = (cpu_time(), Instant::now());
+    drop(auth);
+    Ok((c1 - c0).as_secs_f64() / (t1 - t0).as_secs_f64() * 1e3)
+}
+
 /// Change-seen latencies (median and worst of `reps` each), from the write to the first
 /// ZAP answer that shows it.
 pub struct Latencies {
@@ -73,7 +88,8 @@ pub fn latencies(dir: &Path, keys: &[[u8; 32]], reps: usize) -> Result<Latencies
         let gone = keys[r];
         let t = Instant::now();
         std::fs::remove_file(dir.join(file_name(r)))?;
-        out.remove.push(until_status(&ctx, &curve(&gone), 400, t, LIMIT)?);
+        out.remove
+            .push(until_status(&ctx, &curve(&gone), 400, t, LIMIT)?);
         // Rewritten in place (same inode and size) with a new key.
         let (old, path) = (keys[reps + r], dir.join(file_name(reps + r)));
         let new = zmq::CurveKeyPair::new()?.public_key;
@@ -83,12 +99,17 @@ pub fn latencies(dir: &Path, keys: &[[u8; 32]], reps: usize) -> Result<Latencies
             let mut f = std::fs::OpenOptions::new().write(true).open(&path)?;
             f.write_all(pyzmq_public_text(&new).as_bytes())?;
         }
-        out.rewrite.push(until_status(&ctx, &curve(&old), 400, t, LIMIT)?);
+        out.rewrite
+            .push(until_status(&ctx, &curve(&old), 400, t, LIMIT)?);
         // Added.
         let added = zmq::CurveKeyPair::new()?.public_key;
         let t = Instant::now();
-        std::fs::write(dir.join(format!("added{r:04}.key")), pyzmq_public_text(&added))?;
-        out.add.push(until_status(&ctx, &curve(&added), 200, t, LIMIT)?);
+        std::fs::write(
+            dir.join(format!("added{r:04}.key")),
+            pyzmq_public_text(&added),
+        )?;
+        out.add
+            .push(until_status(&ctx, &curve(&added), 200, t, LIMIT)?);
         // A password-file edit (same size).
         let next = format!("password-{:04}", r + 1);
         let t = Instant::now();
