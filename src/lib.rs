@@ -225,7 +225,7 @@ const _FEATURE_ZMQ_0_10_NEEDS_RUST_ZMQ_0_10: fn(&zmq::Socket, &str) -> zmq::Resu
 
 pub use authenticator::Authenticator;
 pub use certs::{create_certificates, load_certificate, load_certificates, Certificate};
-pub use engine::{EngineOptions, ThreadAuthenticator};
+pub use engine::{EngineOptions, ThreadAuthenticator, WatchMode};
 pub use error::{Error, Result};
 pub use keys::{curve_available, decode_z85_key, encode_z85_key};
 pub use phc::hash_password;

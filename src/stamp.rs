@@ -8,6 +8,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// read may still show the stamp we saw, so such a file is read again on the next pass.
 pub(crate) const GRANULARITY: Duration = Duration::from_millis(100);
 
+/// The window for a file whose stamps are whole seconds: a filesystem with 1-second
+/// timestamps (ext4 with 128-byte inodes, ext3, some network filesystems) or FAT's 2
+/// seconds, where a rewrite in the same second keeps every stamp.
+pub(crate) const COARSE_GRANULARITY: Duration = Duration::from_secs(2);
+
 /// Size, mtime, ctime and identity (device and inode). The inode catches a file renamed
 /// over another (or a directory symlink switched) with the same size and an mtime kept by
 /// `cp -p`, `rsync -a` or tar; the ctime, which only the kernel sets, catches in-place
@@ -57,8 +62,16 @@ impl Stamp {
 
     /// Could the file have changed, unseen, after a read that started at `read_ns`?
     /// Uses the ctime, which cannot be set back or into the future by tools.
+    /// A ctime of whole seconds (all-zero nanoseconds: a chance of one in a billion
+    /// elsewhere) means a coarse clock: the window is then [`COARSE_GRANULARITY`].
     pub(crate) fn suspect_after(&self, read_ns: u64) -> bool {
-        self.ctime_ns.saturating_add(GRANULARITY.as_nanos() as u64) >= read_ns
+        let window = if self.ctime_ns.is_multiple_of(1_000_000_000) {
+            COARSE_GRANULARITY
+        } else {
+            GRANULARITY
+        };
+        let window = u64::try_from(window.as_nanos()).unwrap_or(u64::MAX);
+        self.ctime_ns.saturating_add(window) >= read_ns
     }
 }
 
@@ -68,6 +81,7 @@ pub(crate) fn identity(dev: u64, ino: u64) -> u64 {
 }
 
 /// Now, in nanoseconds since the epoch.
+#[must_use]
 pub(crate) fn now_ns() -> u64 {
     ns(Ok(SystemTime::now()))
 }

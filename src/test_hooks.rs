@@ -1,6 +1,8 @@
 //! Instrumentation for this crate's own tests (feature `test-hooks`, which only the
 //! crate's dev-dependency on itself turns on). Not a stable API; do not use it.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +15,7 @@ struct Gate {
     changed: Condvar,
 }
 
-static HOLD: Mutex<Option<Arc<Gate>>> = Mutex::new(None);
+static HOLD: Mutex<Option<(Arc<Gate>, bool)>> = Mutex::new(None);
 
 /// While this lives, every source re-check blocks as it starts (the watcher is stuck
 /// "in the middle of a pass"); dropping it lets them go on.
@@ -24,8 +26,18 @@ pub struct RecheckHold {
 /// Makes every re-check of a certificate directory or password file block until the
 /// returned hold is dropped.
 pub fn hold_rechecks() -> RecheckHold {
+    hold(false)
+}
+
+/// As [`hold_rechecks`], but only the engines' watcher threads are held: a re-check made
+/// on another thread (a `configure` closure's) goes through.
+pub fn hold_watcher_rechecks() -> RecheckHold {
+    hold(true)
+}
+
+fn hold(watcher_only: bool) -> RecheckHold {
     let gate = Arc::new(Gate::default());
-    *HOLD.lock() = Some(Arc::clone(&gate));
+    *HOLD.lock() = Some((Arc::clone(&gate), watcher_only));
     RecheckHold { gate }
 }
 
@@ -72,7 +84,8 @@ pub(crate) fn recheck_started() {
         panic!("test hook: deliberate test panic in a re-check");
     }
     let gate = HOLD.lock().clone();
-    if let Some(gate) = gate {
+    let on_watcher = std::thread::current().name() == Some("zmq-auth-watcher");
+    if let Some((gate, _)) = gate.filter(|(_, only)| !only || on_watcher) {
         let mut state = gate.state.lock();
         state.0 += 1;
         gate.changed.notify_all();
@@ -123,4 +136,67 @@ pub(crate) fn zap_step(step: &str) {
 pub(crate) fn zap_loop_should_end() -> bool {
     ZAP_ARMED.load(std::sync::atomic::Ordering::Relaxed)
         && ZAP_END.swap(false, std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Full passes (list and stat everything) per source path.
+static FULL_PASSES: Mutex<Option<HashMap<PathBuf, u64>>> = Mutex::new(None);
+
+/// How many full passes (listing the directory and stat'ing every file, or a password
+/// file's periodic re-read) the engines made over the source configured as `path` (the
+/// path exactly as given to `configure_curve` / `configure_plain_file`).
+pub fn full_passes(path: &Path) -> u64 {
+    FULL_PASSES
+        .lock()
+        .as_ref()
+        .and_then(|m| m.get(path).copied())
+        .unwrap_or(0)
+}
+
+pub(crate) fn full_pass_done(path: &Path) {
+    let mut map = FULL_PASSES.lock();
+    let n = map
+        .get_or_insert_with(HashMap::new)
+        .entry(path.to_path_buf())
+        .or_insert(0);
+    *n = n.saturating_add(1);
+}
+
+/// Directories whose event watch is refused, as if the OS could not watch them.
+static REFUSED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Makes every later attempt to watch directory `dir` (absolute) for events fail, so
+/// that its sources fall back to polling.
+pub fn refuse_watch(dir: &Path) {
+    REFUSED.lock().push(dir.to_path_buf());
+}
+
+pub(crate) fn watch_refused(dir: &Path) -> bool {
+    REFUSED.lock().iter().any(|d| d == dir)
+}
+
+/// Event intakes by watched directory: how [`overflow_events`] reaches them.
+#[allow(clippy::type_complexity)]
+static INTAKES: Mutex<Vec<(PathBuf, std::sync::Weak<dyn Fn() + Send + Sync>)>> =
+    Mutex::new(Vec::new());
+
+pub(crate) fn register_intake(dir: &Path, inject: &Arc<dyn Fn() + Send + Sync>) {
+    let mut list = INTAKES.lock();
+    list.retain(|(_, w)| w.strong_count() > 0);
+    list.push((dir.to_path_buf(), Arc::downgrade(inject)));
+}
+
+/// Delivers an event-queue overflow (what the OS reports as `IN_Q_OVERFLOW`, notify as
+/// its rescan flag) to every engine watching directory `dir` (absolute), through the
+/// same handler real events take. Returns how many engines got it.
+pub fn overflow_events(dir: &Path) -> usize {
+    let hits: Vec<_> = INTAKES
+        .lock()
+        .iter()
+        .filter(|(d, _)| d == dir)
+        .filter_map(|(_, w)| w.upgrade())
+        .collect();
+    for inject in &hits {
+        inject();
+    }
+    hits.len()
 }

@@ -11,6 +11,7 @@
 //! Options: `--rounds N`, `--requests N`, `--strict` (exit 1 when a target is missed),
 //! `--cert-dir DIR` (write the 10,000-certificate directory there and keep it, for
 //! `benches/compare_peers.sh`), `--summary FILE` (raw numbers as `key value` lines),
+//! `--watch-only` (only the watching rows: idle CPU, change-seen latency),
 //! `--profile NAME [--certs N]` (one measurement alone, for
 //! `valgrind --tool=callgrind --separate-threads=yes`; NAME is one of
 //! bare-null, null, bare-plain, plain, bare-curve, curve-dir, curve-callback,
@@ -32,6 +33,7 @@ mod slow;
 mod stores;
 mod table;
 mod throughput;
+mod watch;
 mod zap;
 
 use std::collections::HashSet;
@@ -166,12 +168,13 @@ struct Opts {
     strict: bool,
     cert_dir: Option<PathBuf>,
     summary: Option<PathBuf>,
+    watch_only: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: cargo bench --bench auth -- [--quick] [--rounds N] [--requests N] [--strict] \
-         [--cert-dir DIR] [--summary FILE] [--profile NAME [--certs N]]"
+         [--cert-dir DIR] [--summary FILE] [--watch-only] [--profile NAME [--certs N]]"
     );
     std::process::exit(2)
 }
@@ -199,6 +202,7 @@ fn parse_args() -> Opts {
         strict: false,
         cert_dir: None,
         summary: None,
+        watch_only: false,
     };
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
@@ -206,6 +210,7 @@ fn parse_args() -> Opts {
         match a.as_str() {
             "--quick" | "--bench" => {}
             "--strict" => o.strict = true,
+            "--watch-only" => o.watch_only = true,
             "--profile" => o.profile = Some(value()),
             "--certs" => o.params.certs = value().parse().unwrap_or_else(|_| usage()),
             "--rounds" => o.params.rounds = value().parse().unwrap_or_else(|_| usage()),
@@ -238,6 +243,12 @@ fn run(o: Opts) -> Result<(), BoxError> {
     }
     let mut summary: Vec<(String, f64)> = Vec::new();
     let mut rows: Vec<Row> = Vec::new();
+    if o.watch_only {
+        let big = certs::make(None, p.scale_big, 0)?;
+        watch_rows(p, &big.dir, &mut rows, &mut summary)?;
+        print_table(&rows, p.quick);
+        return Ok(());
+    }
 
     eprintln!(
         "zmq-auth benchmark ({} mode): {} rounds, {} requests each, {} in flight",
@@ -658,6 +669,9 @@ fn run(o: Opts) -> Result<(), BoxError> {
         target: Target::Info,
     });
 
+    // ---- watching: idle CPU, change-seen latency ----
+    watch_rows(p, &data.big.dir, &mut rows, &mut summary)?;
+
     // ---- operations: still_admits ----
     ops::still_admits_rows(&data, p, &mut rows, &mut summary)?;
 
@@ -687,6 +701,78 @@ fn run(o: Opts) -> Result<(), BoxError> {
     }
     if o.strict && !met && !p.quick {
         std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// Idle CPU of a process that only watches 10,000 and `scale_big` certificates, and
+/// the time a change takes to show in ZAP answers (issue 19 item 2).
+fn watch_rows(
+    p: &Params,
+    big: &std::path::Path,
+    rows: &mut Vec<Row>,
+    summary: &mut Vec<(String, f64)>,
+) -> Result<(), BoxError> {
+    eprintln!("watching: idle CPU and change-seen latency...");
+    let (settle, window, reps) = if p.quick {
+        (Duration::from_secs(1), Duration::from_secs(2), 3)
+    } else {
+        (Duration::from_secs(5), Duration::from_secs(10), 10)
+    };
+    let ten = certs::make(None, 10_000, 0)?;
+    let mut sizes = vec![(10_000usize, ten.dir.as_path())];
+    if p.scale_big != 10_000 {
+        sizes.push((p.scale_big, big));
+    }
+    for (n, dir) in sizes {
+        let pct = watch::idle_cpu(dir, settle, window)?;
+        summary.push((format!("idle_cpu_{n}_pct"), pct));
+        rows.push(Row {
+            name: format!("idle CPU watching {n} certs (% of a core, {window:?} window)"),
+            floor: "-".into(),
+            ours: format!("{pct:.3} %"),
+            ratio: Some(pct),
+            target: if n >= 100_000 {
+                Target::AtMost(0.2)
+            } else {
+                Target::Info
+            },
+        });
+    }
+    // The safety net's share: a pass's CPU over the automatic interval (30 s, or the
+    // pass's time × 1000 when longer; the watcher uses wall time × threads, at least this).
+    let pass_ms = watch::full_pass_cpu_ms(big, settle, window)?;
+    let every = (pass_ms / 1e3 * 1000.0).clamp(30.0, 900.0);
+    let share = pass_ms / 1e3 / every * 100.0;
+    summary.push(("full_pass_cpu_big_ms".into(), pass_ms));
+    rows.push(Row {
+        name: format!(
+            "  safety-net full pass at {} certs: CPU per pass, automatic interval, share of a core",
+            p.scale_big
+        ),
+        floor: "-".into(),
+        ours: format!("{pass_ms:.0} ms, {every:.0} s, {share:.3} %"),
+        ratio: None,
+        target: Target::Info,
+    });
+    let lat = watch::latencies(&ten.dir, &ten.public, reps)?;
+    for (what, times) in [
+        ("removed cert", &lat.remove),
+        ("cert rewritten in place", &lat.rewrite),
+        ("added cert", &lat.add),
+        ("password-file edit", &lat.password),
+    ] {
+        let (median, worst) = watch::summary(times);
+        let key = what.replace([' ', '-'], "_");
+        summary.push((format!("seen_{key}_median_ms"), median));
+        summary.push((format!("seen_{key}_worst_ms"), worst));
+        rows.push(Row {
+            name: format!("{what} seen in ZAP answers, 10000 certs (median / worst of {reps})"),
+            floor: "100 ms".into(),
+            ours: format!("{median:.1} / {worst:.1} ms"),
+            ratio: Some(worst / 100.0),
+            target: Target::AtMost(1.0),
+        });
     }
     Ok(())
 }

@@ -7,8 +7,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
-
 use crate::address::AddressList;
 use crate::hash::NameHash;
 use crate::plain::UserMap;
@@ -17,7 +15,7 @@ use crate::policy::{
     self, deny, Asked, CredentialsProvider, CurveRule, Decision, DomainWarnings, PlainRule, Policy,
     UserIdFn,
 };
-use crate::sources::{DirSource, PasswordFile, Source};
+use crate::sources::{DirSource, PasswordFile, Source, Versioned};
 use crate::store::StoreHandle;
 use crate::zap::Mechanism;
 use crate::zap::ZapReply;
@@ -26,7 +24,7 @@ use crate::zap::ZapReply;
 #[derive(Clone)]
 enum PlainSource {
     Map(Arc<UserMap>),
-    File(Arc<Mutex<PasswordFile>>),
+    File(Arc<Versioned<PasswordFile>>),
     Store(StoreHandle),
 }
 
@@ -34,7 +32,7 @@ enum PlainSource {
 #[derive(Clone)]
 enum CurveSource {
     AllowAny,
-    Dir(Arc<Mutex<DirSource>>),
+    Dir(Arc<Versioned<DirSource>>),
     Provider(Arc<dyn CredentialsProvider>),
     Store(StoreHandle),
 }
@@ -82,6 +80,10 @@ pub struct Authenticator {
     /// The synchronous handler's snapshot; `None` after any change.
     cached: Option<Arc<Policy>>,
     last_recheck: Instant,
+    /// False for the engine's copies: its watcher alone re-checks the shared sources, and
+    /// what it saw is compared with what was published (a failed `configure` closure
+    /// must leave no trace in them).
+    rechecks: bool,
 }
 
 /// A summary (domains and counts); never passwords.
@@ -189,6 +191,7 @@ impl Authenticator {
             lockout_table: None,
             cached: None,
             last_recheck: Instant::now(),
+            rechecks: true,
         }
     }
 
@@ -209,6 +212,7 @@ impl Authenticator {
             lockout_table: None,
             cached: None,
             last_recheck: Instant::now(),
+            rechecks: false,
         }
     }
 
@@ -281,7 +285,7 @@ impl Authenticator {
     /// The snapshot to decide by: file sources re-checked first when the reload
     /// interval has passed.
     fn policy_now(&mut self) -> Arc<Policy> {
-        if self.last_recheck.elapsed() >= self.reload_interval {
+        if self.rechecks && self.last_recheck.elapsed() >= self.reload_interval {
             self.last_recheck = Instant::now();
             let mut any = false;
             for s in self.sources() {

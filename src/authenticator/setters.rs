@@ -5,14 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
-
 use super::{domain_key, Authenticator, CurveSource, PlainSource};
 use crate::error::{Error, Result};
 use crate::keys::require_curve;
 use crate::plain::UserMap;
 use crate::policy::CredentialsProvider;
-use crate::sources::{DirSource, PasswordFile};
+use crate::sources::{DirSource, PasswordFile, Versioned};
 use crate::store::CredentialStore;
 use crate::CURVE_ALLOW_ANY;
 
@@ -197,7 +195,7 @@ impl Authenticator {
         );
         self.plain.insert(
             domain_key(domain),
-            PlainSource::File(Arc::new(Mutex::new(file))),
+            PlainSource::File(Arc::new(Versioned::new(file))),
         );
         self.changed();
         Ok(())
@@ -327,7 +325,7 @@ impl Authenticator {
                 dir.len(),
                 location.display()
             );
-            CurveSource::Dir(Arc::new(Mutex::new(dir)))
+            CurveSource::Dir(Arc::new(Versioned::new(dir)))
         };
         self.curve.insert(domain_key(domain), source);
         self.changed();

@@ -12,6 +12,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod changed;
+
 use super::listing::{list_key_files, read_many, Name};
 use super::{open_regular, parse_certificate, read_open, read_text, Certificate};
 use crate::error::{Error, Result};
@@ -26,6 +28,9 @@ struct FileState {
     /// `None` when the file did not load (reported once, kept so it is not re-read
     /// until it changes).
     key: Option<[u8; 32]>,
+    /// Listed as a symbolic link (or of unknown type): events in the directory do not
+    /// tell when its target changes, so the watcher's light checks stat it.
+    linked: bool,
 }
 
 /// Something wrong with one file of a certificate directory; never fatal.
@@ -129,6 +134,8 @@ pub(crate) struct CertDir {
     /// stamp must still have (a file renamed over it has another).
     dir_dev: u64,
     files: HashMap<Name, FileState, NameHash>,
+    /// The held entries that are symbolic links (few, usually none).
+    linked: HashSet<Name, NameHash>,
     /// Shared with the policy snapshots; copied on write when a pass changes it.
     set: Arc<KeySet>,
 }
@@ -141,6 +148,7 @@ impl CertDir {
             last_scan_ns: 0,
             dir_dev: 0,
             files: HashMap::default(),
+            linked: HashSet::default(),
             set: Arc::default(),
         };
         let problems = store.rescan()?;
@@ -273,13 +281,7 @@ impl CertDir {
         // must come from a file that is still there.
         let mut touched: HashSet<[u8; 32]> = HashSet::new();
         for name in stale {
-            if let Some(old) = self.files.remove(&name) {
-                if let Some(key) = old.key {
-                    if self.release(&key) {
-                        touched.insert(key);
-                    }
-                }
-            }
+            self.forget(name.as_bytes(), &mut touched);
         }
 
         // Phase 3: read in batches (parallel within each), so that however large the
@@ -304,57 +306,95 @@ impl CertDir {
                 },
             );
             for (&i, outcome) in batch.iter().zip(outcomes) {
-                let (stamp, loaded) = match outcome {
-                    Outcome::NotRegular => continue,
-                    Outcome::Unreadable(e) => {
-                        problems.push(Problem::Skipped(e));
-                        continue;
-                    }
-                    Outcome::Read(stamp, loaded) => (stamp, loaded),
-                };
-                let key = match loaded {
-                    Ok(loaded) => {
-                        let key = loaded.key;
-                        let count = {
-                            let c = self.set_mut().keys.entry(key).or_insert(0);
-                            *c += 1;
-                            *c
-                        };
-                        if count > 1 {
-                            let other = self
-                                .files
-                                .iter()
-                                .find(|(_, f)| f.key == Some(key))
-                                .map(|(n, _)| self.dir.join(n.as_os_str()))
-                                .unwrap_or_default();
-                            problems.push(Problem::Duplicate {
-                                file: self.dir.join(listed[i].name.as_os_str()),
-                                other,
-                            });
-                            touched.insert(key);
-                        } else {
-                            problems.extend(loaded.problems);
-                            let set = self.set_mut();
-                            match loaded.metadata {
-                                Some(m) => set.metadata.insert(key, m),
-                                None => set.metadata.remove(&key),
-                            };
-                        }
-                        Some(key)
-                    }
-                    Err(e) => {
-                        problems.push(Problem::Skipped(e));
-                        None
-                    }
-                };
-                // The listed name becomes the table's key: no copy.
                 let entry = &mut listed[i];
-                self.files
-                    .insert(std::mem::take(&mut entry.name), FileState { stamp, key });
+                let linked = entry.regular.is_none();
+                // The listed name becomes the table's key: no copy.
+                let name = std::mem::take(&mut entry.name);
+                self.admit(name, outcome, linked, &mut problems, &mut touched);
             }
         }
         drop(listed);
-        // Rare (duplicate keys only): the first remaining file by name supplies metadata.
+        self.settle(touched, &mut problems);
+        self.last_scan_ns = scan_ns;
+        Ok(problems)
+    }
+
+    /// Drops a held file from the table; its key goes when no other file provides it
+    /// (else the key is `touched`: its metadata may have come from this file).
+    fn forget(&mut self, name: &[u8], touched: &mut HashSet<[u8; 32]>) {
+        if let Some(old) = self.files.remove(name) {
+            if old.linked {
+                self.linked.remove(name);
+            }
+            if let Some(key) = old.key {
+                if self.release(&key) {
+                    touched.insert(key);
+                }
+            }
+        }
+    }
+
+    /// Enters what a reader found for `name` (not held: forgotten before).
+    fn admit(
+        &mut self,
+        name: Name,
+        outcome: Outcome,
+        linked: bool,
+        problems: &mut Vec<Problem>,
+        touched: &mut HashSet<[u8; 32]>,
+    ) {
+        let (stamp, loaded) = match outcome {
+            Outcome::NotRegular => return,
+            Outcome::Unreadable(e) => {
+                problems.push(Problem::Skipped(e));
+                return;
+            }
+            Outcome::Read(stamp, loaded) => (stamp, loaded),
+        };
+        let key = match loaded {
+            Ok(loaded) => {
+                let key = loaded.key;
+                let count = {
+                    let c = self.set_mut().keys.entry(key).or_insert(0);
+                    *c = c.saturating_add(1);
+                    *c
+                };
+                if count > 1 {
+                    let other = self
+                        .files
+                        .iter()
+                        .find(|(_, f)| f.key == Some(key))
+                        .map(|(n, _)| self.dir.join(n.as_os_str()))
+                        .unwrap_or_default();
+                    problems.push(Problem::Duplicate {
+                        file: self.dir.join(name.as_os_str()),
+                        other,
+                    });
+                    touched.insert(key);
+                } else {
+                    problems.extend(loaded.problems);
+                    let set = self.set_mut();
+                    match loaded.metadata {
+                        Some(m) => set.metadata.insert(key, m),
+                        None => set.metadata.remove(&key),
+                    };
+                }
+                Some(key)
+            }
+            Err(e) => {
+                problems.push(Problem::Skipped(e));
+                None
+            }
+        };
+        if linked {
+            self.linked.insert(name.clone());
+        }
+        self.files.insert(name, FileState { stamp, key, linked });
+    }
+
+    /// Rare (duplicate keys only): the first remaining file by name supplies the
+    /// metadata of a key whose set of providing files changed.
+    fn settle(&mut self, touched: HashSet<[u8; 32]>, problems: &mut Vec<Problem>) {
         for key in touched {
             let first = self
                 .files
@@ -365,9 +405,7 @@ impl CertDir {
                 .map(|n| self.dir.join(n.as_os_str()));
             let Some(path) = first else { continue };
             match read_text(&path).and_then(|t| parse_certificate(&path, &t, true)) {
-                Ok(cert) if cert.public == key => {
-                    self.set_metadata(key, &cert, &path, &mut problems)
-                }
+                Ok(cert) if cert.public == key => self.set_metadata(key, &cert, &path, problems),
                 // Changed under our feet: the next pass sees the new stamp and re-reads it.
                 Ok(_) => {
                     self.set_mut().metadata.remove(&key);
@@ -378,8 +416,6 @@ impl CertDir {
                 }
             }
         }
-        self.last_scan_ns = scan_ns;
-        Ok(problems)
     }
 
     /// One file providing `key` went away; true when other files still provide it.

@@ -29,7 +29,7 @@ use crate::authenticator::Authenticator;
 use crate::error::{Error, Result};
 use crate::policy::AuthEvent;
 use crate::ZAP_ENDPOINT;
-pub use options::EngineOptions;
+pub use options::{EngineOptions, WatchMode};
 use pool::Pool;
 use shared::Shared;
 use zap_loop::ZapLoop;
@@ -61,9 +61,11 @@ struct Running {
 ///   and return once the snapshot is in place, so a connection made afterwards sees it.
 /// - **The ZAP thread** answers every request from the current snapshot. It never reads
 ///   a file and never runs user code, so nothing slow can hold up a handshake.
-/// - **A watcher thread** re-checks certificate directories and password files every
-///   reload interval and publishes a new snapshot when they changed. A source that can
-///   no longer be read refuses what it would decide (500), never keeps old grants.
+/// - **A watcher thread** follows certificate directories and password files (file
+///   events, or polling every reload interval: [`EngineOptions::watch_mode`]) and
+///   publishes a new snapshot whenever what they yield differs from what was published.
+///   A source that can no longer be read refuses what it would decide (500), never keeps
+///   old grants.
 /// - **A pool** ([`EngineOptions::pool_size`], default 4 threads) runs credentials
 ///   providers and the CURVE user-id function. An answer later than the deadline
 ///   ([`EngineOptions::deadline`], default 2 s), or a request that finds the pool
@@ -236,9 +238,15 @@ impl ThreadAuthenticator {
             })?;
         let (watcher_stop, watcher_rx) = bounded::<()>(1);
         let shared_w = Arc::clone(&shared);
+        let (watch_mode, full_every) = (
+            options.watch_mode_value(),
+            options
+                .full_pass_interval_value()
+                .map_or(watcher::FullEvery::Auto, watcher::FullEvery::Fixed),
+        );
         let watcher = std::thread::Builder::new()
             .name("zmq-auth-watcher".into())
-            .spawn(move || watcher::run(&shared_w, &watcher_rx));
+            .spawn(move || watcher::run(&shared_w, &watcher_rx, watch_mode, full_every));
         let started = ready_rx.recv_timeout(START_TIMEOUT).is_ok();
         let auth = ThreadAuthenticator {
             shared,
@@ -306,8 +314,7 @@ impl ThreadAuthenticator {
             .unwrap_or(Err(Error::Panicked("configuration closure")));
         *self.shared.configuring.lock() = None;
         if result.is_ok() {
-            self.shared
-                .publish_with(next.snapshot(), next.reload_interval());
+            self.shared.publish_config(&next);
             *config = next;
         }
         result

@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 use super::handoff::{Bell, Handoff};
 use crate::authenticator::Authenticator;
 use crate::policy::Policy;
+use crate::sources::Source;
 
 /// The caller's end of the control pipe: one byte means "look at the stop flag and the
 /// results queue". `None` once stopped.
@@ -35,6 +36,9 @@ pub(super) struct Shared {
     handoff: Handoff<Policy, Waker>,
     /// The reload interval in ns, for the watcher (never waits on the config lock).
     reload_ns: AtomicU64,
+    /// The file sources of the published snapshot, each with the version it had when
+    /// the snapshot was taken: what the watcher compares them with.
+    published: Mutex<Vec<(Source, u64)>>,
 }
 
 impl Shared {
@@ -45,6 +49,7 @@ impl Shared {
             configuring: Mutex::new(None),
             handoff: Handoff::new(policy, Waker(Mutex::new(Some(waker)))),
             reload_ns: AtomicU64::new(1_000_000_000),
+            published: Mutex::new(Vec::new()),
         }
     }
 
@@ -53,16 +58,33 @@ impl Shared {
         std::time::Duration::from_nanos(self.reload_ns.load(Ordering::Acquire))
     }
 
-    /// Makes `policy` the one every later request is decided by; `interval` is the
-    /// configuration's reload interval.
-    pub(super) fn publish_with(&self, policy: Policy, interval: std::time::Duration) {
-        let ns = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX);
+    /// Makes `config`'s snapshot the policy every later request is decided by, and
+    /// notes its reload interval and the versions of its sources. (Versions are read
+    /// before the snapshot: a change in between makes the watcher publish once more,
+    /// never miss it.)
+    pub(super) fn publish_config(&self, config: &Authenticator) {
+        let ns = u64::try_from(config.reload_interval().as_nanos()).unwrap_or(u64::MAX);
         self.reload_ns.store(ns, Ordering::Release);
+        let versions: Vec<(Source, u64)> = config
+            .sources()
+            .into_iter()
+            .map(|s| {
+                let v = s.version();
+                (s, v)
+            })
+            .collect();
+        let policy = config.snapshot();
+        *self.published.lock() = versions;
         self.publish(policy);
     }
 
+    /// Does a source yield something else now than in the published snapshot?
+    pub(super) fn stale(&self) -> bool {
+        self.published.lock().iter().any(|(s, v)| s.version() != *v)
+    }
+
     /// Makes `policy` the one every later request is decided by.
-    pub(super) fn publish(&self, policy: Policy) {
+    fn publish(&self, policy: Policy) {
         self.handoff.publish(policy);
     }
 

@@ -1,6 +1,7 @@
 //! A trusted-certificate directory as a source of CURVE keys.
 
 use std::collections::HashSet;
+use std::ffi::OsString;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -64,7 +65,34 @@ impl DirSource {
     /// One pass over the directory; true when the keys it yields changed.
     pub(crate) fn recheck(&mut self) -> bool {
         let before = self.keys();
-        match self.dir.refresh() {
+        let result = self.dir.refresh();
+        self.settle(before, result, true)
+    }
+
+    /// Re-reads the named files only (see `CertDir::refresh_names`); a directory that
+    /// cannot be read, or one already refusing, gets a full pass instead. True when the
+    /// keys it yields changed.
+    pub(crate) fn refresh(&mut self, names: &[OsString], only_if_changed: bool) -> bool {
+        if self.broken {
+            return self.recheck();
+        }
+        let before = self.keys();
+        let result = self.dir.refresh_names(names, only_if_changed);
+        self.settle(before, result, false)
+    }
+
+    /// The files held that are symbolic links.
+    pub(crate) fn linked_names(&self) -> Vec<OsString> {
+        self.dir.linked_names()
+    }
+
+    fn settle(
+        &mut self,
+        before: Option<Arc<KeySet>>,
+        result: Result<Vec<Problem>>,
+        full: bool,
+    ) -> bool {
+        match result {
             Ok(problems) => {
                 if self.broken {
                     zlog!(
@@ -82,7 +110,12 @@ impl DirSource {
                     }
                     reported.insert(text);
                 }
-                self.reported = reported;
+                // A full pass says all that is wrong now; a partial one adds to it.
+                if full {
+                    self.reported = reported;
+                } else {
+                    self.reported.extend(reported);
+                }
             }
             Err(e) => {
                 if !self.broken {
