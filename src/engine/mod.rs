@@ -176,7 +176,12 @@ impl ThreadAuthenticator {
         };
         let shared = Arc::new(Shared::new(Authenticator::new(), waker));
         let (answer_tx, answer_rx) = unbounded();
-        let pool = match Pool::start(options.pool_size_value(), &shared, answer_tx) {
+        let pool = match Pool::start(
+            options.pool_size_value(),
+            options.max_waiting_value(),
+            &shared,
+            answer_tx,
+        ) {
             Ok(p) => p,
             Err(e) => {
                 shared.stop.store(true, Ordering::Release);

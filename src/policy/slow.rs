@@ -12,6 +12,9 @@ use super::{deny, ok, try_later, UserId, Verdict};
 use crate::phc::{self, Verify};
 use crate::store::StoreHandle;
 
+/// The bulkhead key of argon2id checks of password files and maps (never an address).
+pub(crate) const HASH_SOURCE: usize = 0;
+
 pub(crate) enum SlowJob {
     Curve(CurveJob),
     StoreKey(StoreKeyJob),
@@ -44,6 +47,28 @@ impl SlowJob {
             SlowJob::StoreKey(_) => "store_key",
             SlowJob::Hash { .. } | SlowJob::UnknownUser { .. } => "hash",
             SlowJob::StoreUser { .. } => "store_user",
+        }
+    }
+
+    /// The source it waits on, as the engine's bulkhead key: one credentials provider,
+    /// one store, or [`HASH_SOURCE`] for argon2id checks of files and maps.
+    pub(crate) fn source(&self) -> usize {
+        match self {
+            SlowJob::Curve(job) => job.source_id(),
+            SlowJob::StoreKey(job) => job.source_id(),
+            SlowJob::Hash { .. } | SlowJob::UnknownUser { .. } => HASH_SOURCE,
+            SlowJob::StoreUser { store, .. } => store.id(),
+        }
+    }
+
+    /// For a CURVE look-up (callback or store), the (domain, key) it asks about: equal
+    /// asks to one source while one is in flight can share its answer. PLAIN checks
+    /// carry a password and are never shared.
+    pub(crate) fn asks(&self) -> Option<(&str, &[u8; 32])> {
+        match self {
+            SlowJob::Curve(job) => Some(job.asks()),
+            SlowJob::StoreKey(job) => Some(job.asks()),
+            _ => None,
         }
     }
 
