@@ -24,11 +24,13 @@ pub(crate) enum SlowJob {
         phc: Arc<str>,
         password: Zeroizing<Vec<u8>>,
     },
-    /// An unknown PLAIN user where known ones have hashes: a check against a dummy hash,
-    /// so that the answer takes as long as for a known user (no name enumeration by
-    /// timing); always 400 `Invalid username`.
-    UnknownUser {
+    /// A PLAIN refusal where known users have hashes (an unknown user, or a plaintext
+    /// user's wrong password): a check against a dummy hash, so that it takes as long as
+    /// a hashed user's refusal (no enumeration of names, nor of plaintext entries, by
+    /// timing); always 400 with `text`.
+    Refuse {
         password: Zeroizing<Vec<u8>>,
+        text: &'static str,
     },
     /// A PLAIN user looked up in a store, then its hash checked.
     StoreUser {
@@ -45,7 +47,7 @@ impl SlowJob {
         match self {
             SlowJob::Curve(_) => "callback",
             SlowJob::StoreKey(_) => "store_key",
-            SlowJob::Hash { .. } | SlowJob::UnknownUser { .. } => "hash",
+            SlowJob::Hash { .. } | SlowJob::Refuse { .. } => "hash",
             SlowJob::StoreUser { .. } => "store_user",
         }
     }
@@ -56,7 +58,7 @@ impl SlowJob {
         match self {
             SlowJob::Curve(job) => job.source_id(),
             SlowJob::StoreKey(job) => job.source_id(),
-            SlowJob::Hash { .. } | SlowJob::UnknownUser { .. } => HASH_SOURCE,
+            SlowJob::Hash { .. } | SlowJob::Refuse { .. } => HASH_SOURCE,
             SlowJob::StoreUser { store, .. } => store.id(),
         }
     }
@@ -82,7 +84,7 @@ impl SlowJob {
                 phc,
                 password,
             } => check(user, phc, password),
-            SlowJob::UnknownUser { password } => unknown(password),
+            SlowJob::Refuse { password, text } => refuse(password, text),
             SlowJob::StoreUser {
                 store,
                 domain,
@@ -90,7 +92,7 @@ impl SlowJob {
                 password,
             } => match store.lookup_user(domain, user) {
                 Ok(Some(phc)) => check(user, &phc, password),
-                Ok(None) => unknown(password),
+                Ok(None) => refuse(password, "Invalid username"),
                 Err(e) => {
                     zlog!(
                         Error,
@@ -104,12 +106,12 @@ impl SlowJob {
     }
 }
 
-/// Costs what a known user's check costs, then refuses.
-fn unknown(password: &[u8]) -> Verdict<'static> {
+/// Costs what a hashed user's check costs, then refuses with `text`.
+fn refuse(password: &[u8], text: &'static str) -> Verdict<'static> {
     if let Some(dummy) = phc::dummy_hash() {
         let _ = phc::verify(dummy, password);
     }
-    deny("Invalid username")
+    deny(text)
 }
 
 fn check(user: &str, phc: &str, password: &[u8]) -> Verdict<'static> {
