@@ -13,7 +13,7 @@ BIN=$1; shift
 REQUESTS=${REQUESTS:-20000}
 OUT=${OUT:-/tmp/zmq-auth-callgrind}
 PROFILES=${*:-bare-null null lock-null metrics-null bare-plain plain lock-plain metrics-plain \
-bare-curve curve-dir lock-curve metrics-curve bare-curve-cb curve-callback}
+bare-curve curve-dir lock-curve metrics-curve-dir bare-curve-cb curve-callback}
 mkdir -p "$OUT"
 for p in $PROFILES; do
     rm -f "$OUT/$p".*
