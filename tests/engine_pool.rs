@@ -193,3 +193,43 @@ fn the_memory_bound_answers_300_at_once() {
     }
     drop(release_tx);
 }
+
+/// A source that was once slower than the deadline is not refused for good: with a
+/// thread free, a request is always tried (its deadline still bounds it), so the
+/// source's answer time is learnt again. (Found in review: one 300 ms+ answer made every
+/// later request "late" at once, so no job ever ran to correct the estimate.)
+#[test]
+fn a_source_that_was_slow_once_is_tried_again() {
+    let ctx = zmq::Context::new();
+    let options = EngineOptions::default()
+        .pool_size(1)
+        .deadline(Duration::from_millis(300));
+    let auth = ThreadAuthenticator::start_with(&ctx, options).unwrap();
+    let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(1);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let calls_cb = Arc::clone(&calls);
+    auth.configure_curve_callback("*", move |_, _| {
+        // The first call waits until the test has seen its 300, then works on for a
+        // while (a source far slower than the deadline); later calls are instant.
+        if calls_cb.fetch_add(1, Ordering::SeqCst) == 0 {
+            let _ = release_rx.recv_timeout(Duration::from_secs(30));
+            std::thread::sleep(Duration::from_millis(700));
+        }
+        true
+    })
+    .unwrap();
+    let dealer = dealer_waiting(&ctx, 30_000);
+    send_request(&dealer, "slow", "", "CURVE", &[&[1u8; 32]]);
+    let (_, code, _, _) = recv_reply(&dealer).expect("a 300 at the deadline");
+    assert_eq!(code, "300");
+    release_tx.send(()).unwrap();
+    // The slow answer took longer than the deadline; the source is fast again.
+    let mut i = 0u8;
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            i = i.wrapping_add(1);
+            curve_status(&dealer, "", &[i; 32]).0 == "200"
+        }),
+        "the source stays refused after one slow answer"
+    );
+}

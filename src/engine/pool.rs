@@ -83,7 +83,8 @@ struct LaneState {
 }
 
 impl LaneState {
-    /// How long from `now` until a job with `ahead` jobs queued before it is answered.
+    /// How long from `now` until a job with `ahead` jobs queued before it is answered
+    /// (zero when a thread is free for it).
     fn estimate(&self, ahead: usize, mean: Duration, now: Instant) -> Duration {
         let size = self.slots.len().max(1);
         let mut busy = 0usize;
@@ -104,7 +105,10 @@ impl LaneState {
         }
         // Rounds of `size` jobs that must end before this one starts, then its own.
         let rounds = match ahead.checked_sub(free) {
-            None => 0,
+            // A thread is free: it starts now and is always tried (its deadline still
+            // bounds it). Refusing it on a stale estimate would leave no job to learn
+            // that the source is fast again.
+            None => return Duration::ZERO,
             Some(behind) => (behind / size).saturating_add(1),
         };
         per_job.saturating_mul(u32::try_from(rounds.saturating_add(1)).unwrap_or(u32::MAX))
