@@ -141,8 +141,8 @@ impl Lane {
     }
 }
 
-/// A CURVE ask: (source, domain, key).
-type Ask = (usize, Box<str>, [u8; 32]);
+/// A CURVE ask: (source, domain, key); the domain is shared by both maps (one copy).
+type Ask = (usize, Arc<str>, [u8; 32]);
 
 /// Hashes our own words (request ids, source addresses): one multiplication. SipHash,
 /// the default, cost about 2,000 instructions per pooled request here (callgrind).
@@ -223,7 +223,7 @@ impl Pool {
         let ask = job
             .work
             .asks()
-            .map(|(d, k)| (source, Box::<str>::from(d), *k));
+            .map(|(d, k)| (source, Arc::<str>::from(d), *k));
         if let Some(ask) = &ask {
             if let Some(&(leader, g)) = self.in_flight.get(ask) {
                 if let (true, Some((_, waiting))) = (g == generation, self.leaders.get_mut(&leader))
