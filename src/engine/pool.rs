@@ -440,3 +440,39 @@ fn work(
         shared.wake();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lane(busy_since: &[Option<Instant>]) -> LaneState {
+        LaneState {
+            queue: VecDeque::new(),
+            slots: busy_since
+                .iter()
+                .map(|s| Slot {
+                    alive: true,
+                    started: *s,
+                })
+                .collect(),
+            closed: false,
+        }
+    }
+
+    #[test]
+    fn estimates_follow_answer_times_and_the_queue() {
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        let ago = |d: Duration| now.checked_sub(d);
+        // A free thread: tried at once, whatever the mean says.
+        assert_eq!(lane(&[None, ago(ms(1))]).estimate(0, ms(5_000), now), ms(0));
+        // Both busy (recently): 7 ahead on 2 threads = 4 rounds, then its own.
+        let busy = lane(&[ago(ms(1)), ago(ms(2))]);
+        assert_eq!(busy.estimate(7, ms(10), now), ms(50));
+        // Both busy for longer than the floor: the running jobs are the evidence.
+        let stuck = lane(&[ago(ms(400)), ago(ms(900))]);
+        assert!(stuck.estimate(0, ms(10), now) >= ms(800));
+        // Saturating, never overflowing.
+        assert_eq!(busy.estimate(usize::MAX, Duration::MAX, now), Duration::MAX);
+    }
+}
