@@ -2,6 +2,13 @@
 //! the feature every function here is empty and compiles away; with it and no recorder
 //! installed, each is a check of the facade's no-op recorder.
 //!
+//! The per-request metrics (decisions, slow answers, cache hits) use handles registered
+//! once per thread and recorder, not a registry look-up per request: each thread keeps a
+//! table of handles, filled as label sets first occur, and starts it afresh when the
+//! recorder in force changes (a global one installed later, or a local one). Recorders
+//! are told apart by address: a local recorder dropped and another made at the same
+//! address would reuse the old handles (a global recorder is never dropped).
+//!
 //! Labels only ever carry this crate's own fixed words (mechanism names, status codes,
 //! reasons from a fixed list, source kinds): never peer-chosen text — no usernames, keys,
 //! addresses or domains.
@@ -60,22 +67,126 @@ fn status_label(status: StatusCode) -> &'static str {
     }
 }
 
+#[cfg(feature = "metrics")]
+fn reason_index(text: &str) -> usize {
+    REASONS
+        .iter()
+        .position(|r| *r == text)
+        .unwrap_or(REASONS.len())
+}
+
+#[cfg(feature = "metrics")]
+fn status_index(status: StatusCode) -> usize {
+    match status.as_u16() {
+        200 => 0,
+        300 => 1,
+        400 => 2,
+        _ => 3,
+    }
+}
+
+#[cfg(feature = "metrics")]
+fn mechanism_index(mechanism: Mechanism) -> usize {
+    match mechanism {
+        Mechanism::Null => 0,
+        Mechanism::Plain => 1,
+        Mechanism::Curve => 2,
+        Mechanism::Gssapi => 3,
+        Mechanism::Other => 4,
+    }
+}
+
+/// Slow-answer kinds, as `SlowJob::kind` names them.
+#[cfg(feature = "metrics")]
+const KINDS: [&str; 4] = ["callback", "store_key", "hash", "store_user"];
+#[cfg(feature = "metrics")]
+const TABLES: [&str; 2] = ["keys", "users"];
+/// Decision label sets: mechanism × status × reason (the reasons and `other`).
+#[cfg(feature = "metrics")]
+const DECISION_SETS: usize = 5 * 4 * (REASONS.len() + 1);
+
+/// One thread's handles, for the recorder they were registered with.
+#[cfg(feature = "metrics")]
+struct Handles {
+    /// The recorder in force when they were registered (its address).
+    recorder: usize,
+    decisions: Vec<Option<metrics::Counter>>,
+    slow: [Option<metrics::Histogram>; KINDS.len()],
+    hits: [Option<metrics::Counter>; TABLES.len()],
+}
+
+#[cfg(feature = "metrics")]
+impl Handles {
+    fn new(recorder: usize) -> Handles {
+        Handles {
+            recorder,
+            decisions: vec![None; DECISION_SETS],
+            slow: Default::default(),
+            hits: Default::default(),
+        }
+    }
+}
+
+#[cfg(feature = "metrics")]
+thread_local! {
+    static HANDLES: std::cell::RefCell<Option<Handles>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's handles for the recorder in force; `fallback` when the
+/// thread's storage is gone (a thread ending) or in use.
+#[cfg(feature = "metrics")]
+fn with_handles(f: impl FnOnce(&mut Handles), fallback: impl FnOnce()) {
+    let recorder = metrics::with_recorder(|r| std::ptr::from_ref(r).cast::<()>() as usize);
+    let done = HANDLES.try_with(|cell| {
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            return false;
+        };
+        let handles = match &mut *slot {
+            Some(h) if h.recorder == recorder => h,
+            other => other.insert(Handles::new(recorder)),
+        };
+        f(handles);
+        true
+    });
+    if done != Ok(true) {
+        fallback();
+    }
+}
+
 /// One decision.
 #[cfg(feature = "metrics")]
 pub(crate) fn decision(mechanism: Mechanism, status: StatusCode, text: &str) {
-    metrics::counter!(
-        "zmq_auth_decisions_total",
-        "mechanism" => mechanism.as_str(),
-        "status" => status_label(status),
-        "reason" => reason_label(text)
-    )
-    .increment(1);
+    let register = move || {
+        metrics::counter!(
+            "zmq_auth_decisions_total",
+            "mechanism" => mechanism.as_str(),
+            "status" => status_label(status),
+            "reason" => reason_label(text)
+        )
+    };
+    let i = (mechanism_index(mechanism) * 4 + status_index(status)) * (REASONS.len() + 1)
+        + reason_index(text);
+    with_handles(
+        |h| {
+            if let Some(slot) = h.decisions.get_mut(i) {
+                slot.get_or_insert_with(register).increment(1);
+            }
+        },
+        || register().increment(1),
+    );
 }
 
 /// Time user code or a store took on the pool.
 #[cfg(feature = "metrics")]
 pub(crate) fn slow_answer(kind: &'static str, seconds: f64) {
-    metrics::histogram!("zmq_auth_slow_answer_seconds", "kind" => kind).record(seconds);
+    let register = || metrics::histogram!("zmq_auth_slow_answer_seconds", "kind" => kind);
+    match KINDS.iter().position(|k| *k == kind) {
+        Some(i) => with_handles(
+            |h| h.slow[i].get_or_insert_with(register).record(seconds),
+            || register().record(seconds),
+        ),
+        None => register().record(seconds),
+    }
 }
 
 /// A request answered 300 because its slow answer was late or there was no room.
@@ -95,7 +206,14 @@ pub(crate) fn recheck(source: &'static str, ok: bool) {
 /// A store answer that came from its cache.
 #[cfg(feature = "metrics")]
 pub(crate) fn cache_hit(table: &'static str) {
-    metrics::counter!("zmq_auth_store_cache_hits_total", "table" => table).increment(1);
+    let register = || metrics::counter!("zmq_auth_store_cache_hits_total", "table" => table);
+    match TABLES.iter().position(|t| *t == table) {
+        Some(i) => with_handles(
+            |h| h.hits[i].get_or_insert_with(register).increment(1),
+            || register().increment(1),
+        ),
+        None => register().increment(1),
+    }
 }
 
 /// A lock-out started.
@@ -148,5 +266,40 @@ mod tests {
         assert_eq!(reason_label("Unknown key"), "Unknown key");
         assert_eq!(reason_label("alice@EXAMPLE"), "other");
         assert_eq!(status_label(StatusCode::InternalError), "500");
+    }
+
+    #[test]
+    fn handles_follow_the_recorder_in_force() {
+        use metrics_exporter_prometheus::PrometheusBuilder;
+        // Both alive at once: a recorder made where a dropped one was would look the
+        // same (documented above; only local recorders can be dropped).
+        let recorders = [
+            PrometheusBuilder::new().build_recorder(),
+            PrometheusBuilder::new().build_recorder(),
+        ];
+        for recorder in &recorders {
+            metrics::with_local_recorder(recorder, || {
+                decision(Mechanism::Null, StatusCode::Success, "OK");
+                decision(Mechanism::Null, StatusCode::Success, "OK");
+                decision(
+                    Mechanism::Curve,
+                    StatusCode::AuthenticationFailure,
+                    "Unknown key",
+                );
+                slow_answer("hash", 0.5);
+            });
+            let text = recorder.handle().render();
+            assert!(
+                text.contains(
+                    r#"zmq_auth_decisions_total{mechanism="NULL",status="200",reason="OK"} 2"#
+                ),
+                "{text}"
+            );
+            assert!(text.contains(r#"reason="Unknown key"} 1"#), "{text}");
+            assert!(
+                text.contains(r#"zmq_auth_slow_answer_seconds_count{kind="hash"} 1"#),
+                "{text}"
+            );
+        }
     }
 }

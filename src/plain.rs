@@ -63,13 +63,23 @@ impl Secret {
 pub(crate) struct UserMap {
     /// Probed with peer-chosen names, filled only from configuration: see [`KeyHash`].
     users: HashMap<String, Secret, KeyHash>,
+    /// Does any user have a hashed password? Found once when the map is built: a
+    /// request must not scan the table.
+    hashed: bool,
 }
 
 impl UserMap {
-    /// Does any user have a hashed password? Then an unknown user must cost a hash check
-    /// too, or timing would tell which names exist.
+    /// The map of `users`, with what requests need to know about it worked out once.
+    fn of(users: HashMap<String, Secret, KeyHash>) -> UserMap {
+        let hashed = users.values().any(|s| matches!(s, Secret::Hashed(_)));
+        UserMap { users, hashed }
+    }
+
+    /// Does any user have a hashed password? Then every refusal must cost a hash check
+    /// too, or timing would tell which names exist and which are stored in plaintext.
+    /// Constant time: worked out when the map was built.
     pub(crate) fn has_hashes(&self) -> bool {
-        self.users.values().any(|s| matches!(s, Secret::Hashed(_)))
+        self.hashed
     }
 }
 
@@ -107,7 +117,7 @@ impl UserMap {
             }
             users.insert(name, secret);
         }
-        Ok(UserMap { users })
+        Ok(UserMap::of(users))
     }
 
     /// Parses the text of a `name=password` file: `#` starts a comment line, blank lines
@@ -169,7 +179,7 @@ impl UserMap {
                 problems.push(err);
             }
         }
-        Ok((UserMap { users }, problems))
+        Ok((UserMap::of(users), problems))
     }
 
     pub(crate) fn check<'a>(&self, username: &'a [u8], password: &[u8]) -> PlainCheck<'a> {

@@ -15,8 +15,9 @@
 //! `--profile NAME [--certs N]` (one measurement alone, for
 //! `valgrind --tool=callgrind --separate-threads=yes`; NAME is one of
 //! bare-null, null, bare-plain, plain, bare-curve, curve-dir, curve-callback,
-//! bare-curve-cb, null-busy, plain-busy, pool, recheck-rtt, load, raw-read, configure-curve,
-//! reload).
+//! bare-curve-cb, null-busy, plain-busy, lock-null, lock-plain, lock-curve, any of those
+//! prefixed `metrics-` (feature `metrics`: a Prometheus recorder installed first), pool,
+//! burst, unknown-user, recheck-rtt, load, raw-read, configure-curve, reload).
 
 mod alloc;
 mod certs;
@@ -28,6 +29,7 @@ mod ops;
 #[path = "../../tests/support/pg.rs"]
 mod pg;
 mod profile;
+mod scale;
 mod slow;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod stores;
@@ -671,6 +673,8 @@ fn run(o: Opts) -> Result<(), BoxError> {
 
     // ---- watching: idle CPU, change-seen latency ----
     watch_rows(p, &data.big.dir, &mut rows, &mut summary)?;
+    // ---- issue 19: a burst to an instant callback, an unknown user at 500,000 users ----
+    scale::rows(p, &mut rows, &mut summary)?;
 
     // ---- operations: still_admits ----
     ops::still_admits_rows(&data, p, &mut rows, &mut summary)?;

@@ -26,6 +26,17 @@ pub fn profile(name: &str, p: &Params) -> Result<(), BoxError> {
         big: certs::make(None, 1, 0)?,
         dir,
     };
+    // `metrics-NAME`: NAME with a Prometheus recorder installed (every decision counted).
+    let name = match name.strip_prefix("metrics-") {
+        #[cfg(feature = "metrics")]
+        Some(rest) => {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .map_err(|e| format!("install the Prometheus recorder: {e}"))?;
+            rest
+        }
+        _ => name,
+    };
     let cfg = match name {
         "bare-null" => Some(Config::BareNull),
         "null" => Some(Config::Null),
@@ -37,6 +48,9 @@ pub fn profile(name: &str, p: &Params) -> Result<(), BoxError> {
         "bare-curve-cb" => Some(Config::BareCurveCb),
         "null-busy" => Some(Config::NullBusy),
         "plain-busy" => Some(Config::PlainBusy),
+        "lock-null" => Some(Config::LockNull),
+        "lock-plain" => Some(Config::LockPlain),
+        "lock-curve" => Some(Config::LockCurve),
         _ => None,
     };
     let t = Instant::now();
@@ -57,6 +71,24 @@ pub fn profile(name: &str, p: &Params) -> Result<(), BoxError> {
                 p.pool_requests,
             )?;
             println!("pool, 4 threads, 10 ms callback: {r:.0} requests/s (ideal 400)");
+        }
+        (None, "burst") => {
+            let b = crate::scale::burst(crate::scale::BURST)?;
+            println!(
+                "burst of {} to an instant callback: {} admitted, all answered in {}",
+                crate::scale::BURST,
+                b.admitted,
+                ms(b.all_answered)
+            );
+        }
+        (None, "unknown-user") => {
+            let (unknown, known) = crate::scale::unknown_user(crate::scale::USERS, 2_000)?;
+            println!(
+                "{} plaintext users, round trip: unknown user {}, known user {}",
+                crate::scale::USERS,
+                crate::table::us(unknown),
+                crate::table::us(known)
+            );
         }
         (None, "recheck-rtt") => {
             let mut r = crate::slow::rtt_during_recheck(

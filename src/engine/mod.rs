@@ -66,11 +66,13 @@ struct Running {
 ///   publishes a new snapshot whenever what they yield differs from what was published.
 ///   A source that can no longer be read refuses what it would decide (500), never keeps
 ///   old grants.
-/// - **A pool** ([`EngineOptions::pool_size`], default 4 threads) runs credentials
-///   providers and the CURVE user-id function. An answer later than the deadline
-///   ([`EngineOptions::deadline`], default 2 s), or a request that finds the pool
-///   saturated, is answered 300 `Try later`; other requests are answered meanwhile
-///   (replies may go out of order: each carries its request's envelope and id).
+/// - **A pool** ([`EngineOptions::pool_size`], default 4 threads per source) runs
+///   credentials providers, the CURVE user-id function, store look-ups and argon2id
+///   checks. An answer later than the deadline ([`EngineOptions::deadline`], default
+///   2 s), a request that cannot be answered before it, or one beyond
+///   [`EngineOptions::max_waiting`], is answered 300 `Try later`; other requests are
+///   answered meanwhile (replies may go out of order: each carries its request's
+///   envelope and id).
 /// - **Stop** ([`stop`](Self::stop), or drop) is a flag, never lost, and returns within
 ///   2 s; the ZAP endpoint is unbound when the thread exits.
 ///
@@ -187,7 +189,12 @@ impl ThreadAuthenticator {
         };
         let shared = Arc::new(Shared::new(Authenticator::new(), waker));
         let (answer_tx, answer_rx) = unbounded();
-        let pool = match Pool::start(options.pool_size_value(), &shared, answer_tx) {
+        let pool = match Pool::start(
+            options.pool_size_value(),
+            options.max_waiting_value(),
+            &shared,
+            answer_tx,
+        ) {
             Ok(p) => p,
             Err(e) => {
                 shared.stop_quietly();

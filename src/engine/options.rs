@@ -1,5 +1,5 @@
-//! [`EngineOptions`]: the pool size, the deadline of slow answers, and how file sources
-//! are watched.
+//! [`EngineOptions`]: the pool size, the deadline of slow answers, the bound on
+//! requests waiting for the pool, and how file sources are watched.
 
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use std::time::Duration;
 pub struct EngineOptions {
     pool_size: usize,
     deadline: Duration,
+    max_waiting: usize,
     watch_mode: WatchMode,
     full_pass_interval: Option<Duration>,
 }
@@ -42,22 +43,29 @@ pub enum WatchMode {
 }
 
 impl Default for EngineOptions {
-    /// Four pool threads, a two-second deadline, file events with the automatic
-    /// full-pass interval.
+    /// Four pool threads per source, a two-second deadline, at most 10,000 requests
+    /// waiting, file events with the automatic full-pass interval.
     fn default() -> Self {
         EngineOptions {
             pool_size: 4,
             deadline: Duration::from_secs(2),
             watch_mode: WatchMode::Events,
             full_pass_interval: None,
+            max_waiting: 10_000,
         }
     }
 }
 
 impl EngineOptions {
-    /// Threads that run credentials providers and the CURVE user-id function (at
-    /// least 1). With all of them busy, up to 16 requests per thread wait; beyond that a
-    /// request is answered 300 at once.
+    /// Threads that run the slow answers of one source at once (at least 1): a
+    /// credentials provider (with the CURVE user-id function), a credential store, or
+    /// the argon2id checks of password files and maps. Each source has its own share
+    /// of this size (a bulkhead), so a source that hangs never delays another one.
+    ///
+    /// A request waits for a thread as long as it can still be answered before its
+    /// deadline (estimated from the source's recent answer times and the requests
+    /// ahead of it); one that cannot is answered 300 at once, and so is one that finds
+    /// [`max_waiting`](Self::max_waiting) requests already waiting.
     ///
     /// ```
     /// let options = zmq_auth::EngineOptions::default().pool_size(0);
@@ -79,6 +87,22 @@ impl EngineOptions {
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
         self
+    }
+
+    /// Requests that may wait for the pool at once, across all sources (at least 1):
+    /// the memory bound. Beyond it a request is answered 300 at once.
+    ///
+    /// ```
+    /// let options = zmq_auth::EngineOptions::default().max_waiting(500);
+    /// assert!(format!("{options:?}").contains("max_waiting: 500"));
+    /// ```
+    pub fn max_waiting(mut self, requests: usize) -> Self {
+        self.max_waiting = requests.max(1);
+        self
+    }
+
+    pub(crate) fn max_waiting_value(&self) -> usize {
+        self.max_waiting
     }
 
     /// How certificate directories and password files are watched (default

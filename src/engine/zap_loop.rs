@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
-use super::pool::{Answer, Job, Pool};
+use super::pool::{self, Admission, Answer, Job, Pool, SHED_EVERY};
 use super::shared::Shared;
 use super::zap_parts::{
     deadline_after, internal_reply, into_owned, locked, note_failure, request_panicked, send_reply,
@@ -169,6 +169,7 @@ impl ZapLoop {
         }
         self.finish_answered();
         self.expire();
+        self.shed_late();
         *busy = false;
         if zap_ready {
             let mut served = 0;
@@ -219,10 +220,17 @@ impl ZapLoop {
             }
             self.order.pop_front();
         }
-        match self.order.front() {
-            None => -1,
-            Some(&(deadline, _)) => {
-                let left = deadline.saturating_duration_since(Instant::now());
+        // While jobs wait for the pool, look now and then for ones that can no longer
+        // make their deadline (answered 300 early, not at the deadline).
+        let shed = self.pool.has_waiting().then_some(SHED_EVERY);
+        match (self.order.front(), shed) {
+            (None, None) => -1,
+            (None, Some(every)) => i64::try_from(every.as_millis()).unwrap_or(i64::MAX),
+            (Some(&(deadline, _)), shed) => {
+                let mut left = deadline.saturating_duration_since(Instant::now());
+                if let Some(every) = shed {
+                    left = left.min(every);
+                }
                 // Round up: waking a little late is fine, spinning early is not.
                 i64::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i64::MAX)
             }
@@ -248,6 +256,30 @@ impl ZapLoop {
         }
     }
 
+    /// Answers 300 now to the requests whose jobs the pool took back because they can
+    /// no longer be answered before their deadline, and to those that shared them.
+    fn shed_late(&mut self) {
+        if !self.pool.has_waiting() {
+            return;
+        }
+        let mut late = Vec::new();
+        self.pool.shed(&mut late);
+        for id in late {
+            let mut ids = self.pool.answered(id);
+            ids.push(id);
+            for id in ids {
+                if let Some(p) = self.pending.remove(&id) {
+                    zlog!(
+                        Warn,
+                        "slow answer (callback, store or hash check) cannot come before its deadline; replying 300"
+                    );
+                    crate::metrics::late("deadline");
+                    self.reply_verdict(p, try_later());
+                }
+            }
+        }
+    }
+
     fn refresh_policy(&mut self) {
         if self.shared.generation() != self.generation {
             let (policy, generation) = self.shared.current();
@@ -262,9 +294,18 @@ impl ZapLoop {
         }
     }
 
-    /// A slow answer came back: reply, unless the policy changed since the request was
-    /// decided, in which case it is decided again by the new one.
+    /// A slow answer came back: it answers its request and those that shared it.
     fn finish(&mut self, answer: Answer) {
+        for id in self.pool.answered(answer.id) {
+            let verdict = pool::share(&answer.verdict);
+            self.finish_one(Answer { id, verdict });
+        }
+        self.finish_one(answer);
+    }
+
+    /// Replies with a slow answer, unless the policy changed since the request was
+    /// decided, in which case it is decided again by the new one.
+    fn finish_one(&mut self, answer: Answer) {
         let Some(p) = self.pending.remove(&answer.id) else {
             return; // already answered 300
         };
@@ -317,15 +358,29 @@ impl ZapLoop {
             generation: self.generation,
             deadline,
         };
-        if self.pool.submit(Job { id, deadline, work }) {
-            self.pending.insert(id, pending);
-            // Usually the latest deadline; a re-decided request keeps its older one.
-            let at = self.order.partition_point(|&(d, _)| d <= deadline);
-            self.order.insert(at, (deadline, id));
-        } else {
-            zlog!(Warn, "pool saturated; replying 300");
-            crate::metrics::late("saturated");
-            self.reply_verdict(pending, try_later());
+        match self
+            .pool
+            .submit(Job { id, deadline, work }, self.generation)
+        {
+            Admission::Queued | Admission::Joined => {
+                self.pending.insert(id, pending);
+                // Usually the latest deadline; a re-decided request keeps its older one.
+                let at = self.order.partition_point(|&(d, _)| d <= deadline);
+                self.order.insert(at, (deadline, id));
+            }
+            Admission::Late => {
+                zlog!(
+                    Warn,
+                    "slow answer cannot come before its deadline (the source is busy); replying 300"
+                );
+                crate::metrics::late("deadline");
+                self.reply_verdict(pending, try_later());
+            }
+            Admission::Full => {
+                zlog!(Warn, "too many requests wait for the pool; replying 300");
+                crate::metrics::late("saturated");
+                self.reply_verdict(pending, try_later());
+            }
         }
     }
 
@@ -376,7 +431,7 @@ impl ZapLoop {
             Err(_) => self.answer_after_panic("pooled", &mut p.frames, envelope_len),
         }
         // Keep the buffer for a later pooled request; its body messages are closed
-        // when received into again. A few suffice: the pool holds at most 16 per thread.
+        // when received into again. A few suffice to stay warm.
         if self.spare.len() < SPARE_BUFFERS && p.frames.len() <= INLINE_FRAMES {
             for m in p.frames.iter_mut().skip(envelope_len) {
                 *m = zmq::Message::new();

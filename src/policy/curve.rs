@@ -123,6 +123,21 @@ pub(crate) struct CurveJob {
 }
 
 impl CurveJob {
+    /// The user code it runs (the provider, else the user-id function), as an identity
+    /// for the engine's per-source share of the pool.
+    pub(crate) fn source_id(&self) -> usize {
+        match (&self.provider, &self.user_id) {
+            (Some(p), _) => Arc::as_ptr(p).cast::<()>() as usize,
+            (None, Some(f)) => Arc::as_ptr(f).cast::<()>() as usize,
+            (None, None) => 1,
+        }
+    }
+
+    /// The (domain, key) it asks about: equal asks in flight share one answer.
+    pub(crate) fn asks(&self) -> (&str, &[u8; 32]) {
+        (&self.domain, &self.key)
+    }
+
     /// Runs the user code; a panic in it becomes 500.
     pub(crate) fn run(&self) -> Verdict<'static> {
         if let Some(provider) = &self.provider {
@@ -180,6 +195,16 @@ pub(crate) struct StoreKeyJob {
 }
 
 impl StoreKeyJob {
+    /// The store it asks (see [`CurveJob::source_id`]).
+    pub(crate) fn source_id(&self) -> usize {
+        self.store.id()
+    }
+
+    /// The (domain, key) it looks up: equal look-ups in flight share one query.
+    pub(crate) fn asks(&self) -> (&str, &[u8; 32]) {
+        (&self.domain, &self.key)
+    }
+
     pub(crate) fn run(&self) -> Verdict<'static> {
         match self.store.lookup_key(&self.domain, &self.key) {
             Ok(Some(metadata)) => admit(&self.key, self.user_id.as_ref(), metadata),

@@ -341,10 +341,18 @@ impl Policy {
                     UserId::Text(Cow::Borrowed(name)),
                     users.admission_metadata(name),
                 ),
-                // Where known users cost an argon2id check, unknown ones cost one too.
+                // Where known users cost an argon2id check, every refusal costs one too:
+                // an unknown user, and a plaintext user's wrong password.
                 PlainCheck::UnknownUser if users.has_hashes() => {
-                    return Decision::Ask(SlowJob::UnknownUser {
+                    return Decision::Ask(SlowJob::Refuse {
                         password: Zeroizing::new(password.to_vec()),
+                        text: "Invalid username",
+                    })
+                }
+                PlainCheck::WrongPassword if users.has_hashes() => {
+                    return Decision::Ask(SlowJob::Refuse {
+                        password: Zeroizing::new(password.to_vec()),
+                        text: "Invalid password",
                     })
                 }
                 PlainCheck::UnknownUser => deny("Invalid username"),

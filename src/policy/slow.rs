@@ -12,6 +12,9 @@ use super::{deny, ok, try_later, UserId, Verdict};
 use crate::phc::{self, Verify};
 use crate::store::StoreHandle;
 
+/// The bulkhead key of argon2id checks of password files and maps (never an address).
+pub(crate) const HASH_SOURCE: usize = 0;
+
 pub(crate) enum SlowJob {
     Curve(CurveJob),
     StoreKey(StoreKeyJob),
@@ -21,11 +24,13 @@ pub(crate) enum SlowJob {
         phc: Arc<str>,
         password: Zeroizing<Vec<u8>>,
     },
-    /// An unknown PLAIN user where known ones have hashes: a check against a dummy hash,
-    /// so that the answer takes as long as for a known user (no name enumeration by
-    /// timing); always 400 `Invalid username`.
-    UnknownUser {
+    /// A PLAIN refusal where known users have hashes (an unknown user, or a plaintext
+    /// user's wrong password): a check against a dummy hash, so that it takes as long as
+    /// a hashed user's refusal (no enumeration of names, nor of plaintext entries, by
+    /// timing); always 400 with `text`.
+    Refuse {
         password: Zeroizing<Vec<u8>>,
+        text: &'static str,
     },
     /// A PLAIN user looked up in a store, then its hash checked.
     StoreUser {
@@ -42,8 +47,30 @@ impl SlowJob {
         match self {
             SlowJob::Curve(_) => "callback",
             SlowJob::StoreKey(_) => "store_key",
-            SlowJob::Hash { .. } | SlowJob::UnknownUser { .. } => "hash",
+            SlowJob::Hash { .. } | SlowJob::Refuse { .. } => "hash",
             SlowJob::StoreUser { .. } => "store_user",
+        }
+    }
+
+    /// The source it waits on, as the engine's bulkhead key: one credentials provider,
+    /// one store, or [`HASH_SOURCE`] for argon2id checks of files and maps.
+    pub(crate) fn source(&self) -> usize {
+        match self {
+            SlowJob::Curve(job) => job.source_id(),
+            SlowJob::StoreKey(job) => job.source_id(),
+            SlowJob::Hash { .. } | SlowJob::Refuse { .. } => HASH_SOURCE,
+            SlowJob::StoreUser { store, .. } => store.id(),
+        }
+    }
+
+    /// For a CURVE look-up (callback or store), the (domain, key) it asks about: equal
+    /// asks to one source while one is in flight can share its answer. PLAIN checks
+    /// carry a password and are never shared.
+    pub(crate) fn asks(&self) -> Option<(&str, &[u8; 32])> {
+        match self {
+            SlowJob::Curve(job) => Some(job.asks()),
+            SlowJob::StoreKey(job) => Some(job.asks()),
+            _ => None,
         }
     }
 
@@ -57,7 +84,7 @@ impl SlowJob {
                 phc,
                 password,
             } => check(user, phc, password),
-            SlowJob::UnknownUser { password } => unknown(password),
+            SlowJob::Refuse { password, text } => refuse(password, text),
             SlowJob::StoreUser {
                 store,
                 domain,
@@ -65,7 +92,7 @@ impl SlowJob {
                 password,
             } => match store.lookup_user(domain, user) {
                 Ok(Some(phc)) => check(user, &phc, password),
-                Ok(None) => unknown(password),
+                Ok(None) => refuse(password, "Invalid username"),
                 Err(e) => {
                     zlog!(
                         Error,
@@ -79,12 +106,12 @@ impl SlowJob {
     }
 }
 
-/// Costs what a known user's check costs, then refuses.
-fn unknown(password: &[u8]) -> Verdict<'static> {
+/// Costs what a hashed user's check costs, then refuses with `text`.
+fn refuse(password: &[u8], text: &'static str) -> Verdict<'static> {
     if let Some(dummy) = phc::dummy_hash() {
         let _ = phc::verify(dummy, password);
     }
-    deny("Invalid username")
+    deny(text)
 }
 
 fn check(user: &str, phc: &str, password: &[u8]) -> Verdict<'static> {

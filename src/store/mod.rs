@@ -121,6 +121,11 @@ impl StoreHandle {
         self.backend.describe()
     }
 
+    /// Identifies the store (its backend), for the engine's per-source share of the pool.
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.backend).cast::<()>() as usize
+    }
+
     /// The cached answer for a key, without touching the database (safe on the ZAP
     /// thread: a read lock and a hash probe).
     pub(crate) fn cached_key(&self, domain: &str, key: &[u8; 32]) -> Cached {
