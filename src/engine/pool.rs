@@ -90,7 +90,7 @@ impl LaneState {
         let mut busy = 0usize;
         let mut youngest: Option<Duration> = None;
         for started in self.slots.iter().filter_map(|s| s.started) {
-            busy += 1;
+            busy = busy.saturating_add(1);
             let age = now.saturating_duration_since(started);
             youngest = Some(youngest.map_or(age, |y| y.min(age)));
         }
@@ -109,7 +109,7 @@ impl LaneState {
             // bounds it). Refusing it on a stale estimate would leave no job to learn
             // that the source is fast again.
             None => return Duration::ZERO,
-            Some(behind) => (behind / size).saturating_add(1),
+            Some(behind) => behind.checked_div(size).unwrap_or(behind).saturating_add(1),
         };
         per_job.saturating_mul(u32::try_from(rounds.saturating_add(1)).unwrap_or(u32::MAX))
     }
@@ -135,7 +135,7 @@ impl Lane {
         let new = if old == 0 {
             sample
         } else {
-            (old - old / 8).saturating_add(sample / 8)
+            old.saturating_sub(old / 8).saturating_add(sample / 8)
         };
         self.mean_ns.store(new.max(1), Ordering::Relaxed);
     }

@@ -170,7 +170,7 @@ impl Watcher<'_> {
         let mut i = 0;
         while i < self.list.len() {
             if sources.iter().any(|s| s.same(&self.list[i].source)) {
-                i += 1;
+                i = i.saturating_add(1);
             } else {
                 self.unfollow(i);
                 self.list.swap_remove(i);
