@@ -12,8 +12,9 @@
 //! The model, per peer (it allows every reasonable design: fixed or sliding window,
 //! saturating or capped ban ends):
 //! - a ban may start only at a refused guess whose last `max` refusals (whole history)
-//!   lie within `window` (inclusive); it must start when the last `max` refusals since
-//!   the previous ban ended lie strictly within `window`;
+//!   lie within two `window`s (an implementation may count in sub-window slots and err
+//!   towards refusing); it must start when the last `max` refusals since the previous
+//!   ban ended lie strictly within `window`;
 //! - a ban answers 400 `Too many failures` to everything until `ban` has passed (a
 //!   ban longer than ten years may end any time after ten years) and never after;
 //! - a peer not banned is decided normally (200 for the right password, 400
@@ -120,20 +121,14 @@ impl Peer {
         self.failures.push(now);
         let max = max as usize;
         let n = self.failures.len();
-        let span_ok = |from: usize, strict: bool| {
-            let first = self.failures[from];
-            let span = now.saturating_duration_since(first);
-            if strict {
-                span < window
-            } else {
-                span <= window
-            }
-        };
-        let may = n >= max && span_ok(n - max, false);
+        let span = |from: usize| now.saturating_duration_since(self.failures[from]);
+        // An implementation may count in sub-window slots and err towards refusing:
+        // failures up to one more window back may still count.
+        let may = n >= max && span(n - max) <= window.saturating_mul(2);
         let since = self.ban_over.map_or(0, |over| {
             self.failures.iter().position(|&t| t >= over).unwrap_or(n)
         });
-        let must = n - since >= max && span_ok(n - max, true);
+        let must = n - since >= max && span(n - max) < window;
         // Before finding 10 is fixed the window is fixed, not sliding (crash kept in
         // ../crashes-found/limits/); with the known crashes skipped, "must" is "may".
         if must && skip_known() {
