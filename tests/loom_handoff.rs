@@ -1,9 +1,10 @@
 //! Loom model of the engine's cross-thread hand-off (`src/engine/handoff.rs`, included
-//! here as it is and built with loom's atomics and mutex): `make loom`, i.e.
-//! `RUSTFLAGS="--cfg loom" cargo test --release --test loom_handoff`. Without
-//! `--cfg loom` this file is empty.
+//! here as it is and built with loom's atomics and mutex): `make loom`, i.e. `cd loom &&
+//! RUSTFLAGS="--cfg loom" cargo test --release --test loom_handoff` (the loom/ crate
+//! builds this file; see its Cargo.toml). Without `--cfg loom` this file is empty.
 //!
-//! The ZAP loop's side is a copy of the steps of `ZapLoop::run`, `serve_one`,
+//! The ZAP loop's side is a copy of the steps of one wake-up of `ZapLoop` (`run`, or
+//! `turn` where the loop body lives in its own function), `serve_one`,
 //! `refresh_policy` and `finish` (src/engine/zap_loop.rs) that touch the hand-off, in
 //! the same order; the control pipe is a one-byte slot (a byte sent to a full pipe is
 //! dropped, as `DONTWAIT` on a full pipe does), the ZAP socket a queue, `zmq::poll` a
