@@ -167,17 +167,27 @@ fn a_read_only_file_is_an_error_at_open() {
         store.add_key("*", &z85(&key), &[]).unwrap();
     }
     // Fold the WAL into the file (as a backup or a copy would be), so the file alone
-    // is the database.
-    let folded = Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
-             c.execute('PRAGMA journal_mode=DELETE'); c.close()",
-        ])
-        .arg(&db)
-        .status()
-        .expect("python3");
-    assert!(folded.success());
+    // is the database. A dropped store closes its connections on another thread, so
+    // the database may still be locked for a moment: poll until the fold succeeds.
+    let fold = || {
+        Command::new("python3")
+            .args([
+                "-c",
+                "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=0.2); \
+                 c.execute('PRAGMA journal_mode=DELETE'); c.close()",
+            ])
+            .arg(&db)
+            .stderr(Stdio::null())
+            .status()
+            .expect("python3")
+            .success()
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut folded = fold();
+    while !folded && std::time::Instant::now() < until {
+        folded = fold();
+    }
+    assert!(folded, "the WAL could not be folded within 20 s");
     if !make_read_only(&db) {
         eprintln!("skipping: cannot make a file read-only here (root without chattr)");
         return;

@@ -57,7 +57,11 @@ impl Default for EngineOptions {
 }
 
 impl EngineOptions {
-    /// Threads that run the slow answers of one source at once (at least 1): a
+    /// The largest [`pool_size`](Self::pool_size): threads per source.
+    pub const MAX_POOL_SIZE: usize = 1024;
+
+    /// Threads that run the slow answers of one source at once (at least 1, at most
+    /// [`MAX_POOL_SIZE`](Self::MAX_POOL_SIZE): a larger value is clamped): a
     /// credentials provider (with the CURVE user-id function), a credential store, or
     /// the argon2id checks of password files and maps. Each source has its own share
     /// of this size (a bulkhead), so a source that hangs never delays another one.
@@ -70,9 +74,13 @@ impl EngineOptions {
     /// ```
     /// let options = zmq_auth::EngineOptions::default().pool_size(0);
     /// assert!(format!("{options:?}").starts_with("EngineOptions { pool_size: 1, deadline: 2s"));
+    /// let options = zmq_auth::EngineOptions::default().pool_size(usize::MAX);
+    /// assert!(format!("{options:?}").starts_with("EngineOptions { pool_size: 1024,"));
     /// ```
     pub fn pool_size(mut self, threads: usize) -> Self {
-        self.pool_size = threads.max(1);
+        // Each source's lane keeps a slot per thread: an unbounded size would be an
+        // allocation the process cannot survive (found by the engine_options fuzz target).
+        self.pool_size = threads.clamp(1, Self::MAX_POOL_SIZE);
         self
     }
 
