@@ -1,10 +1,10 @@
-//! The crashes the `limits` fuzz target found (fuzz/crashes-found/limits/, FUZZING.md),
-//! as tests: the same settings and requests, through the synchronous handler on the
-//! simulated clock the target uses (`test_hooks::handle_zap_message_at`).
+//! The crashes the `limits` and `engine_options` fuzz targets found (now seeds in
+//! fuzz/seeds/, FUZZING.md), as tests: the same settings and requests, through the
+//! synchronous handler on the simulated clock the target uses
+//! (`test_hooks::handle_zap_message_at`), or through the engine.
 //!
-//! They fail on the code before issue 18 findings 1 and 10 are fixed (branch `lockout`)
-//! and are ignored until that fix is merged; then remove the `ignore` attributes and move
-//! the crash inputs to fuzz/seeds/limits/.
+//! They failed (or aborted the process) on the code before issue 18 findings 1 and 10
+//! and the pool-size clamp were fixed.
 
 use std::time::{Duration, Instant};
 
@@ -48,7 +48,6 @@ fn limit(auth: &mut Authenticator, max: u32, window: Duration, ban: Duration) ->
 /// `ban-overflow-found-by-libfuzzer`: `limit_failures(1, 1 s, Duration::MAX)`, one wrong
 /// password. Before the fix, `now + ban` panicked.
 #[test]
-#[ignore = "fails until issue 18 finding 1 (branch lockout) is merged"]
 fn a_ban_of_duration_max_holds_and_does_not_panic() {
     let mut auth = Authenticator::new();
     let t0 = Instant::now();
@@ -74,7 +73,6 @@ fn a_ban_of_duration_max_holds_and_does_not_panic() {
 /// `ban-overflow-late-clock`: a finite ban (2^62 - 1 s) that still overflows `Instant`
 /// when the refusal comes late on the clock.
 #[test]
-#[ignore = "fails until issue 18 finding 1 (branch lockout) is merged"]
 fn a_long_ban_late_on_the_clock_does_not_panic() {
     let mut auth = Authenticator::new();
     let ban = Duration::from_secs((1 << 62) - 1);
@@ -95,7 +93,6 @@ fn a_long_ban_late_on_the_clock_does_not_panic() {
 /// +150 s and three at +180 s. The last four lie within 30 s: a ban must start (a fixed
 /// window restarted at +180 s never banned).
 #[test]
-#[ignore = "fails until issue 18 finding 10 (branch lockout) is merged"]
 fn four_refusals_within_the_window_ban_whatever_came_before() {
     let mut auth = Authenticator::new();
     assert!(limit(
@@ -121,7 +118,6 @@ fn four_refusals_within_the_window_ban_whatever_came_before() {
 /// panic (`size * QUEUE_PER_THREAD` overflows in src/engine/pool.rs). Any answer but a
 /// panic will do: an error, or a clamped pool that serves.
 #[test]
-#[ignore = "fails until src/engine/pool.rs / options.rs bound the pool size (reported to the integrator)"]
 fn a_huge_pool_size_is_refused_or_clamped() {
     use zmq_auth::{zmq, EngineOptions, ThreadAuthenticator};
     let ctx = zmq::Context::new();
@@ -136,7 +132,6 @@ fn a_huge_pool_size_is_refused_or_clamped() {
 /// 2^44 slots; the allocation fails and the process aborts (so before the fix this test
 /// aborts the whole test binary: keep it ignored until then).
 #[test]
-#[ignore = "aborts the process until src/engine/pool.rs / options.rs bound the pool size"]
 fn a_pool_size_of_two_to_the_forty_is_refused_or_clamped() {
     use zmq_auth::{zmq, EngineOptions, ThreadAuthenticator};
     let ctx = zmq::Context::new();
