@@ -249,7 +249,7 @@ pub(crate) fn check_user(user: &str) -> Result<()> {
     Ok(())
 }
 
-/// What [`SqliteStore::revoke_key`] and [`PostgresStore::revoke_key`] did, and whether
+/// What `SqliteStore::revoke_key` and `PostgresStore::revoke_key` did, and whether
 /// the key still gets in where it was revoked.
 ///
 /// A domain's own keys override `*`: `*` rows admit in a domain only while it has no
