@@ -75,9 +75,10 @@ pub fn profile(name: &str, p: &Params) -> Result<(), BoxError> {
         (None, "burst") => {
             let b = crate::scale::burst(crate::scale::BURST)?;
             println!(
-                "burst of {} to an instant callback: {} admitted, all answered in {}",
+                "burst of {} to an instant callback: {} admitted, {} refused 300, all answered in {}",
                 crate::scale::BURST,
                 b.admitted,
+                b.busy,
                 ms(b.all_answered)
             );
         }

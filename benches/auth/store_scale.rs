@@ -2,6 +2,8 @@
 //! (`--profile store-burst`), a cached CURVE look-up from a SQLite store for the
 //! instruction table (`--profile curve-store`), and the store cache's invalidate pause
 //! and negative-cache bytes (`--profile cache`).
+// Without `sqlite` only the cache rows are built.
+#![cfg_attr(not(feature = "sqlite"), allow(unused_imports, dead_code))]
 
 use std::time::Duration;
 
@@ -51,6 +53,7 @@ pub fn store_burst(store_keys: usize, seed: u64) -> Result<Burst, BoxError> {
     })
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 /// Rows: the burst to an uncached SQLite store, the cache's invalidate pause and its
 /// negative budget.
 pub fn rows(
