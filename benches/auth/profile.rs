@@ -104,7 +104,7 @@ pub fn profile(name: &str, p: &Params) -> Result<(), BoxError> {
         }
         (None, "cache") => {
             let mut rows = Vec::new();
-            crate::store_scale::rows_cache(&mut rows, &mut Vec::new());
+            crate::store_scale::rows_cache(3, &mut rows, &mut Vec::new());
             for r in rows {
                 println!("{}: {} (floor {})", r.name, r.ours, r.floor);
             }

@@ -76,17 +76,16 @@ pub fn rows(
             "store_burst",
         ));
     }
-    let _ = p;
-    rows_cache(rows, summary);
+    rows_cache(if p.quick { 1 } else { 3 }, rows, summary);
     Ok(())
 }
 
 /// The cache rows: `invalidate` at [`CACHE_ENTRIES`] and the negative cache's peak.
-pub fn rows_cache(rows: &mut Vec<Row>, summary: &mut Vec<(String, f64)>) {
+pub fn rows_cache(repeat: usize, rows: &mut Vec<Row>, summary: &mut Vec<(String, f64)>) {
     eprintln!("store cache: invalidate at {CACHE_ENTRIES} entries...");
-    // Three times: the worst call and the worst look-ups count (a neighbour on this
+    // `repeat` times: the worst call and the worst look-ups count (a neighbour on this
     // 2-core machine can preempt the reader for milliseconds, invalidate or not).
-    let runs: Vec<_> = (0..3)
+    let runs: Vec<_> = (0..repeat.max(1))
         .map(|_| cache_bench::invalidate_pause(CACHE_ENTRIES))
         .collect();
     let worst = |f: fn(&cache_bench::InvalidatePause) -> Duration| {
@@ -108,12 +107,13 @@ pub fn rows_cache(rows: &mut Vec<Row>, summary: &mut Vec<(String, f64)>) {
     ));
     rows.push(Row {
         name: format!(
-            "store cache invalidate, {} inserted ({} known + {} unknown held, {:.1} + {:.1} MiB): call / worst cached look-up meanwhile (worst of 3)",
+            "store cache invalidate, {} inserted ({} known + {} unknown held, {:.1} + {:.1} MiB): call / worst cached look-up meanwhile (worst of {})",
             r.inserted,
             r.held.0,
             r.held.1,
             mib(r.bytes.0),
-            mib(r.bytes.1)
+            mib(r.bytes.1),
+            runs.len()
         ),
         floor: format!("{} (worst look-up, no invalidate)", crate::table::us(worst_idle)),
         ours: format!(
