@@ -31,6 +31,7 @@ mod pg;
 mod profile;
 mod scale;
 mod slow;
+mod store_scale;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod stores;
 mod table;

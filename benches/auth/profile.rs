@@ -75,11 +75,39 @@ pub fn profile(name: &str, p: &Params) -> Result<(), BoxError> {
         (None, "burst") => {
             let b = crate::scale::burst(crate::scale::BURST)?;
             println!(
-                "burst of {} to an instant callback: {} admitted, all answered in {}",
+                "burst of {} to an instant callback: {} admitted, {} refused 300, all answered in {}",
                 crate::scale::BURST,
                 b.admitted,
+                b.busy,
                 ms(b.all_answered)
             );
+        }
+        #[cfg(feature = "sqlite")]
+        (None, "curve-store") => {
+            let r = crate::store_scale::curve_store(p)?;
+            println!(
+                "curve-store (SQLite, {} keys, cached): {r:.0} requests/s",
+                p.certs
+            );
+        }
+        #[cfg(feature = "sqlite")]
+        (None, "store-burst") => {
+            let n = crate::store_scale::burst_store_keys(p);
+            let b = crate::store_scale::store_burst(n, 0x0b00_5700)?;
+            println!(
+                "burst of {} to an uncached SQLite store of {n} keys: {} got 200, {} got 300, all answered in {}",
+                crate::scale::BURST,
+                b.admitted,
+                b.busy,
+                ms(b.all_answered)
+            );
+        }
+        (None, "cache") => {
+            let mut rows = Vec::new();
+            crate::store_scale::rows_cache(3, &mut rows, &mut Vec::new());
+            for r in rows {
+                println!("{}: {} (floor {})", r.name, r.ours, r.floor);
+            }
         }
         (None, "unknown-user") => {
             let (unknown, known) = crate::scale::unknown_user(crate::scale::USERS, 2_000)?;

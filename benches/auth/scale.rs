@@ -46,18 +46,16 @@ fn status(s: &zmq::Socket) -> Result<Vec<u8>, BoxError> {
     r.get(3).cloned().ok_or_else(|| "short reply".into())
 }
 
-/// One burst: (admitted with 200, time until every request was answered).
+/// One burst: admitted with 200, refused 300 (busy), time until every request was
+/// answered.
 pub struct Burst {
     pub admitted: usize,
+    pub busy: usize,
     pub all_answered: Duration,
 }
 
 /// `n` CURVE requests sent at once to an instant callback, default `EngineOptions`.
 pub fn burst(n: usize) -> Result<Burst, BoxError> {
-    let ctx = zmq::Context::new();
-    let auth = ThreadAuthenticator::start(&ctx)?;
-    auth.configure_curve_callback(DOMAIN, |_, _| true)?;
-    let s = dealer(&ctx)?;
     let keys: Vec<[u8; 32]> = (0..n)
         .map(|i| {
             let mut k = [0u8; 32];
@@ -65,20 +63,38 @@ pub fn burst(n: usize) -> Result<Burst, BoxError> {
             k
         })
         .collect();
+    burst_of(&keys, |auth| {
+        auth.configure_curve_callback(DOMAIN, |_, _| true)
+    })
+}
+
+/// One CURVE request per key, sent at once to an authenticator with default
+/// `EngineOptions` that `configure` set up.
+pub fn burst_of(
+    keys: &[[u8; 32]],
+    configure: impl FnOnce(&ThreadAuthenticator) -> zmq_auth::Result<()>,
+) -> Result<Burst, BoxError> {
+    let ctx = zmq::Context::new();
+    let auth = ThreadAuthenticator::start(&ctx)?;
+    configure(&auth)?;
+    let s = dealer(&ctx)?;
     let t = Instant::now();
-    for k in &keys {
+    for k in keys {
         send(&s, b"1", b"CURVE", &[k])?;
     }
-    let mut admitted = 0;
-    for _ in 0..n {
-        if status(&s)? == b"200" {
-            admitted += 1;
+    let (mut admitted, mut busy) = (0, 0);
+    for _ in 0..keys.len() {
+        match &status(&s)?[..] {
+            b"200" => admitted += 1,
+            b"300" => busy += 1,
+            _ => {}
         }
     }
     let all_answered = t.elapsed();
     auth.stop()?;
     Ok(Burst {
         admitted,
+        busy,
         all_answered,
     })
 }

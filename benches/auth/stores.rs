@@ -166,6 +166,9 @@ fn latency_rows(
 // ---------------------------------------------------------------- SQLite ----
 
 #[cfg(feature = "sqlite")]
+pub use sqlite::fill as fill_sqlite;
+
+#[cfg(feature = "sqlite")]
 mod sqlite {
     use super::*;
     use std::path::Path;
@@ -174,7 +177,7 @@ mod sqlite {
 
     /// The keys inserted under [`DOMAIN`] in one transaction (the public `add_key`
     /// commits once per key), sorted so that the primary-key index grows at its end.
-    fn fill(path: &Path, keys: &[[u8; 32]]) -> Result<(), BoxError> {
+    pub fn fill(path: &Path, keys: &[[u8; 32]]) -> Result<(), BoxError> {
         let mut z85: Vec<String> = keys.iter().map(encode_z85_key).collect();
         z85.sort_unstable();
         let mut conn = rusqlite::Connection::open(path)?;
@@ -608,6 +611,8 @@ pub fn rows(
     sqlite::rows(p, &mut keys, rows, summary)?;
     #[cfg(feature = "postgres")]
     postgres_rows::rows(p, &mut keys, rows, summary)?;
-    let _ = (&mut keys, &rows, &summary);
+    // Issue 19: a burst to an uncached store, the cache's invalidate pause and budget.
+    crate::store_scale::rows(p, rows, summary)?;
+    let _ = &mut keys;
     Ok(())
 }

@@ -155,12 +155,13 @@ pub(super) fn internal_reply(body: &[&[u8]]) -> ZapReply {
     )
 }
 
-/// Is this peer locked out now? (No clock read without a lock-out.)
+/// Is this peer locked out now? (No clock read without a lock-out, or before its
+/// first ban: the usual case is a load and a branch.)
 pub(super) fn locked(table: &Option<Lockout>, address: &[u8]) -> bool {
     step("lockout");
     table
         .as_ref()
-        .is_some_and(|t| t.is_locked(address, Instant::now()))
+        .is_some_and(|t| t.may_ban() && t.is_locked(address, Instant::now()))
 }
 
 /// Counts a refusal of credentials towards the peer's lock-out.

@@ -111,6 +111,9 @@ pub(crate) struct Lockout {
     /// Failures of addresses the full table could not take, by wider network.
     overflow: HashMap<Coarse, Entry>,
     last_sweep: Option<Instant>,
+    /// The latest end of any ban started (None: no ban yet). Past it nobody is banned,
+    /// so the per-request check needs neither the peer's key nor a table probe.
+    bans_until: Option<Instant>,
 }
 
 /// Wider networks tracked at most when the table is full (then one bucket for all).
@@ -159,6 +162,7 @@ impl Lockout {
             capacity: capacity.max(1),
             overflow: HashMap::new(),
             last_sweep: None,
+            bans_until: None,
         }
     }
 
@@ -184,8 +188,18 @@ impl Lockout {
         self.settings
     }
 
+    /// Could anyone be banned at all? False until a ban starts: then the engine need
+    /// not read the clock for [`Lockout::is_locked`] (the common case costs a load).
+    pub(crate) fn may_ban(&self) -> bool {
+        self.bans_until.is_some()
+    }
+
     /// Is this peer banned now?
     pub(crate) fn is_locked(&self, peer: &[u8], now: Instant) -> bool {
+        // Every ban is over (or none started): no need to parse the address.
+        if self.bans_until.is_none_or(|t| now >= t) {
+            return false;
+        }
         let key = peer_key(peer);
         if v6_net(&key, self.settings.v6_net_prefix)
             .and_then(|net| self.table.get(&net))
@@ -249,6 +263,8 @@ impl Lockout {
                 }
                 let e = self.overflow.entry(net).or_insert_with(|| Entry::new(slot));
                 let started = count(e, limit, s.ban, slot, now);
+                let until = e.banned_until;
+                self.note_ban(started, until);
                 if started {
                     zlog!(
                         Warn,
@@ -260,7 +276,17 @@ impl Lockout {
             }
         }
         let e = self.table.entry(key).or_insert_with(|| Entry::new(slot));
-        count(e, limit, s.ban, slot, now)
+        let started = count(e, limit, s.ban, slot, now);
+        let until = e.banned_until;
+        self.note_ban(started, until);
+        started
+    }
+
+    /// Keeps [`Lockout::bans_until`] at the latest ban end.
+    fn note_ban(&mut self, started: bool, until: Option<Instant>) {
+        if started {
+            self.bans_until = self.bans_until.max(until);
+        }
     }
 
     fn make_room(&mut self, slot: u64, now: Instant) {

@@ -261,3 +261,38 @@ fn a_table_full_of_bans_still_locks_out_new_addresses() {
     assert!(!l.is_locked(b"198.51.100.1", t0), "other networks are not");
     assert_eq!(l.len(), 100);
 }
+
+/// Issue 19: the check skips the address while no ban is running (none yet, or all
+/// over); every later ban, even a shorter one than an earlier, still locks.
+#[test]
+fn the_fast_path_follows_every_ban() {
+    let mut l = Lockout::new(settings());
+    let t0 = Instant::now();
+    assert!(!l.may_ban());
+    assert!(!l.failed(b"10.0.0.1", t0));
+    assert!(!l.may_ban(), "failures alone do not arm the check");
+    assert!(!l.is_locked(b"10.0.0.1", t0));
+    l.failed(b"10.0.0.1", t0);
+    assert!(l.failed(b"10.0.0.1", t0));
+    assert!(l.may_ban());
+    assert!(l.is_locked(b"10.0.0.1", t0 + Duration::from_secs(59)));
+    let after = t0 + Duration::from_secs(61);
+    assert!(!l.is_locked(b"10.0.0.1", after));
+    // A shorter ban started later, while the longer one of another peer runs.
+    l.set(LockoutSettings {
+        ban: Duration::from_secs(5),
+        ..settings()
+    });
+    let t1 = t0 + Duration::from_secs(30);
+    for _ in 0..3 {
+        l.failed(b"10.0.0.2", t1);
+    }
+    assert!(l.is_locked(b"10.0.0.2", t1 + Duration::from_secs(4)));
+    assert!(!l.is_locked(b"10.0.0.2", t1 + Duration::from_secs(6)));
+    assert!(l.is_locked(b"10.0.0.1", t1 + Duration::from_secs(6)));
+    // After every ban ended, a new one locks again.
+    for _ in 0..3 {
+        l.failed(b"10.0.0.3", after);
+    }
+    assert!(l.is_locked(b"10.0.0.3", after + Duration::from_secs(1)));
+}

@@ -257,6 +257,14 @@ impl Cache {
         )
     }
 
+    /// Entries held now: known keys, unknown keys (for `cache_bench`).
+    pub(crate) fn lens(&self) -> (usize, usize) {
+        (
+            self.known.read().table.len(),
+            self.unknown.read().table.len(),
+        )
+    }
+
     fn hit(&self, table: &'static str) {
         self.hits.fetch_add(1, Ordering::Relaxed);
         crate::metrics::cache_hit(table);
