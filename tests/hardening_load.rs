@@ -165,7 +165,7 @@ fn two_hundred_curve_clients_while_the_policy_changes() {
                     (zmq::PUSH, &pull)
                 };
                 let c = curve_client(&client_ctx, kind, server, p);
-                c.send(i.to_string().as_bytes(), zmq::DONTWAIT).unwrap();
+                hardening_common::queue(&c, i.to_string().as_bytes());
                 c
             })
             .collect();
@@ -264,7 +264,7 @@ fn stop_with_a_hundred_handshakes_in_flight_is_bounded() {
     let clients: Vec<zmq::Socket> = (0..100)
         .map(|i| {
             let c = curve_client(&client_ctx, zmq::PUSH, &server, &keypair());
-            c.send(format!("{i}").as_bytes(), zmq::DONTWAIT).unwrap();
+            hardening_common::queue(&c, format!("{i}").as_bytes());
             c
         })
         .collect();

@@ -20,7 +20,7 @@ fn curve_server_requiring(ctx: &zmq::Context, secret: &[u8], domain: &str) -> Se
 /// handshake, and then no message arrives.
 #[track_caller]
 fn assert_handshake_refused(monitor: &Monitor, server: &Server, client: &zmq::Socket) {
-    client.send(HELLO, zmq::DONTWAIT).expect("queue hello");
+    queue(client, HELLO);
     assert!(
         monitor.wait_for(EVENTS_HANDSHAKE_FAILED, STEP_MS).is_some(),
         "the server should report a failed handshake"

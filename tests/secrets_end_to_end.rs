@@ -163,7 +163,7 @@ impl Watch {
     /// `client` is refused with `reason`, and nothing it sends arrives.
     #[track_caller]
     fn refused(&mut self, server: &Server, client: &zmq::Socket, mech: Mechanism, reason: &str) {
-        client.send(HELLO, zmq::DONTWAIT).expect("queue hello");
+        queue(client, HELLO);
         let ev = self.wait(reason, |e| {
             e.status != StatusCode::Success && e.reason == reason
         });

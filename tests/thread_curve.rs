@@ -134,7 +134,7 @@ fn curve_wrong_server_key_fails() {
         &not_the_server.public_key,
         &keypair(),
     );
-    client.send(HELLO, zmq::DONTWAIT).unwrap();
+    queue(&client, HELLO);
     // The server cannot open the client's HELLO: the handshake fails before ZAP.
     let ev = monitor.wait_for(EVENTS_HANDSHAKE_FAILED | EVENT_HANDSHAKE_SUCCEEDED, STEP_MS);
     assert!(
@@ -188,7 +188,7 @@ fn curve_certificate_added_later_is_accepted() {
         attempts += 1;
         // A fresh client per attempt, paced by the bounded waits below.
         let client = curve_client_cert(&ctx, &server.endpoint, &certs.server.public, &certs.client);
-        client.send(HELLO, zmq::DONTWAIT).unwrap();
+        queue(&client, HELLO);
         let ev = next_event(&events, STEP_MS).expect("every attempt gets a decision");
         if ev.status == StatusCode::Success {
             assert_eq!(ev.user_id, certs.client.public_z85);
@@ -233,7 +233,7 @@ fn curve_certificate_removed_later_is_refused() {
     loop {
         attempts += 1;
         let client = curve_client_cert(&ctx, &server.endpoint, &certs.server.public, &certs.client);
-        client.send(HELLO, zmq::DONTWAIT).unwrap();
+        queue(&client, HELLO);
         let ev = next_event(&events, STEP_MS).expect("every attempt gets a decision");
         if ev.status != StatusCode::Success {
             assert_eq!(ev.reason, "Unknown key", "event: {ev:?}");
@@ -322,7 +322,7 @@ fn curve_panicking_callback_denies_and_thread_lives_on() {
     let server_keys = keypair();
     let server = curve_server(&ctx, &server_keys.secret_key, Some("global"));
     let client = curve_client_pair(&ctx, &server.endpoint, &server_keys.public_key, &keypair());
-    client.send(HELLO, zmq::DONTWAIT).unwrap();
+    queue(&client, HELLO);
     let ev = next_event(&events, STEP_MS).expect("a decision");
     assert_eq!(ev.status, StatusCode::InternalError, "event: {ev:?}");
     assert_eq!(ev.reason, "Internal error");
@@ -358,7 +358,7 @@ fn curve_panicking_user_id_function_denies_and_thread_lives_on() {
     let server_keys = keypair();
     let server = curve_server(&ctx, &server_keys.secret_key, Some("global"));
     let client = curve_client_pair(&ctx, &server.endpoint, &server_keys.public_key, &keypair());
-    client.send(HELLO, zmq::DONTWAIT).unwrap();
+    queue(&client, HELLO);
     let ev = next_event(&events, STEP_MS).expect("a decision");
     assert_eq!(ev.status, StatusCode::InternalError, "event: {ev:?}");
     assert!(recv_within(&server.sock, QUIET_MS).is_none());
@@ -423,7 +423,7 @@ fn curve_try_later_then_allow() {
         &server_keys.public_key,
         &client_keys,
     );
-    client.send(HELLO, zmq::DONTWAIT).unwrap();
+    queue(&client, HELLO);
     let first = next_event(&events, STEP_MS).expect("first decision");
     assert_eq!(first.status, StatusCode::TemporaryError, "event: {first:?}");
     assert_eq!(first.user_id, "");

@@ -247,7 +247,7 @@ fn events_report_each_decision() {
     );
 
     let c = plain_client(&ctx, &plain.endpoint, "admin", "wrong");
-    c.send(HELLO, zmq::DONTWAIT).unwrap();
+    queue(&c, HELLO);
     let ev = next_event(&events, STEP_MS);
     assert!(recv_within(&plain.sock, QUIET_MS).is_none());
     check(
@@ -289,7 +289,7 @@ fn events_report_each_decision() {
         &server_keys.public_key,
         &client_keys,
     );
-    c.send(HELLO, zmq::DONTWAIT).unwrap();
+    queue(&c, HELLO);
     let ev = next_event(&events, STEP_MS);
     assert!(recv_within(&no_policy.sock, QUIET_MS).is_none());
     check(
@@ -341,7 +341,7 @@ fn configure_from_other_threads_through_arc() {
             &format!("user-{i}"),
             &format!("pw-{i}"),
         );
-        client.send(HELLO, zmq::DONTWAIT).unwrap();
+        queue(&client, HELLO);
         let ev = next_event(&events, STEP_MS).expect("a decision");
         if ev.status == StatusCode::Success {
             let mut msg = recv_within(&server.sock, STEP_MS).expect("admitted");
@@ -501,7 +501,7 @@ fn stop_is_immediate_when_a_callback_is_stuck() {
     let server_keys = keypair();
     let server = curve_server(&ctx, &server_keys.secret_key, Some("global"));
     let client = curve_client_pair(&ctx, &server.endpoint, &server_keys.public_key, &keypair());
-    client.send(HELLO, zmq::DONTWAIT).unwrap();
+    queue(&client, HELLO);
     entered_rx
         .recv_timeout(Duration::from_millis(STEP_MS as u64))
         .expect("the callback was entered");
@@ -523,4 +523,30 @@ fn stop_is_immediate_when_a_callback_is_stuck() {
     release_tx.send(()).unwrap();
     assert!(!auth.is_alive());
     assert!(restarted.is_alive());
+}
+
+/// Why the tests queue their first message with `common::queue`: once a refusal has
+/// reached a client, libzmq has ended its session (the server's ERROR is a protocol
+/// error), and a `DONTWAIT` send finds no pipe: `EAGAIN`. A test that was descheduled
+/// between `connect` and its send (a loaded machine) failed on exactly that.
+#[test]
+fn a_refused_client_has_no_pipe_once_the_refusal_arrived() {
+    let ctx = zmq::Context::new();
+    let auth = ThreadAuthenticator::start(&ctx).unwrap();
+    auth.configure_plain("global", [("admin", "correct-horse")])
+        .unwrap();
+    let events = auth.events();
+    let server = plain_server(&ctx, Some("global"));
+    let client = plain_client(&ctx, &server.endpoint, "mallory", "a-guess");
+    let ev = next_event(&events, STEP_MS).expect("a decision");
+    assert_eq!(ev.status, StatusCode::AuthenticationFailure);
+    // The ERROR reaches the client just after the ZAP reply: poll until a send fails.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let mut outcome = client.send(HELLO, zmq::DONTWAIT);
+    while outcome.is_ok() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        outcome = client.send(HELLO, zmq::DONTWAIT);
+    }
+    assert_eq!(outcome, Err(zmq::Error::EAGAIN));
+    assert!(recv_within(&server.sock, QUIET_MS).is_none());
 }
