@@ -2,6 +2,7 @@
 //! loopback while the policy is reconfigured continuously; `stop()` with handshakes in
 //! flight; context termination after the authenticator is gone. Every wait is bounded.
 
+mod common;
 mod hardening_common;
 
 use std::collections::HashSet;
@@ -165,7 +166,7 @@ fn two_hundred_curve_clients_while_the_policy_changes() {
                     (zmq::PUSH, &pull)
                 };
                 let c = curve_client(&client_ctx, kind, server, p);
-                hardening_common::queue(&c, i.to_string().as_bytes());
+                common::queue(&c, i.to_string().as_bytes());
                 c
             })
             .collect();
@@ -264,7 +265,7 @@ fn stop_with_a_hundred_handshakes_in_flight_is_bounded() {
     let clients: Vec<zmq::Socket> = (0..100)
         .map(|i| {
             let c = curve_client(&client_ctx, zmq::PUSH, &server, &keypair());
-            hardening_common::queue(&c, format!("{i}").as_bytes());
+            common::queue(&c, format!("{i}").as_bytes());
             c
         })
         .collect();

@@ -130,16 +130,3 @@ pub fn with_deadline<T: Send + 'static>(
     });
     rx.recv_timeout(limit).ok()
 }
-
-/// Queues `msg` on a client socket whose handshake may be refused. A refused handshake
-/// ends the client's session (libzmq treats the server's ERROR as a protocol error and
-/// terminates the pipe), so on a loaded machine the refusal can arrive before this send,
-/// which then finds no pipe: `EAGAIN`. That is the refusal the caller is about to
-/// observe, not a failure. Any other error is. An admitted client keeps its pipe, so a
-/// message that was not queued still fails the caller's receive.
-pub fn queue(client: &zmq::Socket, msg: &[u8]) {
-    match client.send(msg, zmq::DONTWAIT) {
-        Ok(()) | Err(zmq::Error::EAGAIN) => {}
-        Err(e) => panic!("queue a message on the client: {e}"),
-    }
-}
