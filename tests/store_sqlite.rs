@@ -254,11 +254,15 @@ fn database_file_replaced_or_deleted_is_followed() {
     auth.configure_curve_store("*", store.clone()).unwrap();
     let req: [&[u8]; 7] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"CURVE", &key];
     assert_eq!(auth.handle_zap_message(&req).status_code(), 200);
-    // Replaced atomically by a database without the key.
+    // Replaced atomically by a database without the key: a complete file (its log folded
+    // in), as a restore from a backup would bring. The live file's own write-ahead log,
+    // which holds the key, stays behind at `auth.db-wal`; SQLite would apply it to the new
+    // file (the key would come back) unless the store removes it.
     let fresh = dir.path().join("auth.db.new");
     drop(SqliteStore::open(&fresh).unwrap());
+    fold_wal(&fresh);
+    assert!(dir.path().join("auth.db-wal").exists());
     std::fs::rename(&fresh, &path).unwrap();
-    let _ = std::fs::remove_file(dir.path().join("auth.db.new-wal"));
     assert!(
         eventually(Duration::from_secs(5), || auth
             .handle_zap_message(&req)
@@ -283,6 +287,74 @@ fn database_file_replaced_or_deleted_is_followed() {
             .status_code()
             == 300),
         "a deleted database admits no one"
+    );
+}
+
+/// A new, empty database made at the path of a deleted one does not inherit the
+/// deleted file's rows, although the deleted file's write-ahead log (which holds the key)
+/// was left beside the path. (This one passed before the fix too: SQLite discards a log
+/// it finds beside an empty file, and the watcher now removes it first. A non-empty file
+/// put there is the replacement case above, which did fail.)
+#[test]
+fn a_database_made_where_one_was_deleted_starts_empty() {
+    use zmq_auth::Authenticator;
+    if !zmq_auth::curve_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let key = [6u8; 32];
+    store
+        .add_key("*", &zmq_auth::encode_z85_key(&key), &[])
+        .unwrap();
+    let mut auth = Authenticator::new();
+    auth.configure_curve_store("*", store.clone()).unwrap();
+    let req: [&[u8]; 7] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"CURVE", &key];
+    assert_eq!(auth.handle_zap_message(&req).status_code(), 200);
+    std::fs::remove_file(&path).unwrap();
+    assert!(eventually(Duration::from_secs(5), || auth
+        .handle_zap_message(&req)
+        .status_code()
+        == 300));
+    let _again = SqliteStore::open(&path).unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || auth
+            .handle_zap_message(&req)
+            .status_code()
+            == 400),
+        "the new file is read, without the deleted file's rows"
+    );
+}
+
+/// Switches the file at `db` out of WAL mode (folding its log into it), from another
+/// process: a self-contained file, ready to be renamed over a live store.
+fn fold_wal(db: &std::path::Path) {
+    let ok = std::process::Command::new("python3")
+        .args([
+            "-c",
+            // Retried: the dropped store's watcher may hold the file for one more tick,
+            // and SQLite leaves WAL mode only when it is the file's sole user.
+            "import sqlite3,sys,time\n\
+             end=time.time()+30\n\
+             while True:\n\
+             \x20   c=sqlite3.connect(sys.argv[1], timeout=30)\n\
+             \x20   try:\n\
+             \x20       if c.execute('PRAGMA journal_mode=DELETE').fetchone()[0]=='delete': break\n\
+             \x20   except sqlite3.OperationalError:\n\
+             \x20       pass\n\
+             \x20   finally:\n\
+             \x20       c.close()\n\
+             \x20   assert time.time()<end\n\
+             \x20   time.sleep(0.02)",
+        ])
+        .arg(db)
+        .status()
+        .unwrap();
+    assert!(
+        ok.success(),
+        "python3 could not fold the log of {}",
+        db.display()
     );
 }
 

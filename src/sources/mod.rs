@@ -71,12 +71,11 @@ impl Source {
     /// A panic inside (a bug of ours, a logger's) makes the source broken: it refuses
     /// with 500 until a later re-check succeeds, instead of keeping what it granted.
     pub(crate) fn check(&self, what: Check<'_>) -> bool {
-        let full = matches!(what, Check::Full);
         let pass = catch_unwind(AssertUnwindSafe(|| {
             #[cfg(feature = "test-hooks")]
             {
                 crate::test_hooks::recheck_started();
-                if full {
+                if matches!(what, Check::Full) {
                     crate::test_hooks::full_pass_done(&self.path());
                 }
             }

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 #[path = "sqlite_watch.rs"]
 mod watch;
 
-use watch::{data_version, watch, Watched};
+use watch::{data_version, watch, Sides, Watched};
 
 /// The schema version this crate writes and reads.
 const SCHEMA_VERSION: &str = "1";
@@ -172,7 +172,9 @@ impl SqliteStore {
         let watched = Watched {
             conn: watch_conn,
             last: Some(baseline),
+            sides: Sides::of(&inner.path, id).unwrap_or_default(),
             id,
+            why: String::new(),
         };
         std::thread::Builder::new()
             .name("zmq-auth-sqlite-watch".into())
