@@ -1,7 +1,7 @@
 //! Faults of an SQLite store on real files (issue 18, the SQLite equivalents): a
 //! database locked by another process (`SQLITE_BUSY`: the write lock, and an exclusive
-//! lock), and a read-only file. A file
-//! replaced or deleted is `store_sqlite::database_file_replaced_or_deleted_is_followed`.
+//! lock), a read-only file, and the log of a replaced file that cannot be removed. A
+//! file replaced or deleted is `store_sqlite::database_file_replaced_or_deleted_is_followed`.
 #![cfg(feature = "sqlite")]
 
 mod common;
@@ -167,27 +167,8 @@ fn a_read_only_file_is_an_error_at_open() {
         store.add_key("*", &z85(&key), &[]).unwrap();
     }
     // Fold the WAL into the file (as a backup or a copy would be), so the file alone
-    // is the database. A dropped store closes its connections on another thread, so
-    // the database may still be locked for a moment: poll until the fold succeeds.
-    let fold = || {
-        Command::new("python3")
-            .args([
-                "-c",
-                "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=0.2); \
-                 c.execute('PRAGMA journal_mode=DELETE'); c.close()",
-            ])
-            .arg(&db)
-            .stderr(Stdio::null())
-            .status()
-            .expect("python3")
-            .success()
-    };
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let mut folded = fold();
-    while !folded && std::time::Instant::now() < until {
-        folded = fold();
-    }
-    assert!(folded, "the WAL could not be folded within 20 s");
+    // is the database.
+    fold_wal(&db);
     if !make_read_only(&db) {
         eprintln!("skipping: cannot make a file read-only here (root without chattr)");
         return;
@@ -202,4 +183,71 @@ fn a_read_only_file_is_an_error_at_open() {
     // Writable again: it opens, and the key is there.
     let store = SqliteStore::open(&db).unwrap();
     assert_eq!(store.keys(None).unwrap().len(), 1);
+}
+
+/// The old file's write-ahead log, left beside the path when a file is renamed over a
+/// live store, cannot be removed (`chattr +i`; root only): the store keeps answering
+/// 300, since SQLite would apply that log (which holds the key) to the new file, and it
+/// reads the new file as soon as the log can go.
+#[test]
+fn a_replaced_files_log_that_cannot_be_removed_keeps_the_store_refusing() {
+    if !zmq_auth::curve_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("auth.db");
+    let wal = dir.path().join("auth.db-wal");
+    let store = SqliteStore::open(&db).unwrap();
+    let key = keypair().public_key;
+    store.add_key("*", &z85(&key), &[]).unwrap();
+    let mut auth = zmq_auth::Authenticator::new();
+    auth.configure_curve_store("*", store.clone()).unwrap();
+    let req: [&[u8]; 7] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"CURVE", &key];
+    assert_eq!(auth.handle_zap_message(&req).status_code(), 200);
+
+    let fresh = dir.path().join("auth.db.new");
+    drop(SqliteStore::open(&fresh).unwrap());
+    fold_wal(&fresh);
+    let root = std::fs::metadata("/proc/self").is_ok_and(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid() == 0
+    });
+    if !root || !make_read_only(&wal) {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        assert!(!(ci && root), "CI as root: chattr +i must work here");
+        eprintln!("skipping: cannot make a file undeletable here (needs root and chattr)");
+        return;
+    }
+    // Whatever happens below, the directory must be removable afterwards.
+    struct Undo<'a>(&'a Path);
+    impl Drop for Undo<'_> {
+        fn drop(&mut self) {
+            undo_read_only(self.0);
+        }
+    }
+    let undo = Undo(&wal);
+    std::fs::rename(&fresh, &db).unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || auth
+            .handle_zap_message(&req)
+            .status_code()
+            == 300),
+        "the replaced file is not answered from"
+    );
+    // Twenty watch ticks: never admitted, never answered from the new file.
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        let got = auth.handle_zap_message(&req);
+        assert_eq!(got.status_code(), 300, "{}", got.status_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(wal.exists(), "the log could not have been removed");
+    drop(undo);
+    assert!(
+        eventually(Duration::from_secs(5), || auth
+            .handle_zap_message(&req)
+            .status_code()
+            == 400),
+        "the new file (without the key) is read once the old log is gone"
+    );
 }

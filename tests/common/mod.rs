@@ -511,3 +511,34 @@ pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// Switches the file at `db` out of WAL mode (folding its log into it), from another
+/// process: a self-contained file, ready to be renamed over a live store.
+pub fn fold_wal(db: &std::path::Path) {
+    let ok = std::process::Command::new("python3")
+        .args([
+            "-c",
+            // Retried: the dropped store's watcher may hold the file for one more tick,
+            // and SQLite leaves WAL mode only when it is the file's sole user.
+            "import sqlite3,sys,time\n\
+             end=time.time()+30\n\
+             while True:\n\
+             \x20   c=sqlite3.connect(sys.argv[1], timeout=30)\n\
+             \x20   try:\n\
+             \x20       if c.execute('PRAGMA journal_mode=DELETE').fetchone()[0]=='delete': break\n\
+             \x20   except sqlite3.OperationalError:\n\
+             \x20       pass\n\
+             \x20   finally:\n\
+             \x20       c.close()\n\
+             \x20   assert time.time()<end\n\
+             \x20   time.sleep(0.02)",
+        ])
+        .arg(db)
+        .status()
+        .unwrap();
+    assert!(
+        ok.success(),
+        "python3 could not fold the log of {}",
+        db.display()
+    );
+}
