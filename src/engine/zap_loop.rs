@@ -522,7 +522,10 @@ impl ZapLoop {
             let mut inline: [&[u8]; INLINE_FRAMES] = [b"routing id"; INLINE_FRAMES];
             let spilled: Vec<&[u8]>;
             let all: &[&[u8]] = if n <= INLINE_FRAMES {
-                for (slot, m) in inline.iter_mut().zip(&frames[..n]).skip(1) {
+                // Each side skips the routing id itself: skipping on the zipped pair
+                // went through `Zip::nth`, out of line (~30 instructions per request).
+                let received = frames[..n].iter().skip(1);
+                for (slot, m) in inline.iter_mut().skip(1).zip(received) {
                     *slot = &m[..];
                 }
                 &inline[..n]
