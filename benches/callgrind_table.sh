@@ -11,7 +11,9 @@
 # `curve-store` caches its keys first through the pool (costly, and not what the row is
 # about): it runs twice, with REQUESTS and 2 × REQUESTS, and its figure is the
 # difference ÷ REQUESTS (the cost of one more cached request); it also prints the
-# plain division, for comparison.
+# plain division, for comparison. So do `lock-curve-store` (with the lock-out of the
+# `lock-*` rows) and `metrics-curve-store`; none is in the default list (they need the
+# bench's `sqlite` feature): name them, e.g. `... curve-store lock-curve-store`.
 set -eu
 BIN=$1; shift
 REQUESTS=${REQUESTS:-20000}

@@ -182,22 +182,34 @@ impl UserMap {
         Ok((UserMap::of(users), problems))
     }
 
+    #[cfg(test)]
     pub(crate) fn check<'a>(&self, username: &'a [u8], password: &[u8]) -> PlainCheck<'a> {
+        self.check_admitting(username, password).0
+    }
+
+    /// Checks a username and password, with the metadata an admission carries (the
+    /// credential's version, prepared when the table was built): one probe of the table
+    /// for both.
+    pub(crate) fn check_admitting<'a, 's>(
+        &'s self,
+        username: &'a [u8],
+        password: &[u8],
+    ) -> (PlainCheck<'a>, Option<&'s Arc<[u8]>>) {
         let user = std::str::from_utf8(username)
             .ok()
             .and_then(|u| self.users.get(u).map(|p| (u, p)));
         match user {
-            Some((name, Secret::Hashed(phc))) => PlainCheck::Verify(name, Arc::clone(phc)),
+            Some((name, Secret::Hashed(phc))) => (PlainCheck::Verify(name, Arc::clone(phc)), None),
             // Stored passwords are never empty; an empty one given never matches anyway.
-            Some((name, Secret::Plain(expected, _)))
+            Some((name, Secret::Plain(expected, version)))
                 if !password.is_empty() && ct::eq(password, expected.as_bytes()) =>
             {
-                PlainCheck::Ok(name)
+                (PlainCheck::Ok(name), version.as_ref())
             }
-            Some(_) => PlainCheck::WrongPassword,
+            Some(_) => (PlainCheck::WrongPassword, None),
             None => {
                 let _ = ct::eq(password, DUMMY);
-                PlainCheck::UnknownUser
+                (PlainCheck::UnknownUser, None)
             }
         }
     }
@@ -218,15 +230,6 @@ impl UserMap {
             Secret::Plain(p, _) => f(p.as_bytes()),
             Secret::Hashed(phc) => f(phc.as_bytes()),
         })
-    }
-
-    /// The metadata of this user's admission with a plaintext password (prepared when
-    /// the table was built).
-    pub(crate) fn admission_metadata(&self, user: &str) -> Option<Arc<[u8]>> {
-        match self.users.get(user) {
-            Some(Secret::Plain(_, version)) => version.clone(),
-            _ => None,
-        }
     }
 }
 

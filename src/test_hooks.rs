@@ -95,7 +95,7 @@ pub(crate) fn recheck_started() {
     }
 }
 
-/// Whether any ZAP-loop hook is armed: one relaxed load per step when none is.
+/// Whether any ZAP-loop hook is armed: one relaxed load per request when none is.
 static ZAP_ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 /// The per-request step of the ZAP loop that panics, if any.
 static ZAP_PANIC_STEP: Mutex<Option<&'static str>> = Mutex::new(None);
@@ -121,11 +121,18 @@ pub fn end_zap_loop() {
     ZAP_ARMED.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
-/// Called by the ZAP loop as it starts each per-request step.
+/// Whether any ZAP-loop hook is armed: the ZAP loop looks once per request (one relaxed
+/// load), and calls [`zap_step`] at each step only when this said yes.
+#[inline(always)]
+pub(crate) fn zap_armed() -> bool {
+    ZAP_ARMED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Called by the ZAP loop as it starts each per-request step, when [`zap_armed`] said
+/// so for that request.
+#[cold]
+#[inline(never)]
 pub(crate) fn zap_step(step: &str) {
-    if !ZAP_ARMED.load(std::sync::atomic::Ordering::Relaxed) {
-        return;
-    }
     let armed = *ZAP_PANIC_STEP.lock();
     if armed == Some(step) {
         panic!("test hook: deliberate panic in ZAP step {step}");

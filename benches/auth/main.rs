@@ -15,9 +15,10 @@
 //! `--profile NAME [--certs N]` (one measurement alone, for
 //! `valgrind --tool=callgrind --separate-threads=yes`; NAME is one of
 //! bare-null, null, bare-plain, plain, bare-curve, curve-dir, curve-callback,
-//! bare-curve-cb, null-busy, plain-busy, lock-null, lock-plain, lock-curve, any of those
-//! prefixed `metrics-` (feature `metrics`: a Prometheus recorder installed first), pool,
-//! burst, unknown-user, recheck-rtt, load, raw-read, configure-curve, reload).
+//! bare-curve-cb, null-busy, plain-busy, lock-null, lock-plain, lock-curve, curve-store
+//! and lock-curve-store (feature `sqlite`), any of those prefixed `metrics-` (feature
+//! `metrics`: a Prometheus recorder installed first), pool, burst, store-burst, cache,
+//! unknown-user, recheck-rtt, load, raw-read, configure-curve, reload).
 
 mod alloc;
 mod certs;

@@ -83,10 +83,10 @@ pub fn profile(name: &str, p: &Params) -> Result<(), BoxError> {
             );
         }
         #[cfg(feature = "sqlite")]
-        (None, "curve-store") => {
-            let r = crate::store_scale::curve_store(p)?;
+        (None, "curve-store" | "lock-curve-store") => {
+            let r = crate::store_scale::curve_store(p, name == "lock-curve-store")?;
             println!(
-                "curve-store (SQLite, {} keys, cached): {r:.0} requests/s",
+                "{name} (SQLite, {} keys, cached): {r:.0} requests/s",
                 p.certs
             );
         }

@@ -167,15 +167,19 @@ fn burst_row(name: &str, bursts: &[Burst], summary: &mut Vec<(String, f64)>, key
 
 /// `--profile curve-store`: CURVE from a SQLite store of `p.certs` keys, every key
 /// cached by an untimed pass first (through the pool), then the measured stream (all
-/// from the cache, on the ZAP thread): its rate.
+/// from the cache, on the ZAP thread): its rate. `lock`: with the lock-out of the
+/// `lock-*` rows (`--profile lock-curve-store`).
 #[cfg(feature = "sqlite")]
-pub fn curve_store(p: &Params) -> Result<f64, BoxError> {
+pub fn curve_store(p: &Params, lock: bool) -> Result<f64, BoxError> {
     use crate::zap::{self, Workload};
     use zmq_auth::{zmq, ThreadAuthenticator};
     let keys = crate::stores::random_keys(p.certs, 0x5eed_0019);
     let (_tmp, store) = sqlite_store(&keys)?;
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx)?;
+    if lock {
+        crate::throughput::lockout(&auth)?;
+    }
     auth.configure_curve_store(crate::DOMAIN, store.clone())?;
     let w = Workload::curve(crate::DOMAIN, &keys);
     let inflight = crate::throughput::CALLBACK_INFLIGHT;

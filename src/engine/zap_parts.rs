@@ -29,8 +29,8 @@ impl EventSink {
         self.on.load(Ordering::Relaxed)
     }
 
-    pub(super) fn push(&self, ev: AuthEvent) {
-        step("event");
+    pub(super) fn push(&self, ev: AuthEvent, steps: Steps) {
+        steps.step("event");
         if let Err(TrySendError::Full(ev)) = self.tx.try_send(ev) {
             // Keep the newest: drop the oldest unread event.
             let _ = self.oldest.try_recv();
@@ -119,13 +119,35 @@ pub(super) fn deadline_after(deadline: Duration) -> Instant {
     saturating_after(Instant::now(), deadline)
 }
 
-/// Marks the start of a per-request step (test builds may make it panic there).
-#[inline(always)]
-pub(super) fn step(name: &'static str) {
+/// The per-request step hooks (test builds may make a step panic), looked up once per
+/// request: when none is armed, each step is a test of a register, with no call and no
+/// load. Without the `test-hooks` feature it is empty and every step compiles away.
+#[derive(Clone, Copy)]
+pub(super) struct Steps {
     #[cfg(feature = "test-hooks")]
-    crate::test_hooks::zap_step(name);
-    #[cfg(not(feature = "test-hooks"))]
-    let _ = name;
+    armed: bool,
+}
+
+impl Steps {
+    /// The hooks in force as a request starts.
+    #[inline(always)]
+    pub(super) fn now() -> Steps {
+        Steps {
+            #[cfg(feature = "test-hooks")]
+            armed: crate::test_hooks::zap_armed(),
+        }
+    }
+
+    /// Marks the start of a per-request step.
+    #[inline(always)]
+    pub(super) fn step(self, name: &'static str) {
+        #[cfg(feature = "test-hooks")]
+        if self.armed {
+            crate::test_hooks::zap_step(name);
+        }
+        #[cfg(not(feature = "test-hooks"))]
+        let _ = name;
+    }
 }
 
 /// Should the loop end now as if it had failed? (Only a test hook says so.)
@@ -157,16 +179,21 @@ pub(super) fn internal_reply(body: &[&[u8]]) -> ZapReply {
 
 /// Is this peer locked out now? (No clock read without a lock-out, or before its
 /// first ban: the usual case is a load and a branch.)
-pub(super) fn locked(table: &Option<Lockout>, address: &[u8]) -> bool {
-    step("lockout");
+pub(super) fn locked(table: &Option<Lockout>, address: &[u8], steps: Steps) -> bool {
+    steps.step("lockout");
     table
         .as_ref()
         .is_some_and(|t| t.may_ban() && t.is_locked(address, Instant::now()))
 }
 
 /// Counts a refusal of credentials towards the peer's lock-out.
-pub(super) fn note_failure(table: &mut Option<Lockout>, address: &[u8], reply: &ZapReply) {
-    step("lockout");
+pub(super) fn note_failure(
+    table: &mut Option<Lockout>,
+    address: &[u8],
+    reply: &ZapReply,
+    steps: Steps,
+) {
+    steps.step("lockout");
     if let Some(t) = table {
         if policy::counts_as_failure(reply.status(), reply.status_text())
             && t.failed(address, Instant::now())

@@ -230,19 +230,26 @@ impl Policy {
             },
             _ => return Decision::Done(deny("Invalid credentials")),
         };
-        let Some(domain) = self.find_domain(&self.curve, req.domain, Mechanism::Curve) else {
+        let Some((domain, rule)) = self.find_domain_rule(&self.curve, req.domain, Mechanism::Curve)
+        else {
             return Decision::Done(deny("Unknown domain"));
         };
-        let (provider, metadata) = match self.curve.get(domain) {
-            Some(CurveRule::AllowAny) => (None, None),
-            Some(CurveRule::Keys(set)) => {
+        let (provider, metadata) = match rule {
+            CurveRule::AllowAny => (None, None),
+            CurveRule::Keys(set) => {
                 if !set.contains(&key) {
                     return Decision::Done(deny("Unknown key"));
                 }
                 (None, set.metadata(&key).cloned())
             }
-            Some(CurveRule::Store(store)) => {
-                let lookup = lookup_domain(req.domain);
+            CurveRule::Store(store) => {
+                // An exact match is the request's own domain, already checked as UTF-8:
+                // only a fallback to "*" needs the request's domain worked out again.
+                let lookup = if domain == "*" {
+                    lookup_domain(req.domain)
+                } else {
+                    domain
+                };
                 match store.cached_key(lookup, &key) {
                     Cached::Known(metadata) => (None, metadata),
                     Cached::Unknown => return Decision::Done(deny("Unknown key")),
@@ -256,8 +263,8 @@ impl Policy {
                     }
                 }
             }
-            Some(CurveRule::Provider(p)) => (Some(Arc::clone(p)), None),
-            Some(CurveRule::Broken) | None => return Decision::Done(internal()),
+            CurveRule::Provider(p) => (Some(Arc::clone(p)), None),
+            CurveRule::Broken => return Decision::Done(internal()),
         };
         if provider.is_none() && self.curve_user_id.is_none() {
             let verdict = ok(UserId::Z85(z85_key_bytes(&key)), metadata);

@@ -97,11 +97,30 @@ impl Policy {
         domain: &'a [u8],
         mechanism: Mechanism,
     ) -> Option<&'a str> {
+        self.find_domain_rule(map, domain, mechanism)
+            .map(|(key, _)| key)
+    }
+
+    /// [`Policy::find_domain`], with the rule configured under that key: the request's
+    /// domain is hashed and probed once, not once to find it and again to read it.
+    pub(crate) fn find_domain_rule<'a, 'm, T>(
+        &self,
+        map: &'m HashMap<String, T, NameHash>,
+        domain: &'a [u8],
+        mechanism: Mechanism,
+    ) -> Option<(&'a str, &'m T)> {
         // Borrowed from the request: the lookup allocates nothing.
         match std::str::from_utf8(domain) {
-            Ok(d) if !d.is_empty() && map.contains_key(d) => Some(d),
-            _ => self.fallback(domain, map.contains_key("*"), mechanism),
+            Ok(d) if !d.is_empty() => {
+                if let Some(rule) = map.get(d) {
+                    return Some((d, rule));
+                }
+            }
+            _ => {}
         }
+        let star = map.get("*");
+        let key = self.fallback(domain, star.is_some(), mechanism)?;
+        star.map(|rule| (key, rule))
     }
 
     /// [`Policy::find_domain`] for a set of domains: is the domain covered?

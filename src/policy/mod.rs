@@ -331,33 +331,33 @@ impl Policy {
         if self.plain.is_empty() {
             return Decision::Done(deny("No passwords defined"));
         }
-        let Some(key) = self.find_domain(&self.plain, req.domain, Mechanism::Plain) else {
+        let Some((_, rule)) = self.find_domain_rule(&self.plain, req.domain, Mechanism::Plain)
+        else {
             return Decision::Done(deny("Unknown domain"));
         };
-        Decision::Done(match self.plain.get(key) {
-            Some(PlainRule::Users(users)) => match users.check(username, password) {
+        Decision::Done(match rule {
+            PlainRule::Users(users) => match users.check_admitting(username, password) {
                 // The admission carries the credential's version, for still_admits_version.
-                PlainCheck::Ok(name) => ok(
-                    UserId::Text(Cow::Borrowed(name)),
-                    users.admission_metadata(name),
-                ),
+                (PlainCheck::Ok(name), version) => {
+                    ok(UserId::Text(Cow::Borrowed(name)), version.cloned())
+                }
                 // Where known users cost an argon2id check, every refusal costs one too:
                 // an unknown user, and a plaintext user's wrong password.
-                PlainCheck::UnknownUser if users.has_hashes() => {
+                (PlainCheck::UnknownUser, _) if users.has_hashes() => {
                     return Decision::Ask(SlowJob::Refuse {
                         password: Zeroizing::new(password.to_vec()),
                         text: "Invalid username",
                     })
                 }
-                PlainCheck::WrongPassword if users.has_hashes() => {
+                (PlainCheck::WrongPassword, _) if users.has_hashes() => {
                     return Decision::Ask(SlowJob::Refuse {
                         password: Zeroizing::new(password.to_vec()),
                         text: "Invalid password",
                     })
                 }
-                PlainCheck::UnknownUser => deny("Invalid username"),
-                PlainCheck::WrongPassword => deny("Invalid password"),
-                PlainCheck::Verify(name, phc) => {
+                (PlainCheck::UnknownUser, _) => deny("Invalid username"),
+                (PlainCheck::WrongPassword, _) => deny("Invalid password"),
+                (PlainCheck::Verify(name, phc), _) => {
                     return Decision::Ask(SlowJob::Hash {
                         user: name.to_string(),
                         phc,
@@ -365,7 +365,7 @@ impl Policy {
                     })
                 }
             },
-            Some(PlainRule::Store(store)) => match std::str::from_utf8(username) {
+            PlainRule::Store(store) => match std::str::from_utf8(username) {
                 // No store holds a NUL or a control character in a name (issue 21): such
                 // a name is refused here, never sent to the database.
                 Ok(user) if user.chars().any(char::is_control) => deny("Invalid username"),
@@ -381,7 +381,7 @@ impl Policy {
                 Ok(user) if !user.is_empty() => deny("Invalid password"),
                 _ => deny("Invalid username"),
             },
-            Some(PlainRule::Broken) | None => internal(),
+            PlainRule::Broken => internal(),
         })
     }
 

@@ -10,8 +10,9 @@
 //! feed's thread is stuck. Emptying swaps empty tables in under the lock and frees the
 //! old ones on a thread of their own (never under the lock, never on the ZAP thread).
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -126,6 +127,86 @@ type KnownTable = HashMap<(Box<str>, [u8; 32]), Known, KeyHashPair>;
 type UnknownTable = HashSet<(Box<str>, [u8; 32]), KeyHashPair>;
 type UserTable = HashMap<(Box<str>, Box<str>), UserEntry>;
 
+/// A (domain, key) pair, held (boxed domain) or borrowed: tables are probed with the
+/// borrowed form, so a cached look-up allocates nothing. Both hash exactly as the
+/// tuple `(Box<str>, [u8; 32])` does, field after field.
+trait DomainKey {
+    fn parts(&self) -> (&str, &[u8; 32]);
+}
+
+impl DomainKey for (Box<str>, [u8; 32]) {
+    fn parts(&self) -> (&str, &[u8; 32]) {
+        (&self.0, &self.1)
+    }
+}
+
+impl DomainKey for (&str, &[u8; 32]) {
+    fn parts(&self) -> (&str, &[u8; 32]) {
+        (self.0, self.1)
+    }
+}
+
+impl<'a> Borrow<dyn DomainKey + 'a> for (Box<str>, [u8; 32]) {
+    fn borrow(&self) -> &(dyn DomainKey + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn DomainKey + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let (domain, key) = self.parts();
+        domain.hash(state);
+        key.hash(state);
+    }
+}
+
+impl PartialEq for dyn DomainKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn DomainKey + '_ {}
+
+/// A (domain, user name) pair, held or borrowed: as [`DomainKey`], for PLAIN answers.
+trait DomainUser {
+    fn parts(&self) -> (&str, &str);
+}
+
+impl DomainUser for (Box<str>, Box<str>) {
+    fn parts(&self) -> (&str, &str) {
+        (&self.0, &self.1)
+    }
+}
+
+impl DomainUser for (&str, &str) {
+    fn parts(&self) -> (&str, &str) {
+        (self.0, self.1)
+    }
+}
+
+impl<'a> Borrow<dyn DomainUser + 'a> for (Box<str>, Box<str>) {
+    fn borrow(&self) -> &(dyn DomainUser + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn DomainUser + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let (domain, user) = self.parts();
+        domain.hash(state);
+        user.hash(state);
+    }
+}
+
+impl PartialEq for dyn DomainUser + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn DomainUser + '_ {}
+
 /// [`KeyHash`] for (domain, key) pairs.
 #[derive(Default, Clone)]
 struct KeyHashPair(KeyHash);
@@ -238,7 +319,9 @@ impl Cache {
     }
 
     pub(crate) fn is_trusted(&self) -> bool {
-        self.now_ms() < self.trusted_until.load(Ordering::Acquire)
+        // Trusted for good (a feed that cannot go silent): no clock read per look-up.
+        let until = self.trusted_until.load(Ordering::Acquire);
+        until == u64::MAX || self.now_ms() < until
     }
 
     /// How many answers came from the cache (for benchmarks and metrics).
@@ -274,8 +357,9 @@ impl Cache {
         if !self.is_trusted() {
             return None;
         }
-        let probe = (Box::<str>::from(domain), *key);
-        if let Some(k) = self.known.read().table.get(&probe) {
+        let probe = (domain, key);
+        let probe: &dyn DomainKey = &probe;
+        if let Some(k) = self.known.read().table.get(probe) {
             if k.expires.is_some_and(|t| now_secs() >= t) {
                 return None; // expired: ask the store (which will say unknown)
             }
@@ -286,7 +370,7 @@ impl Cache {
             self.hit("keys");
             return Some(entry);
         }
-        if self.unknown.read().table.contains(&probe) {
+        if self.unknown.read().table.contains(probe) {
             self.hit("keys");
             return Some(KeyEntry::Unknown);
         }
@@ -326,8 +410,9 @@ impl Cache {
         if !self.is_trusted() {
             return None;
         }
-        let probe = (Box::<str>::from(domain), Box::<str>::from(user));
-        let hit = self.users.read().table.get(&probe).cloned();
+        let probe = (domain, user);
+        let probe: &dyn DomainUser = &probe;
+        let hit = self.users.read().table.get(probe).cloned();
         if hit.is_some() {
             self.hit("users");
         }

@@ -131,3 +131,40 @@ fn users_are_cached_per_domain() {
     assert!(matches!(c.get_user("a", "bob"), Some(None)));
     assert!(c.get_user("b", "alice").is_none());
 }
+
+/// Look-ups probe with borrowed (domain, key) and (domain, user) pairs: they must find
+/// exactly what the owned pairs hold, whatever the lengths (the borrowed form hashes and
+/// compares field by field, as the tuple does), and tell shifted splits apart.
+#[test]
+fn borrowed_probes_find_exactly_the_owned_entries() {
+    let c = Cache::new(true);
+    let domains = ["", "*", "a", "domain-0123456789", &"d".repeat(300)];
+    for (i, d) in domains.iter().enumerate() {
+        let key = [u8::try_from(i).unwrap_or(0); 32];
+        let entry = KeyEntry::Known {
+            metadata: None,
+            expires: None,
+        };
+        c.put_key(c.generation(), d, key, entry);
+        c.put_key(c.generation(), d, [0xee; 32], KeyEntry::Unknown);
+        c.put_user(c.generation(), d, "alice", None);
+    }
+    for (i, d) in domains.iter().enumerate() {
+        let key = [u8::try_from(i).unwrap_or(0); 32];
+        assert!(
+            matches!(c.get_key(d, &key), Some(KeyEntry::Known { .. })),
+            "{d}"
+        );
+        assert!(
+            matches!(c.get_key(d, &[0xee; 32]), Some(KeyEntry::Unknown)),
+            "{d}"
+        );
+        assert!(c.get_key(d, &[0xdd; 32]).is_none(), "{d}");
+        assert!(matches!(c.get_user(d, "alice"), Some(None)), "{d}");
+        assert!(c.get_user(d, "alic").is_none(), "{d}");
+    }
+    // The same bytes split differently are another pair.
+    c.put_user(c.generation(), "ab", "c", None);
+    assert!(c.get_user("a", "bc").is_none());
+    assert!(matches!(c.get_user("ab", "c"), Some(None)));
+}
