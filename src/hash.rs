@@ -52,14 +52,31 @@ impl BuildHasher for KeyHash {
 
 pub(crate) struct KeyHasher(u64);
 
+impl KeyHasher {
+    #[inline(always)]
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0 ^ word)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(31);
+    }
+}
+
 impl Hasher for KeyHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
+        // Whole words without a copy; only the tail (shorter than a word) is copied.
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
             let mut w = [0u8; 8];
-            w[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0 ^ u64::from_le_bytes(w))
-                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                .rotate_left(31);
+            w.copy_from_slice(word);
+            self.mix(u64::from_le_bytes(w));
+        }
+        let tail = words.remainder();
+        if !tail.is_empty() {
+            let mut w = [0u8; 8];
+            for (d, s) in w.iter_mut().zip(tail) {
+                *d = *s;
+            }
+            self.mix(u64::from_le_bytes(w));
         }
     }
     fn write_usize(&mut self, n: usize) {

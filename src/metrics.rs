@@ -99,8 +99,24 @@ fn mechanism_index(mechanism: Mechanism) -> usize {
 /// Slow-answer kinds, as `SlowJob::kind` names them.
 #[cfg(feature = "metrics")]
 const KINDS: [&str; 4] = ["callback", "store_key", "hash", "store_user"];
+
+/// The cache tables of `zmq_auth_store_cache_hits_total` (its `table` label).
+#[derive(Clone, Copy)]
+pub(crate) enum CacheTable {
+    Keys = 0,
+    Users = 1,
+}
+
 #[cfg(feature = "metrics")]
-const TABLES: [&str; 2] = ["keys", "users"];
+impl CacheTable {
+    const COUNT: usize = 2;
+    fn label(self) -> &'static str {
+        match self {
+            CacheTable::Keys => "keys",
+            CacheTable::Users => "users",
+        }
+    }
+}
 /// Decision label sets: mechanism × status × reason (the reasons and `other`).
 #[cfg(feature = "metrics")]
 const DECISION_SETS: usize = 5 * 4 * (REASONS.len() + 1);
@@ -112,7 +128,7 @@ struct Handles {
     recorder: usize,
     decisions: Vec<Option<metrics::Counter>>,
     slow: [Option<metrics::Histogram>; KINDS.len()],
-    hits: [Option<metrics::Counter>; TABLES.len()],
+    hits: [Option<metrics::Counter>; CacheTable::COUNT],
 }
 
 #[cfg(feature = "metrics")]
@@ -205,15 +221,16 @@ pub(crate) fn recheck(source: &'static str, ok: bool) {
 
 /// A store answer that came from its cache.
 #[cfg(feature = "metrics")]
-pub(crate) fn cache_hit(table: &'static str) {
-    let register = || metrics::counter!("zmq_auth_store_cache_hits_total", "table" => table);
-    match TABLES.iter().position(|t| *t == table) {
-        Some(i) => with_handles(
-            |h| h.hits[i].get_or_insert_with(register).increment(1),
-            || register().increment(1),
-        ),
-        None => register().increment(1),
-    }
+pub(crate) fn cache_hit(table: CacheTable) {
+    let register =
+        || metrics::counter!("zmq_auth_store_cache_hits_total", "table" => table.label());
+    with_handles(
+        |h| match h.hits.get_mut(table as usize) {
+            Some(slot) => slot.get_or_insert_with(register).increment(1),
+            None => register().increment(1),
+        },
+        || register().increment(1),
+    );
 }
 
 /// A lock-out started.
@@ -246,7 +263,7 @@ mod off {
     #[inline(always)]
     pub(crate) fn recheck(_: &'static str, _: bool) {}
     #[inline(always)]
-    pub(crate) fn cache_hit(_: &'static str) {}
+    pub(crate) fn cache_hit(_: super::CacheTable) {}
     #[inline(always)]
     pub(crate) fn lockout() {}
     #[inline(always)]

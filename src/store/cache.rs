@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use parking_lot::{Mutex, RwLock};
 
 use crate::hash::KeyHash;
+use crate::metrics::CacheTable;
 
 /// Byte budget of the CURVE answers that admit (tables and metadata).
 pub(crate) const KNOWN_BUDGET: usize = 64 << 20;
@@ -348,7 +349,7 @@ impl Cache {
         )
     }
 
-    fn hit(&self, table: &'static str) {
+    fn hit(&self, table: CacheTable) {
         self.hits.fetch_add(1, Ordering::Relaxed);
         crate::metrics::cache_hit(table);
     }
@@ -367,11 +368,11 @@ impl Cache {
                 metadata: k.metadata.clone(),
                 expires: k.expires,
             };
-            self.hit("keys");
+            self.hit(CacheTable::Keys);
             return Some(entry);
         }
         if self.unknown.read().table.contains(probe) {
-            self.hit("keys");
+            self.hit(CacheTable::Keys);
             return Some(KeyEntry::Unknown);
         }
         None
@@ -414,7 +415,7 @@ impl Cache {
         let probe: &dyn DomainUser = &probe;
         let hit = self.users.read().table.get(probe).cloned();
         if hit.is_some() {
-            self.hit("users");
+            self.hit(CacheTable::Users);
         }
         hit
     }
