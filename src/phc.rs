@@ -44,15 +44,47 @@ pub(crate) fn looks_hashed(value: &str) -> bool {
     hash_id(value).is_some()
 }
 
+/// Algorithm ids of common PHC and crypt(3) hashes: an error may name these. Any other
+/// id is not named: `$...$` may just as well be the start of a plaintext password.
+const KNOWN_IDS: &[&str] = &[
+    "argon2i",
+    "argon2d",
+    "1",
+    "2",
+    "2a",
+    "2b",
+    "2x",
+    "2y",
+    "5",
+    "6",
+    "7",
+    "y",
+    "gy",
+    "md5",
+    "sha1",
+    "apr1",
+    "scrypt",
+    "bcrypt",
+    "bcrypt-sha256",
+    "pbkdf2",
+    "pbkdf2-sha256",
+    "pbkdf2-sha512",
+    "sm3",
+];
+
 /// Checks that `value` is an argon2id PHC string this crate can verify. The message
-/// never quotes the value (only its algorithm id, which is no secret).
+/// never quotes the value (only a known algorithm's id, which is no secret).
 pub(crate) fn validate(value: &str) -> std::result::Result<(), String> {
+    const FIX: &str = "only argon2id PHC hashes are accepted: \
+                       make one with zmq_auth::hash_password or `zmq-auth user add --file`";
     match hash_id(value) {
         Some("argon2id") => {}
-        Some(id) => {
+        Some(id) if KNOWN_IDS.contains(&id) => {
+            return Err(format!("a `${id}$` hash is not argon2id ({FIX})"))
+        }
+        Some(_) => {
             return Err(format!(
-                "a `${id}$` hash is not argon2id (only argon2id PHC hashes are accepted: \
-                 make one with zmq_auth::hash_password or `zmq-auth user add --file`)"
+                "a `$...$` value of an algorithm that is not argon2id ({FIX})"
             ))
         }
         None => return Err("not an argon2id PHC hash".to_string()),
