@@ -180,8 +180,9 @@ fn answers_at_one_and_a_half_deadlines_are_300() {
     assert!(eventually(Duration::from_secs(10), || r.curve(&key) == "200"));
 }
 
-/// Connections closed in the middle of a query: that request is 300 (the retry meets a
-/// frozen network), and the store reconnects by itself: 200 once the network is back.
+/// Connections reset (TCP RST, see `the_proxys_reset_is_a_tcp_rst`) in the middle of a
+/// query: that request is 300 (the retry meets a frozen network), and the store
+/// reconnects by itself: 200 once the network is back.
 /// Half-closed connections (end-of-file to the store): the store reconnects, 200.
 #[test]
 fn reset_and_half_closed_connections_reconnect() {
@@ -324,4 +325,30 @@ fn pgbouncer_transaction_pooling_is_refused_with_the_fix() {
     assert!(err.contains("transaction"), "{err}");
     assert!(err.contains("session"), "{err}");
     assert!(err.contains("directly"), "{err}");
+}
+
+/// The proxy's reset is a real TCP reset: the store's side reads `ECONNRESET`, not an
+/// orderly end-of-file (which is what `half_close_all` gives).
+#[test]
+fn the_proxys_reset_is_a_tcp_rst() {
+    use std::io::{ErrorKind, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = Proxy::start(upstream.local_addr().unwrap());
+    let mut client = TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    let (mut server, _) = upstream.accept().unwrap();
+    client.write_all(b"ping").unwrap();
+    let mut buf = [0u8; 4];
+    server.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ping");
+    proxy.reset_all();
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let got = client.read(&mut buf).map_err(|e| e.kind());
+    assert_eq!(
+        got,
+        Err(ErrorKind::ConnectionReset),
+        "the client got {got:?}"
+    );
 }

@@ -22,6 +22,8 @@ pub enum Mode {
     Freeze,
     /// Forwards each read after this delay.
     Delay(Duration),
+    /// Being reset: the pumps let go, and the last close sends RST to the store.
+    Reset,
 }
 
 struct Conn {
@@ -86,12 +88,15 @@ impl Proxy {
         }
     }
 
-    /// Closes every connection accepted so far, both ways at once (the store sees its
-    /// connection die in the middle of whatever it was doing).
+    /// Resets every connection accepted so far: the store's side gets a TCP RST in the
+    /// middle of whatever it was doing (`ECONNRESET`, not an orderly end-of-file), and the
+    /// server's side is closed.
     pub fn reset_all(&self) {
         for c in self.shared.conns.lock().unwrap().drain(..) {
-            let _ = c.client.shutdown(Shutdown::Both);
-            let _ = c.server.shutdown(Shutdown::Both);
+            abort_on_close(&c.client);
+            *c.mode.lock().unwrap() = Mode::Reset;
+            // Sends nothing; wakes a pump blocked in a read on the server side.
+            let _ = c.server.shutdown(Shutdown::Read);
         }
     }
 
@@ -109,6 +114,26 @@ impl Drop for Proxy {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.reset_all();
     }
+}
+
+/// Zero linger: the socket's last close aborts the connection with RST instead of FIN.
+fn abort_on_close(s: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `s` is an open socket and `linger` is a `struct linger` of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            std::ptr::from_ref(&linger).cast(),
+            libc::socklen_t::try_from(std::mem::size_of::<libc::linger>()).unwrap(),
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
 }
 
 fn accept(listener: &TcpListener, shared: &Arc<Shared>) {
@@ -165,11 +190,15 @@ fn pump(conn: &Conn, shared: &Shared, to_server: bool) {
             return;
         }
         let mode = *conn.mode.lock().unwrap();
+        if mode == Mode::Reset {
+            return; // no shutdown: the last close of the client socket sends RST
+        }
         if mode == Mode::Freeze {
             std::thread::sleep(TICK); // read nothing: the sender's buffers fill
             continue;
         }
         let n = match from.read(&mut buf) {
+            _ if *conn.mode.lock().unwrap() == Mode::Reset => return,
             Ok(0) => {
                 let _ = to.shutdown(Shutdown::Write);
                 return;
@@ -189,6 +218,7 @@ fn pump(conn: &Conn, shared: &Shared, to_server: bool) {
                     std::thread::sleep(d);
                     break;
                 }
+                Mode::Reset => return,
                 _ => break,
             }
         }
