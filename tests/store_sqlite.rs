@@ -239,21 +239,14 @@ fn bad_arguments_are_errors() {
 /// kept being read through the old inode, so its revoked keys stayed admitted.
 #[test]
 fn database_file_replaced_or_deleted_is_followed() {
-    use zmq_auth::Authenticator;
     if !zmq_auth::curve_available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("auth.db");
-    let store = SqliteStore::open(&path).unwrap();
     let key = [5u8; 32];
-    store
-        .add_key("*", &zmq_auth::encode_z85_key(&key), &[])
-        .unwrap();
-    let mut auth = Authenticator::new();
-    auth.configure_curve_store("*", store.clone()).unwrap();
-    let req: [&[u8]; 7] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"CURVE", &key];
-    assert_eq!(auth.handle_zap_message(&req).status_code(), 200);
+    let (_store, mut auth) = sqlite_store_admitting(&path, &key);
+    let req = curve_request(&key);
     // Replaced atomically by a database without the key: a complete file (its log folded
     // in), as a restore from a backup would bring. The live file's own write-ahead log,
     // which holds the key, stays behind at `auth.db-wal`; SQLite would apply it to the new
@@ -297,21 +290,14 @@ fn database_file_replaced_or_deleted_is_followed() {
 /// put there is the replacement case above, which did fail.)
 #[test]
 fn a_database_made_where_one_was_deleted_starts_empty() {
-    use zmq_auth::Authenticator;
     if !zmq_auth::curve_available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("auth.db");
-    let store = SqliteStore::open(&path).unwrap();
     let key = [6u8; 32];
-    store
-        .add_key("*", &zmq_auth::encode_z85_key(&key), &[])
-        .unwrap();
-    let mut auth = Authenticator::new();
-    auth.configure_curve_store("*", store.clone()).unwrap();
-    let req: [&[u8]; 7] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"CURVE", &key];
-    assert_eq!(auth.handle_zap_message(&req).status_code(), 200);
+    let (_store, mut auth) = sqlite_store_admitting(&path, &key);
+    let req = curve_request(&key);
     std::fs::remove_file(&path).unwrap();
     assert!(eventually(Duration::from_secs(5), || auth
         .handle_zap_message(&req)

@@ -197,13 +197,9 @@ fn a_replaced_files_log_that_cannot_be_removed_keeps_the_store_refusing() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("auth.db");
     let wal = dir.path().join("auth.db-wal");
-    let store = SqliteStore::open(&db).unwrap();
     let key = keypair().public_key;
-    store.add_key("*", &z85(&key), &[]).unwrap();
-    let mut auth = zmq_auth::Authenticator::new();
-    auth.configure_curve_store("*", store.clone()).unwrap();
-    let req: [&[u8]; 7] = [b"1.0", b"1", b"", b"127.0.0.1", b"", b"CURVE", &key];
-    assert_eq!(auth.handle_zap_message(&req).status_code(), 200);
+    let (_store, mut auth) = sqlite_store_admitting(&db, &key);
+    let req = curve_request(&key);
 
     let fresh = dir.path().join("auth.db.new");
     drop(SqliteStore::open(&fresh).unwrap());

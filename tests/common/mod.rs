@@ -542,3 +542,29 @@ pub fn fold_wal(db: &std::path::Path) {
         db.display()
     );
 }
+
+/// A ZAP CURVE request for `key` in domain `*` from 127.0.0.1, for
+/// `Authenticator::handle_zap_message`.
+pub fn curve_request(key: &[u8; 32]) -> [&[u8]; 7] {
+    [b"1.0", b"1", b"", b"127.0.0.1", b"", b"CURVE", key]
+}
+
+/// A new SQLite store at `path` holding `key` in domain `*`, and an `Authenticator`
+/// that asks it for CURVE (checked: it admits `key`).
+#[cfg(feature = "sqlite")]
+pub fn sqlite_store_admitting(
+    path: &std::path::Path,
+    key: &[u8; 32],
+) -> (zmq_auth::store::SqliteStore, zmq_auth::Authenticator) {
+    let store = zmq_auth::store::SqliteStore::open(path).unwrap();
+    store
+        .add_key("*", &zmq_auth::encode_z85_key(key), &[])
+        .unwrap();
+    let mut auth = zmq_auth::Authenticator::new();
+    auth.configure_curve_store("*", store.clone()).unwrap();
+    assert_eq!(
+        auth.handle_zap_message(&curve_request(key)).status_code(),
+        200
+    );
+    (store, auth)
+}
