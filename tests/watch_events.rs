@@ -36,16 +36,22 @@ fn settled(path: &Path, at_least: u64) -> u64 {
     test_hooks::full_passes(path)
 }
 
+/// An engine that sees changes only through events: no safety-net full pass and no
+/// periodic look.
+fn events_only(ctx: &zmq::Context) -> ThreadAuthenticator {
+    let options = EngineOptions::default().full_pass_interval(NEVER);
+    let auth = ThreadAuthenticator::start_with(ctx, options).unwrap();
+    auth.set_reload_interval(NEVER).unwrap();
+    auth
+}
+
 #[test]
 fn certificate_changes_are_seen_without_a_full_pass() {
     if !zmq_auth::curve_available() {
         return;
     }
     let ctx = zmq::Context::new();
-    let options = EngineOptions::default().full_pass_interval(NEVER);
-    let auth = ThreadAuthenticator::start_with(&ctx, options).unwrap();
-    // No periodic look either: only events can tell.
-    auth.set_reload_interval(NEVER).unwrap();
+    let auth = events_only(&ctx);
     let dir = tempfile::tempdir().unwrap();
     let (a, b, c, d) = (
         keypair().public_key,
@@ -106,9 +112,7 @@ fn certificate_changes_are_seen_without_a_full_pass() {
 #[test]
 fn password_file_edits_are_seen_without_a_full_pass() {
     let ctx = zmq::Context::new();
-    let options = EngineOptions::default().full_pass_interval(NEVER);
-    let auth = ThreadAuthenticator::start_with(&ctx, options).unwrap();
-    auth.set_reload_interval(NEVER).unwrap();
+    let auth = events_only(&ctx);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("passwords");
     std::fs::write(&path, "alice=correct-horse\n").unwrap();
@@ -217,9 +221,7 @@ fn an_event_overflow_triggers_a_full_pass() {
         return;
     }
     let ctx = zmq::Context::new();
-    let options = EngineOptions::default().full_pass_interval(NEVER);
-    let auth = ThreadAuthenticator::start_with(&ctx, options).unwrap();
-    auth.set_reload_interval(NEVER).unwrap();
+    let auth = events_only(&ctx);
     let dir = tempfile::tempdir().unwrap();
     let a = keypair().public_key;
     write_cert(dir.path(), "a.key", &a);
