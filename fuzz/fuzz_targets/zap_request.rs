@@ -218,14 +218,19 @@ fn check(st: &mut State, frames: &[&[u8]]) {
     let (code, text, user_id, meta) = expected(st, frames);
     let mut got_meta = decode_metadata(reply.metadata()).expect("reply metadata decodes");
     // A PLAIN admission carries the credential's version (for still_admits_version), a
-    // short hex fingerprint that never is the password; nothing else.
+    // 10-character URL-safe base64 fingerprint that never is the password; nothing else.
     if reply.status_code() == 200 && frames.get(5).copied() == Some(&b"PLAIN"[..]) {
         let version = got_meta
             .iter()
             .position(|(name, _)| name == "Credential-Version")
             .map(|i| got_meta.remove(i).1)
             .expect("a PLAIN admission carries Credential-Version");
-        assert!(!version.is_empty() && version.iter().all(u8::is_ascii_hexdigit));
+        assert!(
+            version.len() == 10
+                && version
+                    .iter()
+                    .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+        );
         assert_ne!(Some(&version[..]), frames.get(7).copied());
     }
     assert_eq!(

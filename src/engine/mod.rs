@@ -433,7 +433,7 @@ impl ThreadAuthenticator {
     /// let auth = ThreadAuthenticator::start(&ctx).unwrap();
     /// auth.configure_plain("*", [("admin", "correct-horse")]).unwrap();
     /// // A version no admission carried (a real one comes from the message).
-    /// assert!(!auth.still_admits_version("global", Mechanism::Plain, "admin", "0000000000000000"));
+    /// assert!(!auth.still_admits_version("global", Mechanism::Plain, "admin", "0000000000"));
     /// ```
     pub fn still_admits_version(
         &self,

@@ -12,31 +12,40 @@ use crate::store::lookup_domain;
 use crate::zap::Mechanism;
 
 /// The ZAP metadata property a PLAIN admission carries: the version of the credential
-/// the peer was admitted with (16 hex digits), for
+/// the peer was admitted with (10 characters of `[0-9A-Za-z_-]`, 60 bits), for
 /// [`crate::ThreadAuthenticator::still_admits_version`].
 pub(crate) const CREDENTIAL_VERSION: &str = "Credential-Version";
 
+/// Characters of a version: the URL-safe base64 alphabet, 6 bits each.
+const VERSION_DIGITS: &[u8; 64] =
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_";
+
 /// A fingerprint of a stored credential (a plaintext password or a PHC string): keyed
 /// with a random key of this process, so it tells nothing about the password outside
-/// it, and changes when the stored entry does.
-pub(crate) fn credential_version(stored: &[u8]) -> [u8; 16] {
+/// it, and changes when the stored entry does (a change keeps the same version with a
+/// chance of 2^-60).
+///
+/// Ten characters, so that the whole metadata frame (23 bytes of framing and name, then
+/// these) is 33 bytes: the most libzmq keeps inside a message without a heap block. A
+/// longer value cost every PLAIN admission a `malloc` on the ZAP thread and a `free`
+/// on libzmq's I/O thread.
+pub(crate) fn credential_version(stored: &[u8]) -> [u8; 10] {
     static KEY: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
     let mut h = KEY.get_or_init(Default::default).build_hasher();
     h.write(stored);
-    let v = h.finish();
-    let mut out = [0u8; 16];
-    let mut rest = v;
-    // Least significant nibble last.
+    let mut rest = h.finish();
+    let mut out = [0u8; 10];
+    // Least significant six bits last; the top four bits of the hash are not used.
     for slot in out.iter_mut().rev() {
-        *slot = b"0123456789abcdef"[usize::try_from(rest & 0xf).unwrap_or(0)];
-        rest >>= 4;
+        *slot = VERSION_DIGITS[usize::try_from(rest & 0x3f).unwrap_or(0)];
+        rest >>= 6;
     }
     out
 }
 
 /// The metadata of a PLAIN admission: [`CREDENTIAL_VERSION`] of the stored entry.
 pub(crate) fn version_metadata(stored: &[u8]) -> Option<Arc<[u8]>> {
-    // Ours is a valid property name and a 16-byte value: this does not fail.
+    // Ours is a valid property name and a 10-byte value: this does not fail.
     crate::zap::encode_metadata(&[(CREDENTIAL_VERSION, credential_version(stored))])
         .ok()
         .map(Arc::from)
@@ -127,13 +136,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_are_hex_and_follow_the_entry() {
+    fn versions_are_url_safe_and_follow_the_entry() {
         let a = credential_version(b"correct-horse");
-        assert!(a.iter().all(u8::is_ascii_hexdigit));
+        assert!(a.iter().all(|c| VERSION_DIGITS.contains(c)));
         assert_eq!(a, credential_version(b"correct-horse"));
         assert_ne!(a, credential_version(b"battery-staple"));
         let meta = version_metadata(b"correct-horse").unwrap();
         let decoded = crate::zap::decode_metadata(&meta).unwrap();
         assert_eq!(decoded, vec![(CREDENTIAL_VERSION.to_string(), a.to_vec())]);
+        // libzmq keeps a frame of up to 33 bytes inside the message (no heap block).
+        assert_eq!(meta.len(), 33);
+    }
+
+    #[test]
+    fn versions_use_sixty_bits() {
+        // Distinct entries give distinct versions, and every position varies: no digit
+        // is stuck (a shift or mask slip would leave one constant).
+        let versions: std::collections::HashSet<[u8; 10]> = (0..2000u32)
+            .map(|i| credential_version(&i.to_le_bytes()))
+            .collect();
+        assert_eq!(versions.len(), 2000);
+        for pos in 0..10 {
+            let seen: std::collections::HashSet<u8> = versions.iter().map(|v| v[pos]).collect();
+            assert!(seen.len() > 32, "position {pos}: {} characters", seen.len());
+        }
     }
 }
