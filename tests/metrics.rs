@@ -97,4 +97,48 @@ fn counters_move_and_labels_are_fixed_words() {
     );
     assert!(!text.contains(peer_text), "peer-chosen text in a label");
     assert!(!text.contains("127.0.0.1"), "an address in a label");
+
+    #[cfg(feature = "sqlite")]
+    cache_hits_are_counted_by_the_time_the_reply_arrives(&auth, &dealer, &handle);
+}
+
+/// Answers from a store's cache are counted, known and unknown keys alike, and the count
+/// is there as soon as the reply is (the ZAP thread counts a hit with its decision).
+#[cfg(feature = "sqlite")]
+fn cache_hits_are_counted_by_the_time_the_reply_arrives(
+    auth: &ThreadAuthenticator,
+    dealer: &zmq::Socket,
+    handle: &metrics_exporter_prometheus::PrometheusHandle,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = zmq_auth::store::SqliteStore::open(dir.path().join("auth.db")).unwrap();
+    let known = [7u8; 32];
+    let unknown = [9u8; 32];
+    store
+        .add_key("stored", &zmq_auth::encode_z85_key(&known), &[])
+        .unwrap();
+    auth.configure_curve_store("stored", store.clone()).unwrap();
+    let key_hits = || {
+        let text = handle.render();
+        text.lines()
+            .find_map(|l| l.strip_prefix(r#"zmq_auth_store_cache_hits_total{table="keys"} "#))
+            .map_or(0, |v| v.trim().parse::<u64>().unwrap())
+    };
+    // (key, status, hits counted once its reply is in): a first ask goes to the
+    // database, the same ask again is answered from the cache.
+    let steps = [
+        (known, "200", 0),
+        (known, "200", 1),
+        (unknown, "400", 1),
+        (unknown, "400", 2),
+        (known, "200", 3),
+    ];
+    for (i, (key, status, hits)) in steps.into_iter().enumerate() {
+        // (From an address of its own: 127.0.0.1 is locked out by now.)
+        let id = i.to_string();
+        send_request_from(dealer, &id, "stored", "192.0.2.77", "CURVE", &[&key]);
+        assert_eq!(recv_reply(dealer).unwrap().1, status, "step {i}");
+        assert_eq!(key_hits(), hits, "step {i}");
+    }
+    assert_eq!(store.cache_hits(), 3);
 }

@@ -108,6 +108,9 @@ impl ZapLoop {
         let mut frames: Vec<zmq::Message> = Vec::new();
         let mut busy = false;
         let mut panics_in_a_row = 0u32;
+        // Every cached look-up here leads to a decision on this thread, which counts
+        // the hit with it (one look-up of the metric handles per request, not two).
+        crate::metrics::defer_cache_hits();
         let failure = loop {
             match catch_unwind(AssertUnwindSafe(|| self.turn(&mut frames, &mut busy))) {
                 Ok(Turn::Again) => panics_in_a_row = 0,
@@ -131,6 +134,7 @@ impl ZapLoop {
                 self.reply_verdict(p, try_later());
             }
         }
+        crate::metrics::flush_cache_hits();
         if let Some(why) = failure {
             self.report_exit(&why);
         }

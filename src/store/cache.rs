@@ -41,11 +41,77 @@ pub(crate) enum KeyEntry {
     Unknown,
 }
 
+/// A cache probe's result for a key: what the ZAP thread answers from.
+pub(crate) enum Cached {
+    /// Admits, with this metadata.
+    Known(Option<Arc<[u8]>>),
+    /// Refused (`Unknown key`).
+    Unknown,
+    /// Not cached (or the cache is not trusted now): ask the store.
+    Miss,
+}
+
+#[cfg(test)]
+impl Cached {
+    fn is_miss(&self) -> bool {
+        matches!(self, Cached::Miss)
+    }
+}
+
 /// A key that admits: its metadata and expiry.
 #[derive(Clone)]
 struct Known {
     metadata: Option<Arc<[u8]>>,
     expires: Option<u64>,
+}
+
+/// The domains a known key admits in, with each one's answer: nearly always one, kept
+/// inline (no second block to reach).
+enum KnownIn {
+    One(Box<str>, Known),
+    Many(Vec<(Box<str>, Known)>),
+}
+
+impl KnownIn {
+    fn get(&self, domain: &str) -> Option<&Known> {
+        match self {
+            KnownIn::One(d, k) => (**d == *domain).then_some(k),
+            KnownIn::Many(all) => all.iter().find(|(d, _)| **d == *domain).map(|(_, k)| k),
+        }
+    }
+
+    /// The heap bytes `set` may add beyond the domain and metadata: a list's growth.
+    fn growth_cost(&self, domain: &str) -> usize {
+        let slot = std::mem::size_of::<(Box<str>, Known)>();
+        match self {
+            _ if self.get(domain).is_some() => 0,
+            KnownIn::One(..) => alloc_cost(slot.saturating_mul(4)),
+            KnownIn::Many(all) if all.len() == all.capacity() => {
+                alloc_cost(slot.saturating_mul(all.capacity()).saturating_mul(2))
+            }
+            KnownIn::Many(_) => 0,
+        }
+    }
+
+    /// Sets `domain`'s answer, replacing the one it had.
+    fn set(&mut self, domain: Box<str>, known: Known) {
+        match self {
+            KnownIn::One(d, k) if *d == domain => *k = known,
+            KnownIn::Many(all) => match all.iter_mut().find(|(d, _)| *d == domain) {
+                Some((_, k)) => *k = known,
+                None => all.push((domain, known)),
+            },
+            KnownIn::One(..) => {
+                let mut all = Vec::with_capacity(4);
+                let KnownIn::One(d, k) = std::mem::replace(self, KnownIn::Many(Vec::new())) else {
+                    return;
+                };
+                all.push((d, k));
+                all.push((domain, known));
+                *self = KnownIn::Many(all);
+            }
+        }
+    }
 }
 
 /// A cached PLAIN answer: the user's PHC hash, or unknown.
@@ -124,7 +190,9 @@ impl<T: Slots + Default + Send + 'static> Budgeted<T> {
     }
 }
 
-type KnownTable = HashMap<(Box<str>, [u8; 32]), Known, KeyHashPair>;
+/// Known keys by key alone (hashed and compared as fixed 32 bytes, inline: the ZAP
+/// thread's cached look-up), each with the domains it admits in.
+type KnownTable = HashMap<[u8; 32], KnownIn, KeyHash>;
 type UnknownTable = HashSet<(Box<str>, [u8; 32]), KeyHashPair>;
 type UserTable = HashMap<(Box<str>, Box<str>), UserEntry>;
 
@@ -341,7 +409,8 @@ impl Cache {
         )
     }
 
-    /// Entries held now: known keys, unknown keys (for `cache_bench`).
+    /// Entries held now: known keys (each counted once, whatever the number of domains
+    /// it admits in), unknown (domain, key) pairs (for `cache_bench`).
     pub(crate) fn lens(&self) -> (usize, usize) {
         (
             self.known.read().table.len(),
@@ -354,49 +423,61 @@ impl Cache {
         crate::metrics::cache_hit(table);
     }
 
-    pub(crate) fn get_key(&self, domain: &str, key: &[u8; 32]) -> Option<KeyEntry> {
+    pub(crate) fn get_key(&self, domain: &str, key: &[u8; 32]) -> Cached {
         if !self.is_trusted() {
-            return None;
+            return Cached::Miss;
         }
+        let known = self.known.read();
+        if let Some(k) = known.table.get(key).and_then(|all| all.get(domain)) {
+            if k.expires.is_some_and(|t| now_secs() >= t) {
+                return Cached::Miss; // expired: ask the store (which will say unknown)
+            }
+            let metadata = k.metadata.clone();
+            drop(known);
+            self.hit(CacheTable::Keys);
+            return Cached::Known(metadata);
+        }
+        drop(known);
         let probe = (domain, key);
         let probe: &dyn DomainKey = &probe;
-        if let Some(k) = self.known.read().table.get(probe) {
-            if k.expires.is_some_and(|t| now_secs() >= t) {
-                return None; // expired: ask the store (which will say unknown)
-            }
-            let entry = KeyEntry::Known {
-                metadata: k.metadata.clone(),
-                expires: k.expires,
-            };
-            self.hit(CacheTable::Keys);
-            return Some(entry);
-        }
         if self.unknown.read().table.contains(probe) {
             self.hit(CacheTable::Keys);
-            return Some(KeyEntry::Unknown);
+            return Cached::Unknown;
         }
-        None
+        Cached::Miss
     }
 
     pub(crate) fn put_key(&self, generation: u64, domain: &str, key: [u8; 32], entry: KeyEntry) {
         if !self.is_trusted() {
             return;
         }
-        let pair = (Box::<str>::from(domain), key);
         let heap = alloc_cost(domain.len());
         match entry {
             KeyEntry::Known { metadata, expires } => {
                 let meta = metadata.as_ref().map_or(0, |m| alloc_cost(m.len() + 16));
-                let heap = heap.saturating_add(meta);
                 let mut known = self.known.write();
                 // Checked under the lock `invalidate` also takes: no change slips in.
                 if self.generation() != generation {
                     return;
                 }
-                known.make_room(heap, KNOWN_BUDGET);
-                known.table.insert(pair, Known { metadata, expires });
+                let growth = known
+                    .table
+                    .get(&key)
+                    .map_or(0, |all| all.growth_cost(domain));
+                known.make_room(
+                    heap.saturating_add(meta).saturating_add(growth),
+                    KNOWN_BUDGET,
+                );
+                let answer = Known { metadata, expires };
+                match known.table.get_mut(&key) {
+                    Some(all) => all.set(domain.into(), answer),
+                    None => {
+                        known.table.insert(key, KnownIn::One(domain.into(), answer));
+                    }
+                }
             }
             KeyEntry::Unknown => {
+                let pair = (Box::<str>::from(domain), key);
                 let mut unknown = self.unknown.write();
                 if self.generation() != generation {
                     return;

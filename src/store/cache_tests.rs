@@ -10,11 +10,11 @@ fn a_change_during_a_lookup_keeps_the_answer_out() {
     let g = c.generation();
     c.invalidate(); // a revocation arrives while the look-up runs
     c.put_key(g, "*", [1; 32], KeyEntry::Unknown);
-    assert!(c.get_key("*", &[1; 32]).is_none());
+    assert!(c.get_key("*", &[1; 32]).is_miss());
     let g = c.generation();
     c.put_key(g, "*", [1; 32], KeyEntry::Unknown);
-    assert!(matches!(c.get_key("*", &[1; 32]), Some(KeyEntry::Unknown)));
-    assert!(c.get_key("other", &[1; 32]).is_none());
+    assert!(matches!(c.get_key("*", &[1; 32]), Cached::Unknown));
+    assert!(c.get_key("other", &[1; 32]).is_miss());
 }
 
 #[test]
@@ -22,10 +22,10 @@ fn untrusted_cache_is_neither_read_nor_filled() {
     let c = Cache::new(true);
     c.put_key(c.generation(), "*", [1; 32], KeyEntry::Unknown);
     c.set_trusted(false);
-    assert!(c.get_key("*", &[1; 32]).is_none());
+    assert!(c.get_key("*", &[1; 32]).is_miss());
     c.put_key(c.generation(), "*", [1; 32], KeyEntry::Unknown);
     c.set_trusted(true);
-    assert!(c.get_key("*", &[1; 32]).is_none());
+    assert!(c.get_key("*", &[1; 32]).is_miss());
 }
 
 #[test]
@@ -36,7 +36,7 @@ fn expired_keys_are_not_answered() {
         expires: Some(now_secs() - 1),
     };
     c.put_key(c.generation(), "*", [2; 32], entry);
-    assert!(c.get_key("*", &[2; 32]).is_none());
+    assert!(c.get_key("*", &[2; 32]).is_miss());
 }
 
 /// Issue 18 finding 2: trust is a deadline the feed pushes forward; it lapses by itself
@@ -48,17 +48,17 @@ fn trust_lapses_without_proof_and_returns_empty() {
     c.prove_live(Instant::now(), Duration::from_millis(300));
     assert!(c.is_trusted());
     c.put_key(c.generation(), "*", [3; 32], KeyEntry::Unknown);
-    assert!(c.get_key("*", &[3; 32]).is_some());
+    assert!(!c.get_key("*", &[3; 32]).is_miss());
     let lapsed = (0..400).any(|_| {
         std::thread::sleep(Duration::from_millis(5));
         !c.is_trusted()
     });
     assert!(lapsed, "no proof: the cache stops being trusted by itself");
-    assert!(c.get_key("*", &[3; 32]).is_none());
+    assert!(c.get_key("*", &[3; 32]).is_miss());
     c.prove_live(Instant::now(), Duration::from_secs(60));
     assert!(c.is_trusted());
     assert!(
-        c.get_key("*", &[3; 32]).is_none(),
+        c.get_key("*", &[3; 32]).is_miss(),
         "back from untrusted: emptied"
     );
 }
@@ -119,7 +119,7 @@ fn invalidate_swaps_and_frees_elsewhere() {
         t.elapsed()
     );
     assert_eq!(c.bytes(), (0, 0, 0), "empty tables are in place at once");
-    assert!(c.get_key("*", &[0; 32]).is_none());
+    assert!(c.get_key("*", &[0; 32]).is_miss());
 }
 
 #[test]
@@ -151,15 +151,9 @@ fn borrowed_probes_find_exactly_the_owned_entries() {
     }
     for (i, d) in domains.iter().enumerate() {
         let key = [u8::try_from(i).unwrap_or(0); 32];
-        assert!(
-            matches!(c.get_key(d, &key), Some(KeyEntry::Known { .. })),
-            "{d}"
-        );
-        assert!(
-            matches!(c.get_key(d, &[0xee; 32]), Some(KeyEntry::Unknown)),
-            "{d}"
-        );
-        assert!(c.get_key(d, &[0xdd; 32]).is_none(), "{d}");
+        assert!(matches!(c.get_key(d, &key), Cached::Known(_)), "{d}");
+        assert!(matches!(c.get_key(d, &[0xee; 32]), Cached::Unknown), "{d}");
+        assert!(c.get_key(d, &[0xdd; 32]).is_miss(), "{d}");
         assert!(matches!(c.get_user(d, "alice"), Some(None)), "{d}");
         assert!(c.get_user(d, "alic").is_none(), "{d}");
     }
@@ -167,4 +161,42 @@ fn borrowed_probes_find_exactly_the_owned_entries() {
     c.put_user(c.generation(), "ab", "c", None);
     assert!(c.get_user("a", "bc").is_none());
     assert!(matches!(c.get_user("ab", "c"), Some(None)));
+}
+
+/// Known keys are kept by key, with the domains each admits in: a key known in several
+/// domains answers in each with that domain's own answer, and in no other.
+#[test]
+fn a_key_known_in_several_domains_answers_each_alone() {
+    let c = Cache::new(true);
+    let key = [0x42; 32];
+    let known = |tag: u8| KeyEntry::Known {
+        metadata: Some(Arc::from(vec![tag; 3])),
+        expires: None,
+    };
+    let meta = |e: Cached| match e {
+        Cached::Known(metadata) => metadata.map(|m| m[0]),
+        _ => None,
+    };
+    for (i, d) in ["a", "b", "c", "dd", "e", "*"].iter().enumerate() {
+        c.put_key(c.generation(), d, key, known(u8::try_from(i).unwrap_or(0)));
+    }
+    for (i, d) in ["a", "b", "c", "dd", "e", "*"].iter().enumerate() {
+        assert_eq!(meta(c.get_key(d, &key)), u8::try_from(i).ok(), "{d}");
+    }
+    assert!(c.get_key("d", &key).is_miss());
+    assert!(c.get_key("", &key).is_miss());
+    assert!(c.get_key("a", &[0x43; 32]).is_miss());
+    // A new answer for one domain replaces only its own.
+    c.put_key(c.generation(), "b", key, known(9));
+    assert_eq!(meta(c.get_key("b", &key)), Some(9));
+    assert_eq!(meta(c.get_key("a", &key)), Some(0));
+    assert_eq!(c.lens().0, 1, "one key");
+    // One domain alone, replaced in place.
+    let other = [0x44; 32];
+    c.put_key(c.generation(), "x", other, known(1));
+    c.put_key(c.generation(), "x", other, known(2));
+    assert_eq!(meta(c.get_key("x", &other)), Some(2));
+    c.invalidate();
+    assert!(c.get_key("a", &key).is_miss());
+    assert!(c.get_key("x", &other).is_miss());
 }

@@ -98,12 +98,7 @@ pub struct StoreHandle {
     cache: Arc<Cache>,
 }
 
-/// A cache probe's result.
-pub(crate) enum Cached {
-    Known(Option<Arc<[u8]>>),
-    Unknown,
-    Miss,
-}
+pub(crate) use cache::Cached;
 
 /// The domain a request is looked up under: its own (exact, then `*`), or `*` when it
 /// is empty or not UTF-8 (no configured domain can match such bytes).
@@ -131,11 +126,7 @@ impl StoreHandle {
     /// The cached answer for a key, without touching the database (safe on the ZAP
     /// thread: a read lock and a hash probe).
     pub(crate) fn cached_key(&self, domain: &str, key: &[u8; 32]) -> Cached {
-        match self.cache.get_key(domain, key) {
-            Some(KeyEntry::Known { metadata, .. }) => Cached::Known(metadata),
-            Some(KeyEntry::Unknown) => Cached::Unknown,
-            None => Cached::Miss,
-        }
+        self.cache.get_key(domain, key)
     }
 
     /// Asks the database (slow: on the pool). `Ok(None)`: unknown key.
