@@ -14,7 +14,7 @@
 //! `--watch-only` (only the watching rows: idle CPU, change-seen latency),
 //! `--profile NAME [--certs N]` (one measurement alone, for
 //! `valgrind --tool=callgrind --separate-threads=yes`; NAME is one of
-//! bare-null, null, bare-plain, plain, bare-curve, curve-dir, curve-callback,
+//! bare-null, null, bare-plain, plain, bare-curve, bare-curve-uid, curve-dir, curve-callback,
 //! bare-curve-cb, null-busy, plain-busy, lock-null, lock-plain, lock-curve, curve-store
 //! and lock-curve-store (feature `sqlite`), any of those prefixed `metrics-` (feature
 //! `metrics`: a Prometheus recorder installed first), pool, burst, store-burst, cache,
@@ -321,6 +321,7 @@ fn run(o: Opts) -> Result<(), BoxError> {
         (Config::BarePlain, "zap_bare_plain"),
         (Config::Plain, "zap_plain"),
         (Config::BareCurve, "zap_bare_curve"),
+        (Config::BareCurveUid, "zap_bare_curve_uid"),
         (Config::CurveDir, "zap_curve_dir"),
         (Config::CurveCallback, "zap_curve_callback"),
         (Config::CurveSmall, "zap_curve_small"),
@@ -359,6 +360,13 @@ fn run(o: Opts) -> Result<(), BoxError> {
         get(Config::CurveDir),
         0.95,
     ));
+    rows.push(Row {
+        name: "  the same against a bare responder that also sends the key's Z85 User-Id (40 bytes, as ZAP requires of a CURVE 200)".to_string(),
+        floor: rate(get(Config::BareCurveUid)),
+        ours: rate(get(Config::CurveDir)),
+        ratio: Some(get(Config::CurveDir) / get(Config::BareCurveUid)),
+        target: Target::Info,
+    });
     rows.push(tp_row(
         format!("ZAP CURVE, callback (pool; {CALLBACK_INFLIGHT} in flight)"),
         get(Config::BareCurveCb),

@@ -43,6 +43,7 @@ pub fn profile(name: &str, p: &Params) -> Result<(), BoxError> {
         "bare-plain" => Some(Config::BarePlain),
         "plain" => Some(Config::Plain),
         "bare-curve" => Some(Config::BareCurve),
+        "bare-curve-uid" => Some(Config::BareCurveUid),
         "curve-dir" => Some(Config::CurveDir),
         "curve-callback" => Some(Config::CurveCallback),
         "bare-curve-cb" => Some(Config::BareCurveCb),

@@ -19,6 +19,8 @@ pub enum Config {
     BarePlain,
     Plain,
     BareCurve,
+    /// [`BareCurve`](Config::BareCurve) sending the key's Z85 text as User-Id (info).
+    BareCurveUid,
     CurveDir,
     CurveCallback,
     CurveSmall,
@@ -36,12 +38,13 @@ pub enum Config {
     LockCurve,
 }
 
-pub const CONFIGS: [Config; 15] = [
+pub const CONFIGS: [Config; 16] = [
     Config::BareNull,
     Config::Null,
     Config::BarePlain,
     Config::Plain,
     Config::BareCurve,
+    Config::BareCurveUid,
     Config::CurveDir,
     Config::CurveCallback,
     Config::CurveSmall,
@@ -102,10 +105,11 @@ pub fn measure(cfg: Config, d: &Data, p: &Params) -> Result<Measured, BoxError> 
             side_rate: None,
         })
     };
-    let bare = |w: &Workload, inflight: usize| -> Result<Measured, BoxError> {
-        let _b = zap::start_bare(&ctx)?;
+    let bare_with = |w: &Workload, inflight: usize, uid: bool| -> Result<Measured, BoxError> {
+        let _b = zap::start_bare_with(&ctx, uid)?;
         plain(run(w, inflight))
     };
+    let bare = |w: &Workload, inflight: usize| bare_with(w, inflight, false);
     let ours = |setup: &dyn Fn(&ThreadAuthenticator) -> zmq_auth::Result<()>,
                 w: &Workload|
      -> Result<Measured, BoxError> {
@@ -141,6 +145,7 @@ pub fn measure(cfg: Config, d: &Data, p: &Params) -> Result<Measured, BoxError> 
         Config::BareNull => bare(&d.w_null, p.inflight),
         Config::BarePlain => bare(&d.w_plain, p.inflight),
         Config::BareCurve => bare(&d.w_curve, p.inflight),
+        Config::BareCurveUid => bare_with(&d.w_curve, p.inflight, true),
         Config::BareCurveCb => bare(&d.w_curve, CALLBACK_INFLIGHT.min(p.inflight)),
         Config::Null => ours(&|_| Ok(()), &d.w_null),
         Config::Plain => ours(&|a| a.configure_plain(DOMAIN, d.users.clone()), &d.w_plain),

@@ -235,6 +235,13 @@ pub struct Bare {
 }
 
 pub fn start_bare(ctx: &zmq::Context) -> zmq::Result<Bare> {
+    start_bare_with(ctx, false)
+}
+
+/// [`start_bare`]; with `key_user_id`, a CURVE request's User-Id is its key's Z85 text
+/// (40 bytes, as a CURVE admission's is), not `anonymous`: the reply ZAP requires of a
+/// real handler, which tells that reply's cost apart from the decision's.
+pub fn start_bare_with(ctx: &zmq::Context, key_user_id: bool) -> zmq::Result<Bare> {
     let r = ctx.socket(zmq::ROUTER)?;
     r.set_linger(0)?;
     r.bind(ZAP_ENDPOINT)?;
@@ -259,6 +266,14 @@ pub fn start_bare(ctx: &zmq::Context) -> zmq::Result<Bare> {
                 if frames.len() < 4 {
                     continue;
                 }
+                let mut uid = [0u8; 40];
+                let uid: &[u8] = match frames.get(8).map(|k| <[u8; 32]>::try_from(&k[..])) {
+                    Some(Ok(key)) if key_user_id => {
+                        z85_into(&key, &mut uid);
+                        &uid
+                    }
+                    _ => b"anonymous",
+                };
                 let mut it = frames.drain(..);
                 let (Some(rid), Some(_delim), Some(_version), Some(id)) =
                     (it.next(), it.next(), it.next(), it.next())
@@ -272,7 +287,7 @@ pub fn start_bare(ctx: &zmq::Context) -> zmq::Result<Bare> {
                 r.send(id, zmq::SNDMORE)?;
                 r.send(&b"200"[..], zmq::SNDMORE)?;
                 r.send(&b"OK"[..], zmq::SNDMORE)?;
-                r.send(&b"anonymous"[..], zmq::SNDMORE)?;
+                r.send(uid, zmq::SNDMORE)?;
                 r.send(&b""[..], 0)?;
             }
         })
@@ -281,6 +296,19 @@ pub fn start_bare(ctx: &zmq::Context) -> zmq::Result<Bare> {
         handle: Some(handle),
         ctx: ctx.clone(),
     })
+}
+
+/// Z85 of a 32-byte key into `out`, plainly (a responder's minimum; no tables).
+fn z85_into(key: &[u8; 32], out: &mut [u8; 40]) {
+    const DIGITS: &[u8; 85] =
+        b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+    for (chunk, digits) in key.chunks_exact(4).zip(out.chunks_exact_mut(5)) {
+        let mut v = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        for d in digits.iter_mut().rev() {
+            *d = DIGITS[(v % 85) as usize];
+            v /= 85;
+        }
+    }
 }
 
 impl Drop for Bare {

@@ -44,7 +44,7 @@ const PANICS_IN_A_ROW: u32 = 1000;
 
 /// What to do with one received request.
 enum Action {
-    Reply(ZapReply, Option<AuthEvent>),
+    Reply(ZapReply, Option<Box<AuthEvent>>),
     Ask(SlowJob),
 }
 
@@ -412,7 +412,7 @@ impl ZapLoop {
                             Asked::from_libzmq(&req, mechanism).answer(verdict, want);
                         note_failure(lockout, req.address, &reply, steps);
                         if let Some(ev) = event {
-                            events.push(ev, steps);
+                            events.push(*ev, steps);
                         }
                         reply
                     }
@@ -568,7 +568,7 @@ impl ZapLoop {
         match action {
             Action::Reply(reply, event) => {
                 if let Some(ev) = event {
-                    self.events.push(ev, steps);
+                    self.events.push(*ev, steps);
                 }
                 steps.step("reply");
                 let envelope = frames[..envelope_len]

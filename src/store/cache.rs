@@ -66,10 +66,11 @@ struct Known {
 }
 
 /// The domains a known key admits in, with each one's answer: nearly always one, kept
-/// inline (no second block to reach).
+/// inline. Domains are shared (see [`KnownKeys::intern`]): comparing one reads bytes
+/// every entry shares, which stay in the processor's cache, not a block of its own.
 enum KnownIn {
-    One(Box<str>, Known),
-    Many(Vec<(Box<str>, Known)>),
+    One(Arc<str>, Known),
+    Many(Vec<(Arc<str>, Known)>),
 }
 
 impl KnownIn {
@@ -82,7 +83,7 @@ impl KnownIn {
 
     /// The heap bytes `set` may add beyond the domain and metadata: a list's growth.
     fn growth_cost(&self, domain: &str) -> usize {
-        let slot = std::mem::size_of::<(Box<str>, Known)>();
+        let slot = std::mem::size_of::<(Arc<str>, Known)>();
         match self {
             _ if self.get(domain).is_some() => 0,
             KnownIn::One(..) => alloc_cost(slot.saturating_mul(4)),
@@ -94,7 +95,7 @@ impl KnownIn {
     }
 
     /// Sets `domain`'s answer, replacing the one it had.
-    fn set(&mut self, domain: Box<str>, known: Known) {
+    fn set(&mut self, domain: Arc<str>, known: Known) {
         match self {
             KnownIn::One(d, k) if *d == domain => *k = known,
             KnownIn::Many(all) => match all.iter_mut().find(|(d, _)| *d == domain) {
@@ -192,7 +193,45 @@ impl<T: Slots + Default + Send + 'static> Budgeted<T> {
 
 /// Known keys by key alone (hashed and compared as fixed 32 bytes, inline: the ZAP
 /// thread's cached look-up), each with the domains it admits in.
-type KnownTable = HashMap<[u8; 32], KnownIn, KeyHash>;
+#[derive(Default)]
+struct KnownKeys {
+    by_key: HashMap<[u8; 32], KnownIn, KeyHash>,
+    /// The domains entries name, each held once.
+    domains: Vec<Arc<str>>,
+}
+
+/// How many domains [`KnownKeys::intern`] shares; any further one is held per entry (a
+/// store is configured for a few domains, so this is only a bound).
+const SHARED_DOMAINS: usize = 64;
+
+impl KnownKeys {
+    /// `domain`, shared with every entry that names it, and the heap bytes a new copy
+    /// takes (0 when it was held already).
+    fn intern(&mut self, domain: &str) -> (Arc<str>, usize) {
+        if let Some(d) = self.domains.iter().find(|d| ***d == *domain) {
+            return (Arc::clone(d), 0);
+        }
+        let d: Arc<str> = Arc::from(domain);
+        if self.domains.len() < SHARED_DOMAINS {
+            self.domains.push(Arc::clone(&d));
+        }
+        (d, alloc_cost(domain.len().saturating_add(16)))
+    }
+}
+
+impl Slots for KnownKeys {
+    fn slots(&self) -> usize {
+        self.by_key.slots()
+    }
+    fn items(&self) -> usize {
+        self.by_key.items()
+    }
+    fn slot_bytes() -> usize {
+        <HashMap<[u8; 32], KnownIn, KeyHash> as Slots>::slot_bytes()
+    }
+}
+
+type KnownTable = KnownKeys;
 type UnknownTable = HashSet<(Box<str>, [u8; 32]), KeyHashPair>;
 type UserTable = HashMap<(Box<str>, Box<str>), UserEntry>;
 
@@ -357,7 +396,7 @@ impl Cache {
         let known = std::mem::replace(&mut *self.known.write(), Budgeted::new());
         let unknown = std::mem::replace(&mut *self.unknown.write(), Budgeted::new());
         let users = std::mem::replace(&mut *self.users.write(), Budgeted::new());
-        if known.table.capacity() + unknown.table.capacity() + users.table.capacity() > 0 {
+        if known.table.slots() + unknown.table.capacity() + users.table.capacity() > 0 {
             free_elsewhere((known.table, unknown.table, users.table));
         }
     }
@@ -413,7 +452,7 @@ impl Cache {
     /// it admits in), unknown (domain, key) pairs (for `cache_bench`).
     pub(crate) fn lens(&self) -> (usize, usize) {
         (
-            self.known.read().table.len(),
+            self.known.read().table.by_key.len(),
             self.unknown.read().table.len(),
         )
     }
@@ -428,7 +467,7 @@ impl Cache {
             return Cached::Miss;
         }
         let known = self.known.read();
-        if let Some(k) = known.table.get(key).and_then(|all| all.get(domain)) {
+        if let Some(k) = known.table.by_key.get(key).and_then(|all| all.get(domain)) {
             if k.expires.is_some_and(|t| now_secs() >= t) {
                 return Cached::Miss; // expired: ask the store (which will say unknown)
             }
@@ -451,7 +490,6 @@ impl Cache {
         if !self.is_trusted() {
             return;
         }
-        let heap = alloc_cost(domain.len());
         match entry {
             KeyEntry::Known { metadata, expires } => {
                 let meta = metadata.as_ref().map_or(0, |m| alloc_cost(m.len() + 16));
@@ -462,21 +500,32 @@ impl Cache {
                 }
                 let growth = known
                     .table
+                    .by_key
                     .get(&key)
                     .map_or(0, |all| all.growth_cost(domain));
+                // A domain not shared yet costs a copy (one per entry past SHARED_DOMAINS).
+                let copy = if known.table.domains.iter().any(|d| **d == *domain) {
+                    0
+                } else {
+                    alloc_cost(domain.len().saturating_add(16))
+                };
                 known.make_room(
-                    heap.saturating_add(meta).saturating_add(growth),
+                    copy.saturating_add(meta).saturating_add(growth),
                     KNOWN_BUDGET,
                 );
+                // (Emptied by `make_room` meanwhile: the copy is made after all.)
+                let (domain, cost) = known.table.intern(domain);
+                known.heap = known.heap.saturating_add(cost.saturating_sub(copy));
                 let answer = Known { metadata, expires };
-                match known.table.get_mut(&key) {
-                    Some(all) => all.set(domain.into(), answer),
+                match known.table.by_key.get_mut(&key) {
+                    Some(all) => all.set(domain, answer),
                     None => {
-                        known.table.insert(key, KnownIn::One(domain.into(), answer));
+                        known.table.by_key.insert(key, KnownIn::One(domain, answer));
                     }
                 }
             }
             KeyEntry::Unknown => {
+                let heap = alloc_cost(domain.len());
                 let pair = (Box::<str>::from(domain), key);
                 let mut unknown = self.unknown.write();
                 if self.generation() != generation {
@@ -524,7 +573,7 @@ impl Drop for Cache {
         let known = std::mem::take(&mut self.known.get_mut().table);
         let unknown = std::mem::take(&mut self.unknown.get_mut().table);
         let users = std::mem::take(&mut self.users.get_mut().table);
-        if known.capacity() + unknown.capacity() + users.capacity() > 0 {
+        if known.slots() + unknown.capacity() + users.capacity() > 0 {
             free_elsewhere((known, unknown, users));
         }
     }

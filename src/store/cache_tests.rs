@@ -200,3 +200,48 @@ fn a_key_known_in_several_domains_answers_each_alone() {
     assert!(c.get_key("a", &key).is_miss());
     assert!(c.get_key("x", &other).is_miss());
 }
+
+/// The domain of known keys is held once, whatever the number of keys naming it (its
+/// bytes are what every cached look-up compares), and counted once in the budget; past
+/// SHARED_DOMAINS domains, each entry holds and is charged its own copy.
+#[test]
+fn known_keys_share_their_domain() {
+    let c = Cache::new(true);
+    let known = || KeyEntry::Known {
+        metadata: None,
+        expires: None,
+    };
+    for i in 0u32..10_000 {
+        let mut key = [0u8; 32];
+        key[..4].copy_from_slice(&i.to_le_bytes());
+        c.put_key(c.generation(), "global", key, known());
+    }
+    let heap = |c: &Cache| {
+        let t = c.known.read();
+        t.heap
+    };
+    assert_eq!(heap(&c), alloc_cost("global".len() + 16));
+    assert_eq!(c.known.read().table.domains.len(), 1);
+    // Many domains: all answer, the first SHARED_DOMAINS are shared, later ones copied.
+    let c = Cache::new(true);
+    let n = SHARED_DOMAINS + 10;
+    for d in 0..n {
+        for k in 0u8..3 {
+            c.put_key(c.generation(), &format!("d{d:03}"), [k; 32], known());
+        }
+    }
+    for d in 0..n {
+        for k in 0u8..3 {
+            assert!(
+                matches!(c.get_key(&format!("d{d:03}"), &[k; 32]), Cached::Known(_)),
+                "d{d:03} {k}"
+            );
+        }
+    }
+    assert!(c.get_key("d999", &[0; 32]).is_miss());
+    let t = c.known.read();
+    assert_eq!(t.table.domains.len(), SHARED_DOMAINS);
+    let lists = alloc_cost(std::mem::size_of::<(Arc<str>, Known)>() * 4) * 3;
+    let copies = alloc_cost(4 + 16) * (SHARED_DOMAINS + 10 * 3);
+    assert!(t.heap >= copies + lists, "{} < {}", t.heap, copies + lists);
+}

@@ -6,19 +6,20 @@ use super::{StatusCode, ZAP_VERSION};
 #[cfg(doc)]
 use super::decode_metadata;
 
-/// Bytes kept inline when short — request ids (libzmq sends `"1"`) and user ids (a Z85
-/// key is 40 characters) — so that a reply on the common paths allocates nothing.
+/// Bytes kept inline when at most `N` long — request ids (libzmq sends `"1"`) and user
+/// ids (a Z85 key is 40 characters) — so that a reply on the common paths allocates
+/// nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Small {
-    Inline(u8, [u8; 47]),
+enum Small<const N: usize> {
+    Inline(u8, [u8; N]),
     Heap(Box<[u8]>),
 }
 
-impl Small {
-    fn new(bytes: &[u8]) -> Small {
+impl<const N: usize> Small<N> {
+    fn new(bytes: &[u8]) -> Small<N> {
         match u8::try_from(bytes.len()) {
-            Ok(len) if bytes.len() <= 47 => {
-                let mut buf = [0u8; 47];
+            Ok(len) if bytes.len() <= N => {
+                let mut buf = [0u8; N];
                 buf[..bytes.len()].copy_from_slice(bytes);
                 Small::Inline(len, buf)
             }
@@ -28,7 +29,7 @@ impl Small {
 
     fn as_bytes(&self) -> &[u8] {
         match self {
-            Small::Inline(len, buf) => &buf[..usize::from(*len)],
+            Small::Inline(len, buf) => buf.get(..usize::from(*len)).unwrap_or_default(),
             Small::Heap(b) => b,
         }
     }
@@ -54,11 +55,12 @@ impl Small {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ZapReply {
-    request_id: Small,
+    /// Inline up to 15 bytes (16 in all: the reply is moved through the loop's steps).
+    request_id: Small<15>,
     status: StatusCode,
     status_text: std::borrow::Cow<'static, str>,
     /// UTF-8 (the policy builds it from text or from Z85, which is ASCII).
-    user_id: Small,
+    user_id: Small<47>,
     metadata: Option<std::sync::Arc<[u8]>>,
 }
 
