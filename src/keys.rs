@@ -66,13 +66,24 @@ pub fn decode_z85_key(text: &str) -> std::result::Result<[u8; 32], String> {
 const Z85: &[u8; 85] =
     b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
 
-/// Z85 digit pairs: `Z85_PAIRS[2 * n..2 * n + 2]` is `n` (below 85²) as two digits.
-static Z85_PAIRS: [u8; 2 * 85 * 85] = {
-    let mut t = [0u8; 2 * 85 * 85];
+/// Z85 digit pairs: `Z85_PAIRS[n]` is `n` (below 85²) as two digits. Padded to 2¹³
+/// entries, so that an index masked to 13 bits is in range without a check.
+static Z85_PAIRS: [[u8; 2]; 1 << 13] = {
+    let mut t = [[0u8; 2]; 1 << 13];
     let mut n = 0;
     while n < 85 * 85 {
-        t[2 * n] = Z85[n / 85];
-        t[2 * n + 1] = Z85[n % 85];
+        t[n] = [Z85[n / 85], Z85[n % 85]];
+        n += 1;
+    }
+    t
+};
+
+/// The Z85 alphabet padded to 2⁷ entries (an index masked to 7 bits is in range).
+static Z85_DIGITS: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut n = 0;
+    while n < 85 {
+        t[n] = Z85[n];
         n += 1;
     }
     t
@@ -93,13 +104,20 @@ pub(crate) fn z85_key_bytes(key: &[u8; 32]) -> [u8; 40] {
 /// can go straight into a buffer that is wiped.
 #[inline]
 pub(crate) fn write_z85_key(key: &[u8; 32], out: &mut [u8; 40]) {
-    for (chunk, digits) in key.chunks_exact(4).zip(out.chunks_exact_mut(5)) {
-        let v = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+    // The ZAP thread writes one per CURVE admission: constant indices (the loop unrolls)
+    // and masked table indices leave no bounds check in it. The masks change nothing:
+    // `high` is below 85 (a u32 is below 85⁵), `mid` and `low` below 85².
+    for i in 0..8 {
+        let v = u32::from_be_bytes([key[4 * i], key[4 * i + 1], key[4 * i + 2], key[4 * i + 3]]);
         let (rest, low) = ((v / 7225) as usize, (v % 7225) as usize);
         let (high, mid) = (rest / 7225, rest % 7225);
-        digits[0] = Z85[high];
-        digits[1..3].copy_from_slice(&Z85_PAIRS[2 * mid..2 * mid + 2]);
-        digits[3..5].copy_from_slice(&Z85_PAIRS[2 * low..2 * low + 2]);
+        let [m0, m1] = Z85_PAIRS[mid & 0x1fff];
+        let [l0, l1] = Z85_PAIRS[low & 0x1fff];
+        out[5 * i] = Z85_DIGITS[high & 0x7f];
+        out[5 * i + 1] = m0;
+        out[5 * i + 2] = m1;
+        out[5 * i + 3] = l0;
+        out[5 * i + 4] = l1;
     }
 }
 
