@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 use zmq_auth::zmq;
 use zmq_auth::ThreadAuthenticator;
 
-use crate::table::{median_f, ms, print_table, rate, us, Row, Target};
+use crate::table::{median_f, ms, paired_ratio, print_table, rate, us, Row, Target};
 use crate::throughput::{cycle_to, measure, Config, Data, CALLBACK_INFLIGHT, CONFIGS};
 use crate::zap::{BoxError, Workload};
 
@@ -335,58 +335,67 @@ fn run(o: Opts) -> Result<(), BoxError> {
     ] {
         summary.push((key.into(), get(c)));
     }
-    let tp_row = |name: String, floor: f64, ours: f64, t: f64| Row {
+    // Rates: medians over rounds; ratios: medians of the per-round ratios (see
+    // `paired_ratio`).
+    let rounds_of = |c: Config| {
+        results
+            .get(CONFIGS.iter().position(|x| *x == c).unwrap_or(0))
+            .map_or(&[][..], Vec::as_slice)
+    };
+    let ratio = |floor: Config, ours: Config| paired_ratio(rounds_of(floor), rounds_of(ours));
+    let row = |name: String, floor: Config, ours: Config, target: Target| Row {
         name,
-        floor: rate(floor),
-        ours: rate(ours),
-        ratio: Some(ours / floor),
-        target: Target::AtLeast(t),
+        floor: rate(get(floor)),
+        ours: rate(get(ours)),
+        ratio: Some(ratio(floor, ours)),
+        target,
+    };
+    let tp_row = |name: String, floor: Config, ours: Config, t: f64| {
+        row(name, floor, ours, Target::AtLeast(t))
     };
     rows.push(tp_row(
         "ZAP NULL".into(),
-        get(Config::BareNull),
-        get(Config::Null),
+        Config::BareNull,
+        Config::Null,
         0.95,
     ));
     rows.push(tp_row(
         format!("ZAP PLAIN ({} users)", p.users),
-        get(Config::BarePlain),
-        get(Config::Plain),
+        Config::BarePlain,
+        Config::Plain,
         0.95,
     ));
     rows.push(tp_row(
         format!("ZAP CURVE, {}-cert dir", p.certs),
-        get(Config::BareCurve),
-        get(Config::CurveDir),
+        Config::BareCurve,
+        Config::CurveDir,
         0.95,
     ));
-    rows.push(Row {
-        name: "  the same against a bare responder that also sends the key's Z85 User-Id (40 bytes, as ZAP requires of a CURVE 200)".to_string(),
-        floor: rate(get(Config::BareCurveUid)),
-        ours: rate(get(Config::CurveDir)),
-        ratio: Some(get(Config::CurveDir) / get(Config::BareCurveUid)),
-        target: Target::Info,
-    });
+    rows.push(row(
+        "  the same against a bare responder that also sends the key's Z85 User-Id (40 bytes, as ZAP requires of a CURVE 200)".to_string(),
+        Config::BareCurveUid,
+        Config::CurveDir,
+        Target::Info,
+    ));
     rows.push(tp_row(
         format!("ZAP CURVE, callback (pool; {CALLBACK_INFLIGHT} in flight)"),
-        get(Config::BareCurveCb),
-        get(Config::CurveCallback),
+        Config::BareCurveCb,
+        Config::CurveCallback,
         0.95,
     ));
-    rows.push(Row {
-        name: format!(
+    rows.push(tp_row(
+        format!(
             "scale: CURVE {} keys vs {} keys",
             p.scale_big, p.scale_small
         ),
-        floor: rate(get(Config::CurveSmall)),
-        ours: rate(get(Config::CurveBig)),
-        ratio: Some(get(Config::CurveBig) / get(Config::CurveSmall)),
-        target: Target::AtLeast(0.95),
-    });
+        Config::CurveSmall,
+        Config::CurveBig,
+        0.95,
+    ));
     rows.push(tp_row(
         "ZAP NULL while a 50 ms CURVE callback is busy".into(),
-        get(Config::BareNull),
-        get(Config::NullBusy),
+        Config::BareNull,
+        Config::NullBusy,
         0.9,
     ));
     rows.push(tp_row(
@@ -394,8 +403,8 @@ fn run(o: Opts) -> Result<(), BoxError> {
             "ZAP PLAIN ({} users) while a 50 ms callback is busy",
             p.users
         ),
-        get(Config::BarePlain),
-        get(Config::PlainBusy),
+        Config::BarePlain,
+        Config::PlainBusy,
         0.9,
     ));
     let side = median_f(side_rates);
@@ -422,8 +431,8 @@ fn run(o: Opts) -> Result<(), BoxError> {
     ] {
         rows.push(tp_row(
             format!("ZAP {name}, lock-out on (limit_failures 5/60 s/900 s)"),
-            get(floor),
-            get(c),
+            floor,
+            c,
             0.95,
         ));
     }
@@ -848,7 +857,7 @@ fn metrics_rows(
             .into());
         }
     }
-    let med: Vec<f64> = results.into_iter().map(median_f).collect();
+    let med: Vec<f64> = results.iter().cloned().map(median_f).collect();
     for (j, (name, key, _, _)) in pairs.iter().enumerate() {
         let (floor, ours) = (med[2 * j], med[2 * j + 1]);
         summary.push((format!("zap_metrics_{key}"), ours));
@@ -857,7 +866,7 @@ fn metrics_rows(
             name: format!("ZAP {name}, metrics on (Prometheus recorder installed)"),
             floor: rate(floor),
             ours: rate(ours),
-            ratio: Some(ours / floor),
+            ratio: Some(paired_ratio(&results[2 * j], &results[2 * j + 1])),
             target: Target::AtLeast(0.95),
         });
     }

@@ -249,6 +249,7 @@ mod sqlite {
                 }
             }
         }
+        let paired = crate::table::paired_ratio(&bare, &ours);
         let (b, o) = (median_f(bare), median_f(ours));
         summary.push(("sqlite_cached_bare".into(), b));
         summary.push(("sqlite_cached".into(), o));
@@ -259,7 +260,7 @@ mod sqlite {
             ),
             floor: rate(b),
             ours: rate(o),
-            ratio: Some(o / b),
+            ratio: Some(paired),
             target: Target::AtLeast(0.9),
         });
         let cold = cold.unwrap_or(0.0);

@@ -46,6 +46,23 @@ pub fn median_f(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The median of `ours[r] / floor[r]` over rounds `r`: each ratio compares two
+/// measurements taken seconds apart in the same round. On a shared host whole rounds
+/// run at half speed now and then, floor and ours alike; the ratio of separate medians
+/// then compares a fast round with a slow one, the paired ratio does not.
+pub fn paired_ratio(floor: &[f64], ours: &[f64]) -> f64 {
+    let ratios: Vec<f64> = floor
+        .iter()
+        .zip(ours)
+        .filter(|(f, _)| **f > 0.0)
+        .map(|(f, o)| o / f)
+        .collect();
+    if ratios.is_empty() {
+        return 0.0;
+    }
+    median_f(ratios)
+}
+
 pub fn print_table(rows: &[Row], quick: bool) -> bool {
     let w0 = rows
         .iter()
