@@ -261,23 +261,21 @@ fn add_deferred_hits(mut handles: Option<&mut Handles>) {
         .into_iter()
         .zip(pending)
     {
-        if n == 0 {
-            continue;
-        }
-        let register = || hit_counter(table);
-        match handles
-            .as_mut()
-            .and_then(|h| h.hits.get_mut(table as usize))
-        {
-            Some(slot) => slot.get_or_insert_with(register).increment(u64::from(n)),
-            None => register().increment(u64::from(n)),
+        if n != 0 {
+            count_hits(handles.as_deref_mut(), table, u64::from(n));
         }
     }
 }
 
+/// Adds `n` to `table`'s hit counter, through the thread's handles when given.
 #[cfg(feature = "metrics")]
-fn hit_counter(table: CacheTable) -> metrics::Counter {
-    metrics::counter!("zmq_auth_store_cache_hits_total", "table" => table.label())
+fn count_hits(handles: Option<&mut Handles>, table: CacheTable, n: u64) {
+    let register =
+        || metrics::counter!("zmq_auth_store_cache_hits_total", "table" => table.label());
+    match handles.and_then(|h| h.hits.get_mut(table as usize)) {
+        Some(slot) => slot.get_or_insert_with(register).increment(n),
+        None => register().increment(n),
+    }
 }
 
 /// A store answer that came from its cache.
@@ -293,13 +291,9 @@ pub(crate) fn cache_hit(table: CacheTable) {
         });
         return;
     }
-    let register = || hit_counter(table);
     with_handles(
-        |h| match h.hits.get_mut(table as usize) {
-            Some(slot) => slot.get_or_insert_with(register).increment(1),
-            None => register().increment(1),
-        },
-        || register().increment(1),
+        |h| count_hits(Some(h), table, 1),
+        || count_hits(None, table, 1),
     );
 }
 

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use zmq_auth::{test_hooks, zmq, StatusCode, ThreadAuthenticator};
+use zmq_auth::{test_hooks, zmq, StatusCode};
 
 #[test]
 fn an_unexpected_exit_is_an_event_and_not_alive() {
@@ -16,12 +16,7 @@ fn an_unexpected_exit_is_an_event_and_not_alive() {
         .install_recorder()
         .unwrap();
     let ctx = zmq::Context::new();
-    let auth = ThreadAuthenticator::start(&ctx).unwrap();
-    auth.configure_plain("*", [("alice", "correct-horse")])
-        .unwrap();
-    let events = auth.events();
-    let dealer = zap_dealer(&ctx);
-    assert_eq!(plain_status(&dealer, "", "alice", "correct-horse").0, "200");
+    let (auth, events, dealer) = serving_alice(&ctx);
     assert!(auth.is_alive());
     test_hooks::end_zap_loop();
     // Wake the loop: the request may or may not be answered, the loop ends either way.

@@ -6,17 +6,12 @@
 mod common;
 
 use common::*;
-use zmq_auth::{test_hooks, zmq, ThreadAuthenticator};
+use zmq_auth::{test_hooks, zmq};
 
 #[test]
 fn the_loop_ends_when_the_waking_request_was_served_in_a_batch() {
     let ctx = zmq::Context::new();
-    let auth = ThreadAuthenticator::start(&ctx).unwrap();
-    auth.configure_plain("*", [("alice", "correct-horse")])
-        .unwrap();
-    let events = auth.events();
-    let dealer = zap_dealer(&ctx);
-    assert_eq!(plain_status(&dealer, "", "alice", "correct-horse").0, "200");
+    let (auth, events, dealer) = serving_alice(&ctx);
     // A long batch: every request's answer step panics (answered 500, the loop goes
     // on), which makes each one slow. The end hook is set and the waking request sent
     // while the loop is still serving it, so the waking request is served in that batch.

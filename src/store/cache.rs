@@ -205,17 +205,30 @@ struct KnownKeys {
 const SHARED_DOMAINS: usize = 64;
 
 impl KnownKeys {
-    /// `domain`, shared with every entry that names it, and the heap bytes a new copy
-    /// takes (0 when it was held already).
-    fn intern(&mut self, domain: &str) -> (Arc<str>, usize) {
-        if let Some(d) = self.domains.iter().find(|d| ***d == *domain) {
-            return (Arc::clone(d), 0);
+    /// The heap bytes naming `domain` in one more entry takes: none when it is shared
+    /// already, else a copy (made once, or per entry past SHARED_DOMAINS).
+    fn domain_cost(&self, domain: &str) -> usize {
+        if self.shared(domain).is_some() {
+            0
+        } else {
+            alloc_cost(domain.len().saturating_add(16))
+        }
+    }
+
+    fn shared(&self, domain: &str) -> Option<&Arc<str>> {
+        self.domains.iter().find(|d| ***d == *domain)
+    }
+
+    /// `domain`, shared with every entry that names it.
+    fn intern(&mut self, domain: &str) -> Arc<str> {
+        if let Some(d) = self.shared(domain) {
+            return Arc::clone(d);
         }
         let d: Arc<str> = Arc::from(domain);
         if self.domains.len() < SHARED_DOMAINS {
             self.domains.push(Arc::clone(&d));
         }
-        (d, alloc_cost(domain.len().saturating_add(16)))
+        d
     }
 }
 
@@ -231,7 +244,6 @@ impl Slots for KnownKeys {
     }
 }
 
-type KnownTable = KnownKeys;
 type UnknownTable = HashSet<(Box<str>, [u8; 32]), KeyHashPair>;
 type UserTable = HashMap<(Box<str>, Box<str>), UserEntry>;
 
@@ -331,7 +343,7 @@ pub(crate) struct Cache {
     /// Milliseconds since `epoch` before which the cache may be used (0: never).
     trusted_until: AtomicU64,
     epoch: Instant,
-    known: RwLock<Budgeted<KnownTable>>,
+    known: RwLock<Budgeted<KnownKeys>>,
     unknown: RwLock<Budgeted<UnknownTable>>,
     users: RwLock<Budgeted<UserTable>>,
     hits: AtomicU64,
@@ -503,19 +515,16 @@ impl Cache {
                     .by_key
                     .get(&key)
                     .map_or(0, |all| all.growth_cost(domain));
-                // A domain not shared yet costs a copy (one per entry past SHARED_DOMAINS).
-                let copy = if known.table.domains.iter().any(|d| **d == *domain) {
-                    0
-                } else {
-                    alloc_cost(domain.len().saturating_add(16))
-                };
+                let copy = known.table.domain_cost(domain);
                 known.make_room(
                     copy.saturating_add(meta).saturating_add(growth),
                     KNOWN_BUDGET,
                 );
-                // (Emptied by `make_room` meanwhile: the copy is made after all.)
-                let (domain, cost) = known.table.intern(domain);
-                known.heap = known.heap.saturating_add(cost.saturating_sub(copy));
+                // (Emptied by `make_room` meanwhile, shared domains too: the copy is
+                // made after all, and charged.)
+                let late = known.table.domain_cost(domain).saturating_sub(copy);
+                known.heap = known.heap.saturating_add(late);
+                let domain = known.table.intern(domain);
                 let answer = Known { metadata, expires };
                 match known.table.by_key.get_mut(&key) {
                     Some(all) => all.set(domain, answer),

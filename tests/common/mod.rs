@@ -463,6 +463,24 @@ pub fn zap_status_from(
     (code, text)
 }
 
+/// An authenticator admitting PLAIN user `alice` (`correct-horse`) in every domain, its
+/// event stream (on), and a ZAP dealer that checked it answers: 200 for alice.
+pub fn serving_alice(
+    ctx: &zmq::Context,
+) -> (
+    zmq_auth::ThreadAuthenticator,
+    Receiver<AuthEvent>,
+    zmq::Socket,
+) {
+    let auth = zmq_auth::ThreadAuthenticator::start(ctx).unwrap();
+    auth.configure_plain("*", [("alice", "correct-horse")])
+        .unwrap();
+    let events = auth.events();
+    let dealer = zap_dealer(ctx);
+    assert_eq!(plain_status(&dealer, "", "alice", "correct-horse").0, "200");
+    (auth, events, dealer)
+}
+
 /// A PLAIN request from 127.0.0.1: (status code, status text).
 pub fn plain_status(dealer: &zmq::Socket, domain: &str, user: &str, pw: &str) -> (String, String) {
     plain_status_from(dealer, domain, "127.0.0.1", user, pw)
