@@ -184,6 +184,7 @@ mod engine;
 mod error;
 mod ffi;
 mod hash;
+mod key_table;
 mod keys;
 mod metrics;
 mod phc;

@@ -21,6 +21,18 @@ pub struct CertDir {
     _tmp: Option<tempfile::TempDir>,
 }
 
+impl CertDir {
+    /// The same directory and keys, without owning the directory (it goes with `self`).
+    pub fn alias(&self) -> CertDir {
+        CertDir {
+            dir: self.dir.clone(),
+            public: self.public.clone(),
+            clients: self.clients.clone(),
+            _tmp: None,
+        }
+    }
+}
+
 /// The public certificate text pyzmq 27's `create_certificates` writes (banner with
 /// microseconds, empty `metadata` section, `curve` section).
 pub fn pyzmq_public_text(public: &[u8; 32]) -> String {

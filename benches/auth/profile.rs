@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::table::ms;
-use crate::throughput::{measure, Config, Data};
+use crate::throughput::{cycle_to, measure, Config, Data};
 use crate::zap::{BoxError, Workload};
 use crate::{certs, load, usage, Params, DOMAIN};
 
@@ -14,16 +14,19 @@ pub fn profile(name: &str, p: &Params) -> Result<(), BoxError> {
     let users: Vec<(String, String)> = (0..p.users)
         .map(|i| (format!("user{i:04}"), format!("password-{i:04}")))
         .collect();
+    // The scale row's pair: `--certs` keys asked in turn, against 10 keys asked in
+    // turn from a stream as long (so the client side touches as much memory).
+    let small = certs::make(None, 10, 0)?;
     let data = Data {
         w_null: Workload::null(DOMAIN),
         w_plain: Workload::plain(DOMAIN, &users),
         w_curve: Workload::curve(DOMAIN, &dir.public),
-        w_small: Workload::curve(DOMAIN, &dir.public[..1]),
+        w_small: Workload::curve(DOMAIN, &cycle_to(&small.public, dir.public.len())),
         w_big: Workload::curve(DOMAIN, &dir.public),
         z85: Arc::new(dir.public.iter().map(zmq_auth::encode_z85_key).collect()),
         users,
-        small: certs::make(None, 1, 0)?,
-        big: certs::make(None, 1, 0)?,
+        small,
+        big: dir.alias(),
         dir,
     };
     // `metrics-NAME`: NAME with a Prometheus recorder installed (every decision counted).
@@ -52,6 +55,8 @@ pub fn profile(name: &str, p: &Params) -> Result<(), BoxError> {
         "lock-null" => Some(Config::LockNull),
         "lock-plain" => Some(Config::LockPlain),
         "lock-curve" => Some(Config::LockCurve),
+        "scale-small" => Some(Config::CurveSmall),
+        "scale-big" => Some(Config::CurveBig),
         _ => None,
     };
     let t = Instant::now();
@@ -63,6 +68,18 @@ pub fn profile(name: &str, p: &Params) -> Result<(), BoxError> {
                 Some(side) => println!(" (slow CURVE answers meanwhile: {side:.0}/s)"),
                 None => println!(),
             }
+        }
+        (None, "scale") => {
+            // The scale row alone: its two streams in turn, the ratio of each round.
+            let mut ratios = Vec::new();
+            for _ in 0..p.rounds {
+                let small = measure(Config::CurveSmall, &data, p)?.rate;
+                let big = measure(Config::CurveBig, &data, p)?.rate;
+                println!("small {small:.0}/s, big {big:.0}/s: {:.3}", big / small);
+                ratios.push(big / small);
+            }
+            ratios.sort_by(f64::total_cmp);
+            println!("scale: median {:.3}", ratios[ratios.len() / 2]);
         }
         (None, "pool") => {
             let r = crate::slow::pool_throughput(

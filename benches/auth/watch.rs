@@ -12,7 +12,7 @@ use crate::certs::{file_name, pyzmq_public_text};
 use crate::zap::{until_status, BoxError, Workload};
 
 /// The process's user + system CPU time so far.
-fn cpu_time() -> Duration {
+pub fn cpu_time() -> Duration {
     // SAFETY: `usage` is plain data that getrusage fills in.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: a valid pointer to it.

@@ -9,6 +9,7 @@
 //! [`KeySet`] that a policy snapshot shares.
 
 use std::collections::{HashMap, HashSet};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use super::listing::{list_key_files, read_many, Name};
 use super::{open_regular, parse_certificate, read_open, read_text, Certificate};
 use crate::error::{Error, Result};
 use crate::hash::{KeyHash, NameHash};
+use crate::key_table::KeyTable;
 use crate::stamp::{identity, now_ns, Stamp};
 use crate::zap::{encode_metadata, is_reserved_property, is_valid_property_name};
 
@@ -106,22 +108,58 @@ fn load_one(path: &Path, regular: bool) -> Outcome {
 #[derive(Clone, Default)]
 pub(crate) struct KeySet {
     /// Key → number of files providing it (duplicates are allowed, see [`Problem`]).
-    keys: HashMap<[u8; 32], u32, KeyHash>,
+    keys: KeyTable<NonZeroU32>,
     /// ZMTP-encoded metadata, only for keys whose certificate has some.
     metadata: HashMap<[u8; 32], Arc<[u8]>, KeyHash>,
 }
 
 impl KeySet {
-    pub(crate) fn contains(&self, key: &[u8; 32]) -> bool {
-        self.keys.contains_key(key)
+    /// `None`: not trusted; else the key's metadata, if its certificate has some.
+    pub(crate) fn get(&self, key: &[u8; 32]) -> Option<Option<&Arc<[u8]>>> {
+        self.keys.get(key)?;
+        // Usually no certificate has metadata: then this touches no table.
+        Some(self.metadata.get(key))
     }
 
-    pub(crate) fn metadata(&self, key: &[u8; 32]) -> Option<&Arc<[u8]>> {
-        self.metadata.get(key)
+    /// A hint that `key` is about to be looked up (see [`KeyTable::prefetch`]).
+    pub(crate) fn prefetch(&self, key: &[u8; 32]) {
+        self.keys.prefetch(key);
     }
 
     pub(crate) fn len(&self) -> usize {
         self.keys.len()
+    }
+
+    /// One more file provides `key`; how many do now.
+    fn add(&mut self, key: [u8; 32]) -> u32 {
+        match self.keys.get_mut(&key) {
+            Some(c) => {
+                *c = c.saturating_add(1);
+                c.get()
+            }
+            None => {
+                self.keys.insert(key, NonZeroU32::MIN);
+                1
+            }
+        }
+    }
+
+    /// One file providing `key` went away; true when other files still provide it.
+    fn release(&mut self, key: &[u8; 32]) -> bool {
+        let Some(count) = self.keys.get_mut(key) else {
+            return false;
+        };
+        match NonZeroU32::new(count.get().saturating_sub(1)) {
+            Some(left) => {
+                *count = left;
+                true
+            }
+            None => {
+                self.keys.remove(key);
+                self.metadata.remove(key);
+                false
+            }
+        }
     }
 }
 
@@ -354,11 +392,7 @@ impl CertDir {
         let key = match loaded {
             Ok(loaded) => {
                 let key = loaded.key;
-                let count = {
-                    let c = self.set_mut().keys.entry(key).or_insert(0);
-                    *c = c.saturating_add(1);
-                    *c
-                };
+                let count = self.set_mut().add(key);
                 if count > 1 {
                     let other = self
                         .files
@@ -420,17 +454,7 @@ impl CertDir {
 
     /// One file providing `key` went away; true when other files still provide it.
     fn release(&mut self, key: &[u8; 32]) -> bool {
-        let set = self.set_mut();
-        let Some(count) = set.keys.get_mut(key) else {
-            return false;
-        };
-        *count = count.saturating_sub(1);
-        if *count == 0 {
-            set.keys.remove(key);
-            set.metadata.remove(key);
-            return false;
-        }
-        true
+        self.set_mut().release(key)
     }
 
     fn set_metadata(

@@ -222,6 +222,19 @@ impl StoreKeyJob {
 }
 
 impl Policy {
+    /// A hint that a CURVE request for `key` in `domain` comes next: fetch where its
+    /// key will be looked up. No side effects (no fallback warning, no metric).
+    pub(crate) fn prefetch_curve(&self, domain: &[u8], key: &[u8; 32]) {
+        let rule = super::domains::domain_text(domain)
+            .and_then(|d| self.curve.get(d))
+            .or_else(|| self.curve.get("*"));
+        match rule {
+            Some(CurveRule::Keys(set)) => set.prefetch(key),
+            Some(CurveRule::Store(store)) => store.prefetch_key(key),
+            _ => {}
+        }
+    }
+
     pub(super) fn decide_curve<'a>(&self, req: &ZapRequest<'a>) -> Decision<'a> {
         let key: [u8; 32] = match req.credentials {
             [k] => match <[u8; 32]>::try_from(*k) {
@@ -236,12 +249,10 @@ impl Policy {
         };
         let (provider, metadata) = match rule {
             CurveRule::AllowAny => (None, None),
-            CurveRule::Keys(set) => {
-                if !set.contains(&key) {
-                    return Decision::Done(deny("Unknown key"));
-                }
-                (None, set.metadata(&key).cloned())
-            }
+            CurveRule::Keys(set) => match set.get(&key) {
+                Some(metadata) => (None, metadata.cloned()),
+                None => return Decision::Done(deny("Unknown key")),
+            },
             CurveRule::Store(store) => {
                 // An exact match is the request's own domain, already checked as UTF-8:
                 // only a fallback to "*" needs the request's domain worked out again.

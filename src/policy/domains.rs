@@ -76,7 +76,7 @@ impl DomainWarnings {
 /// an ASCII test is a few instructions where full UTF-8 validation costs about 70 per
 /// request on the ZAP thread.
 #[inline]
-fn domain_text(domain: &[u8]) -> Option<&str> {
+pub(super) fn domain_text(domain: &[u8]) -> Option<&str> {
     if is_ascii(domain) {
         // SAFETY: ASCII bytes are valid UTF-8.
         Some(unsafe { std::str::from_utf8_unchecked(domain) })

@@ -114,7 +114,7 @@ impl Policy {
         };
         match self.curve.get(d) {
             Some(CurveRule::AllowAny) => true,
-            Some(CurveRule::Keys(set)) => set.contains(key),
+            Some(CurveRule::Keys(set)) => set.get(key).is_some(),
             Some(CurveRule::Store(store)) => store
                 .lookup_key(lookup_domain(domain.as_bytes()), key)
                 .is_ok_and(|k| k.is_some()),

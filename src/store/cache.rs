@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use parking_lot::{Mutex, RwLock};
 
 use crate::hash::KeyHash;
+use crate::key_table::KeyTable;
 use crate::metrics::CacheTable;
 
 /// Byte budget of the CURVE answers that admit (tables and metadata).
@@ -195,7 +196,7 @@ impl<T: Slots + Default + Send + 'static> Budgeted<T> {
 /// thread's cached look-up), each with the domains it admits in.
 #[derive(Default)]
 struct KnownKeys {
-    by_key: HashMap<[u8; 32], KnownIn, KeyHash>,
+    by_key: KeyTable<KnownIn>,
     /// The domains entries name, each held once.
     domains: Vec<Arc<str>>,
 }
@@ -234,13 +235,13 @@ impl KnownKeys {
 
 impl Slots for KnownKeys {
     fn slots(&self) -> usize {
-        self.by_key.slots()
+        self.by_key.capacity()
     }
     fn items(&self) -> usize {
-        self.by_key.items()
+        self.by_key.len()
     }
     fn slot_bytes() -> usize {
-        <HashMap<[u8; 32], KnownIn, KeyHash> as Slots>::slot_bytes()
+        KeyTable::<KnownIn>::bytes_per_capacity()
     }
 }
 
@@ -496,6 +497,12 @@ impl Cache {
             return Cached::Unknown;
         }
         Cached::Miss
+    }
+
+    /// A hint that `key` is about to be looked up by [`Cache::get_key`] (see
+    /// [`KeyTable::prefetch`]).
+    pub(crate) fn prefetch_key(&self, key: &[u8; 32]) {
+        self.known.read().table.by_key.prefetch(key);
     }
 
     pub(crate) fn put_key(&self, generation: u64, domain: &str, key: [u8; 32], entry: KeyEntry) {

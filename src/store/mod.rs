@@ -129,6 +129,11 @@ impl StoreHandle {
         self.cache.get_key(domain, key)
     }
 
+    /// A hint that [`Store::cached_key`] is about to be asked for `key`.
+    pub(crate) fn prefetch_key(&self, key: &[u8; 32]) {
+        self.cache.prefetch_key(key);
+    }
+
     /// Asks the database (slow: on the pool). `Ok(None)`: unknown key.
     pub(crate) fn lookup_key(
         &self,
