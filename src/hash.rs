@@ -43,6 +43,19 @@ impl Default for KeyHash {
     }
 }
 
+impl KeyHash {
+    /// A 32-byte key's hash: its four words mixed, without the length prefix and the
+    /// byte-slice path a `Hash` of an array goes through.
+    #[inline]
+    pub(crate) fn key32(&self, key: &[u8; 32]) -> u64 {
+        let mut h = KeyHasher(self.0);
+        for word in key.as_chunks::<8>().0 {
+            h.mix(u64::from_le_bytes(*word));
+        }
+        h.finish()
+    }
+}
+
 impl BuildHasher for KeyHash {
     type Hasher = KeyHasher;
     fn build_hasher(&self) -> KeyHasher {

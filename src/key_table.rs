@@ -13,8 +13,6 @@
 //! keys a peer chooses: a probe can never lengthen a cluster, and the hash is seeded per
 //! process ([`KeyHash`]), so nobody can aim at one either. The load stays at most 4/5.
 
-use std::hash::BuildHasher;
-
 use crate::hash::KeyHash;
 
 /// One cache line: two keys. An all-zero key marks an empty slot (the zero key itself,
@@ -26,6 +24,10 @@ struct Line([[u8; 32]; 2]);
 const EMPTY: [u8; 32] = [0; 32];
 /// Slots per line.
 const WIDTH: usize = 2;
+/// Lines from which a table is "large": 1 MiB of keys (about 13,000 to 26,000 keys),
+/// more than stays in a core's cache beside everything else the ZAP thread touches.
+/// Below that, a look-up hardly waits for memory, and a hint would only cost.
+const LARGE_LINES: usize = 1 << 14;
 
 /// A map from 32-byte keys to `V` (see the module docs).
 #[derive(Clone)]
@@ -79,7 +81,7 @@ impl<V> KeyTable<V> {
     fn home(&self, key: &[u8; 32]) -> usize {
         let lines = self.lines.len();
         // Truncation is the point: the low bits pick the line.
-        (self.hasher.hash_one(key) as usize & lines.wrapping_sub(1)).wrapping_mul(WIDTH)
+        (self.hasher.key32(key) as usize & lines.wrapping_sub(1)).wrapping_mul(WIDTH)
     }
 
     fn key_at(&self, slot: usize) -> &[u8; 32] {
@@ -91,22 +93,25 @@ impl<V> KeyTable<V> {
     }
 
     /// The slot holding `key` (never the zero key), if any.
+    #[inline]
     fn find(&self, key: &[u8; 32]) -> Option<usize> {
         if self.lines.is_empty() {
             return None;
         }
-        let mask = self.mask();
-        let mut slot = self.home(key);
+        let line_mask = self.lines.len().wrapping_sub(1);
+        let mut line = self.home(key) / WIDTH;
         // The load is at most 4/5, so an empty slot ends every probe.
         loop {
-            let k = self.key_at(slot);
-            if k == key {
-                return Some(slot);
+            let held = &self.lines[line & line_mask].0;
+            for (i, k) in held.iter().enumerate() {
+                if same(k, key) {
+                    return Some((line & line_mask) * WIDTH + i);
+                }
+                if same(k, &EMPTY) {
+                    return None;
+                }
             }
-            if *k == EMPTY {
-                return None;
-            }
-            slot = (slot + 1) & mask;
+            line = line.wrapping_add(1);
         }
     }
 
@@ -127,11 +132,17 @@ impl<V> KeyTable<V> {
         self.find(key).and_then(|slot| self.vals[slot].as_mut())
     }
 
+    /// Large enough that a look-up may wait for memory (see [`LARGE_LINES`]).
+    pub(crate) fn is_large(&self) -> bool {
+        self.lines.len() >= LARGE_LINES
+    }
+
     /// Asks the CPU to bring `key`'s home line (and the value beside it) into the cache,
-    /// so that a look-up a little later does not wait for memory. Only a hint.
+    /// so that a look-up a little later does not wait for memory. Only a hint, and only
+    /// for a large table.
     #[inline]
     pub(crate) fn prefetch(&self, key: &[u8; 32]) {
-        if self.lines.is_empty() {
+        if !self.is_large() {
             return;
         }
         let slot = self.home(key);
@@ -244,6 +255,20 @@ impl<V> KeyTable<V> {
     }
 }
 
+/// Two keys are equal: a word at a time, inline (`==` on arrays calls `memcmp`).
+#[inline(always)]
+fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    let diff = a
+        .as_chunks::<8>()
+        .0
+        .iter()
+        .zip(b.as_chunks::<8>().0)
+        .fold(0u64, |d, (x, y)| {
+            d | (u64::from_ne_bytes(*x) ^ u64::from_ne_bytes(*y))
+        });
+    diff == 0
+}
+
 /// A hint to the CPU: this line will be read soon.
 #[inline(always)]
 fn prefetch_line(p: *const i8) {
@@ -286,15 +311,9 @@ mod tests {
     #[test]
     fn the_zero_key_is_a_key_like_any_other() {
         let mut t: KeyTable<u32> = KeyTable::default();
-        assert!(
-            t.get(&EMPTY).is_none(),
-            "an empty slot is not the zero key"
-        );
+        assert!(t.get(&EMPTY).is_none(), "an empty slot is not the zero key");
         t.insert(key(5), 5);
-        assert!(
-            t.get(&EMPTY).is_none(),
-            "an empty slot is not the zero key"
-        );
+        assert!(t.get(&EMPTY).is_none(), "an empty slot is not the zero key");
         t.insert(EMPTY, 0);
         assert_eq!(t.get(&EMPTY), Some(&0));
         assert_eq!(t.len(), 2);

@@ -256,6 +256,7 @@ impl Authenticator {
             allow: Arc::clone(&self.allow),
             deny: Arc::clone(&self.deny),
             plain,
+            curve_ahead: crate::policy::curve::Ahead::of(&curve),
             curve,
             gssapi: self.gssapi.clone(),
             curve_user_id: self.curve_user_id.clone(),

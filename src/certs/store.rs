@@ -115,10 +115,16 @@ pub(crate) struct KeySet {
 
 impl KeySet {
     /// `None`: not trusted; else the key's metadata, if its certificate has some.
+    #[inline]
     pub(crate) fn get(&self, key: &[u8; 32]) -> Option<Option<&Arc<[u8]>>> {
         self.keys.get(key)?;
         // Usually no certificate has metadata: then this touches no table.
         Some(self.metadata.get(key))
+    }
+
+    /// Large enough that a look-up may wait for memory (see [`KeyTable::is_large`]).
+    pub(crate) fn is_large(&self) -> bool {
+        self.keys.is_large()
     }
 
     /// A hint that `key` is about to be looked up (see [`KeyTable::prefetch`]).

@@ -630,15 +630,19 @@ impl ZapLoop {
     }
 }
 
-/// A hint for a request received ahead (see [`ZapLoop::serve_batch`]): a CURVE
-/// request as libzmq sends it ends with the mechanism and the 32-byte key, four frames
-/// after its domain. Anything else (or a malformed request) is simply not hinted.
+/// A hint for a request received ahead (see [`ZapLoop::serve_batch`]), when the policy
+/// has a large key table: a CURVE request as libzmq sends it ends with the mechanism
+/// and the 32-byte key, four frames after its domain. Anything else (or a malformed
+/// request) is simply not hinted.
 #[inline]
 fn prefetch(policy: &Policy, frames: &[zmq::Message]) {
+    if !policy.hints_ahead() {
+        return;
+    }
     if let [.., domain, _, _, mechanism, key] = frames {
         if &mechanism[..] == b"CURVE" {
             if let Ok(key) = <&[u8; 32]>::try_from(&key[..]) {
-                policy.prefetch_curve(domain, key);
+                policy.prefetch_curve(key, || &domain[..]);
             }
         }
     }

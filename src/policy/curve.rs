@@ -2,6 +2,7 @@
 //! work it hands out when user code or a store must answer.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use super::slow::SlowJob;
 use super::{
     deny, internal, ok, try_later, CurveRule, Decision, Policy, UserId, UserIdFn, Verdict,
 };
+use crate::hash::NameHash;
 use crate::keys::z85_key_bytes;
 use crate::store::{lookup_domain, Cached, StoreHandle};
 use crate::zap::{Mechanism, ZapRequest};
@@ -222,16 +224,33 @@ impl StoreKeyJob {
 }
 
 impl Policy {
-    /// A hint that a CURVE request for `key` in `domain` comes next: fetch where its
-    /// key will be looked up. No side effects (no fallback warning, no metric).
-    pub(crate) fn prefetch_curve(&self, domain: &[u8], key: &[u8; 32]) {
-        let rule = super::domains::domain_text(domain)
-            .and_then(|d| self.curve.get(d))
-            .or_else(|| self.curve.get("*"));
-        match rule {
-            Some(CurveRule::Keys(set)) => set.prefetch(key),
-            Some(CurveRule::Store(store)) => store.prefetch_key(key),
-            _ => {}
+    /// Whether [`Policy::prefetch_curve`] can do anything: some CURVE rule has a key
+    /// table large enough to leave the processor's cache.
+    #[inline]
+    pub(crate) fn hints_ahead(&self) -> bool {
+        match &self.curve_ahead {
+            Ahead::Nothing => false,
+            // A store's cache grows and shrinks while the snapshot is in use.
+            Ahead::One(CurveRule::Store(store)) => store.hints_ahead(),
+            Ahead::One(_) | Ahead::ByDomain => true,
+        }
+    }
+
+    /// A hint that a CURVE request for `key` comes next: fetch where its key will be
+    /// looked up. `domain` gives the request's domain, asked for only when several
+    /// rules could be meant. No side effects (no fallback warning, no metric).
+    pub(crate) fn prefetch_curve<'d>(&self, key: &[u8; 32], domain: impl FnOnce() -> &'d [u8]) {
+        match &self.curve_ahead {
+            Ahead::Nothing => {}
+            Ahead::One(rule) => prefetch_rule(rule, key),
+            Ahead::ByDomain => {
+                let rule = super::domains::domain_text(domain())
+                    .and_then(|d| self.curve.get(d))
+                    .or_else(|| self.curve.get("*"));
+                if let Some(rule) = rule {
+                    prefetch_rule(rule, key);
+                }
+            }
         }
     }
 
@@ -288,5 +307,44 @@ impl Policy {
             metadata,
             user_id: self.curve_user_id.clone(),
         }))
+    }
+}
+
+/// Where the ZAP loop fetches ahead for a CURVE request it received early (see
+/// `ZapLoop::serve_batch`), worked out once per snapshot so that a configuration
+/// without large key tables pays nothing for it.
+#[derive(Clone, Default)]
+pub(crate) enum Ahead {
+    /// No key table large enough to leave the cache: no hint.
+    #[default]
+    Nothing,
+    /// One rule has one: hinted whatever the request's domain (a wrong guess costs a
+    /// fetched line, nothing else).
+    One(CurveRule),
+    /// Several: the request's domain picks one.
+    ByDomain,
+}
+
+impl Ahead {
+    pub(crate) fn of(curve: &HashMap<String, CurveRule, NameHash>) -> Ahead {
+        let mut large = curve.values().filter(|r| match r {
+            CurveRule::Keys(set) => set.is_large(),
+            // Its cache grows while the snapshot is in use.
+            CurveRule::Store(_) => true,
+            CurveRule::AllowAny | CurveRule::Broken | CurveRule::Provider(_) => false,
+        });
+        match (large.next(), large.next()) {
+            (None, _) => Ahead::Nothing,
+            (Some(rule), None) => Ahead::One(rule.clone()),
+            (Some(_), Some(_)) => Ahead::ByDomain,
+        }
+    }
+}
+
+fn prefetch_rule(rule: &CurveRule, key: &[u8; 32]) {
+    match rule {
+        CurveRule::Keys(set) => set.prefetch(key),
+        CurveRule::Store(store) => store.prefetch_key(key),
+        CurveRule::AllowAny | CurveRule::Broken | CurveRule::Provider(_) => {}
     }
 }

@@ -5,7 +5,7 @@
 
 #![warn(clippy::arithmetic_side_effects)]
 
-mod curve;
+pub(crate) mod curve;
 mod domains;
 mod event;
 pub(crate) mod lockout;
@@ -62,6 +62,8 @@ pub(crate) struct Policy {
     pub(crate) deny: Arc<AddressList>,
     pub(crate) plain: HashMap<String, PlainRule, NameHash>,
     pub(crate) curve: HashMap<String, CurveRule, NameHash>,
+    /// Where a CURVE request received ahead is prefetched (from `curve`).
+    pub(crate) curve_ahead: curve::Ahead,
     pub(crate) gssapi: HashSet<String, NameHash>,
     pub(crate) curve_user_id: Option<UserIdFn>,
     /// Lock-out of guessing peers (the engine keeps the table).

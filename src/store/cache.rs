@@ -13,7 +13,7 @@
 use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -348,6 +348,9 @@ pub(crate) struct Cache {
     unknown: RwLock<Budgeted<UnknownTable>>,
     users: RwLock<Budgeted<UserTable>>,
     hits: AtomicU64,
+    /// The known-key table is large (see [`KeyTable::is_large`]): worth a hint ahead of
+    /// a look-up. Read without the lock; only a hint, so a stale value is harmless.
+    large: AtomicBool,
 }
 
 pub(crate) fn now_secs() -> u64 {
@@ -392,6 +395,7 @@ impl Cache {
             unknown: RwLock::new(Budgeted::new()),
             users: RwLock::new(Budgeted::new()),
             hits: AtomicU64::new(0),
+            large: AtomicBool::new(false),
         };
         cache.set_trusted(trusted);
         cache
@@ -409,6 +413,7 @@ impl Cache {
         let known = std::mem::replace(&mut *self.known.write(), Budgeted::new());
         let unknown = std::mem::replace(&mut *self.unknown.write(), Budgeted::new());
         let users = std::mem::replace(&mut *self.users.write(), Budgeted::new());
+        self.large.store(false, Ordering::Relaxed);
         if known.table.slots() + unknown.table.capacity() + users.table.capacity() > 0 {
             free_elsewhere((known.table, unknown.table, users.table));
         }
@@ -499,6 +504,13 @@ impl Cache {
         Cached::Miss
     }
 
+    /// Whether [`Cache::prefetch_key`] can do anything: the known keys fill a large
+    /// table (one atomic load, no lock).
+    #[inline]
+    pub(crate) fn hints_ahead(&self) -> bool {
+        self.large.load(Ordering::Relaxed)
+    }
+
     /// A hint that `key` is about to be looked up by [`Cache::get_key`] (see
     /// [`KeyTable::prefetch`]).
     pub(crate) fn prefetch_key(&self, key: &[u8; 32]) {
@@ -539,6 +551,8 @@ impl Cache {
                         known.table.by_key.insert(key, KnownIn::One(domain, answer));
                     }
                 }
+                self.large
+                    .store(known.table.by_key.is_large(), Ordering::Relaxed);
             }
             KeyEntry::Unknown => {
                 let heap = alloc_cost(domain.len());

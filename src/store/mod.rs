@@ -129,6 +129,12 @@ impl StoreHandle {
         self.cache.get_key(domain, key)
     }
 
+    /// Whether [`Store::prefetch_key`] can do anything (its cache is large).
+    #[inline]
+    pub(crate) fn hints_ahead(&self) -> bool {
+        self.cache.hints_ahead()
+    }
+
     /// A hint that [`Store::cached_key`] is about to be asked for `key`.
     pub(crate) fn prefetch_key(&self, key: &[u8; 32]) {
         self.cache.prefetch_key(key);
