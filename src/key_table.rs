@@ -216,10 +216,13 @@ impl<V> KeyTable<V> {
         if !self.vals.is_empty() && want.saturating_mul(5) <= self.vals.len().saturating_mul(4) {
             return;
         }
-        // Slots needed so that `want` keys fill at most 4/5 of them (so one stays empty).
-        let need = want.saturating_mul(5).div_ceil(4).max(WIDTH * 4);
-        let slots = need.checked_next_power_of_two().unwrap_or(need);
-        self.rebuild(slots);
+        self.rebuild(slots_for(want));
+    }
+
+    /// What [`capacity`](Self::capacity) becomes when the table grows (the next key
+    /// past a full table), for byte budgets that must see a growth coming.
+    pub(crate) fn capacity_after_growth(&self) -> usize {
+        slots_for(self.capacity().saturating_add(1)).saturating_mul(4) / 5
     }
 
     /// Moves every key into a table of `slots` slots (a power of two, at least 2 lines).
@@ -252,6 +255,17 @@ impl<V> KeyTable<V> {
             .map(|v| (&EMPTY, v))
             .into_iter()
             .chain(slots)
+    }
+}
+
+/// Slots for `want` keys: a power of two, at least 4 lines, `want` at most 4/5 of it
+/// (so one stays empty and every probe ends).
+fn slots_for(want: usize) -> usize {
+    let need = want.saturating_mul(5).div_ceil(4).max(WIDTH * 4);
+    match need.checked_next_power_of_two() {
+        Some(slots) => slots,
+        // More keys than memory has bytes: no allocation could succeed anyway.
+        None => panic!("key table capacity overflow"),
     }
 }
 
@@ -389,6 +403,26 @@ mod tests {
             }
         }
         assert!(t.vals.len() * 4 >= t.len() * 5, "at most 4/5 full");
+    }
+
+    /// Budgets predict a growth with `capacity_after_growth`: it is what the table
+    /// really grows to, at every size.
+    #[test]
+    fn growth_is_predicted_exactly() {
+        let mut t: KeyTable<()> = KeyTable::default();
+        let mut i = 0u64;
+        for _ in 0..14 {
+            let (cap, predicted) = (t.capacity(), t.capacity_after_growth());
+            while t.len() < cap {
+                t.insert(key(i), ());
+                i += 1;
+                assert_eq!(t.capacity(), cap, "no growth before it is full");
+            }
+            t.insert(key(i), ());
+            i += 1;
+            assert_eq!(t.capacity(), predicted, "grown from {cap}");
+            assert!(t.capacity() > cap);
+        }
     }
 
     #[test]

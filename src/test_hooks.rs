@@ -105,7 +105,8 @@ static ZAP_END: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 /// Makes every request's step `step` of the ZAP loop panic, as a bug there would
 /// (`None`: no more panics). Steps: `parse`, `decide`, `lockout`, `answer` (reply and
 /// metrics), `event`, `reply` (sending it); for an answer back from the pool also
-/// `pooled-parse` and `pooled-lockout`.
+/// `pooled-parse` and `pooled-lockout`; and `prefetch`, the hint for a request received
+/// ahead of the one being answered (the request itself is then served as usual).
 pub fn panic_in_zap_step(step: Option<&'static str>) {
     *ZAP_PANIC_STEP.lock() = step;
     ZAP_ARMED.store(

@@ -548,7 +548,16 @@ impl ZapLoop {
                 0
             };
             if next > 0 {
-                prefetch(&self.policy, &ahead[..next]);
+                // Two requests are held here: nothing may unwind past them unanswered.
+                let policy = &self.policy;
+                let hinted = catch_unwind(AssertUnwindSafe(|| prefetch(policy, &ahead[..next])));
+                if hinted.is_err() {
+                    zlog!(
+                        Error,
+                        "a hint ahead of a ZAP request panicked (a bug); it is served as usual"
+                    );
+                    crate::metrics::request_panic("prefetch");
+                }
             }
             self.serve(frames, n);
             std::mem::swap(frames, ahead);
@@ -631,15 +640,21 @@ impl ZapLoop {
 }
 
 /// A hint for a request received ahead (see [`ZapLoop::serve_batch`]), when the policy
-/// has a large key table: a CURVE request as libzmq sends it ends with the mechanism
-/// and the 32-byte key, four frames after its domain. Anything else (or a malformed
+/// has a large key table: a CURVE request as libzmq sends it is a routing id, an empty
+/// delimiter and seven body frames, the last two the mechanism and the 32-byte key. Anything else (or a malformed
 /// request) is simply not hinted.
 #[inline]
 fn prefetch(policy: &Policy, frames: &[zmq::Message]) {
+    #[cfg(feature = "test-hooks")]
+    if crate::test_hooks::zap_armed() {
+        crate::test_hooks::zap_step("prefetch");
+    }
     if !policy.hints_ahead() {
         return;
     }
-    if let [.., domain, _, _, mechanism, key] = frames {
+    // Exactly an envelope of two and seven body frames: a PLAIN request (eight) never
+    // has its password taken for a key.
+    if let [_, _, _, _, domain, _, _, mechanism, key] = frames {
         if &mechanism[..] == b"CURVE" {
             if let Ok(key) = <&[u8; 32]>::try_from(&key[..]) {
                 policy.prefetch_curve(key, || &domain[..]);

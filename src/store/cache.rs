@@ -130,6 +130,10 @@ trait Slots {
     fn slots(&self) -> usize;
     fn items(&self) -> usize;
     fn slot_bytes() -> usize;
+    /// What `slots` becomes when the table next grows.
+    fn grown(&self) -> usize {
+        self.slots().saturating_mul(2).max(4)
+    }
 }
 
 impl<K, V, S> Slots for HashMap<K, V, S> {
@@ -176,7 +180,7 @@ impl<T: Slots + Default + Send + 'static> Budgeted<T> {
     /// past `budget` (a growth doubles the slots), the table is swapped for an empty one.
     fn make_room(&mut self, heap: usize, budget: usize) {
         let slots = if self.table.items() >= self.table.slots() {
-            self.table.slots().saturating_mul(2).max(4)
+            self.table.grown()
         } else {
             self.table.slots()
         };
@@ -242,6 +246,9 @@ impl Slots for KnownKeys {
     }
     fn slot_bytes() -> usize {
         KeyTable::<KnownIn>::bytes_per_capacity()
+    }
+    fn grown(&self) -> usize {
+        self.by_key.capacity_after_growth()
     }
 }
 
@@ -514,7 +521,10 @@ impl Cache {
     /// A hint that `key` is about to be looked up by [`Cache::get_key`] (see
     /// [`KeyTable::prefetch`]).
     pub(crate) fn prefetch_key(&self, key: &[u8; 32]) {
-        self.known.read().table.by_key.prefetch(key);
+        // Never waits: a writer (a table growing, an invalidation) means no hint.
+        if let Some(known) = self.known.try_read() {
+            known.table.by_key.prefetch(key);
+        }
     }
 
     pub(crate) fn put_key(&self, generation: u64, domain: &str, key: [u8; 32], entry: KeyEntry) {
