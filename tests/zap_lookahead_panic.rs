@@ -19,7 +19,7 @@ fn a_panicking_hint_loses_no_request() {
     // Queued at once, so that the loop receives most of them ahead of another.
     let n = 600;
     for i in 0..n {
-        let pw: &[u8] = if i % 3 == 0 {
+        let pw: &[u8] = if i.is_multiple_of(3) {
             b"wrong"
         } else {
             b"correct-horse"
@@ -34,7 +34,7 @@ fn a_panicking_hint_loses_no_request() {
             break;
         };
         let i: usize = id.parse().unwrap();
-        let want = if i % 3 == 0 { "400" } else { "200" };
+        let want = if i.is_multiple_of(3) { "400" } else { "200" };
         if status != want || seen[i] {
             result = Err(format!(
                 "request {i}: {status}, answered before: {}",
