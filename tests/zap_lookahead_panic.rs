@@ -17,7 +17,7 @@ fn a_panicking_hint_loses_no_request() {
     std::panic::set_hook(Box::new(|_| {}));
     test_hooks::panic_in_zap_step(Some("prefetch"));
     // Queued at once, so that the loop receives most of them ahead of another.
-    let n = 600;
+    let n: usize = 600;
     for i in 0..n {
         let pw: &[u8] = if i.is_multiple_of(3) {
             b"wrong"
