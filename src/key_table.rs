@@ -165,15 +165,21 @@ impl<V> KeyTable<V> {
             return self.vals[slot].replace(val);
         }
         self.reserve(1);
+        self.place(key, val);
+        self.len = self.len.saturating_add(1);
+        None
+    }
+
+    /// Puts `key` (not held, not the zero key) in the first empty slot of its probe;
+    /// there is room (see [`slots_for`]).
+    fn place(&mut self, key: [u8; 32], val: V) {
         let mask = self.mask();
         let mut slot = self.home(&key);
-        while *self.key_at(slot) != EMPTY {
+        while !same(self.key_at(slot), &EMPTY) {
             slot = (slot + 1) & mask;
         }
         *self.key_at_mut(slot) = key;
         self.vals[slot] = Some(val);
-        self.len = self.len.saturating_add(1);
-        None
     }
 
     /// Removes `key`; its value, if it was held.
@@ -195,7 +201,7 @@ impl<V> KeyTable<V> {
         loop {
             next = (next + 1) & mask;
             let k = *self.key_at(next);
-            if k == EMPTY {
+            if same(&k, &EMPTY) {
                 break;
             }
             let home = self.home(&k);
@@ -225,21 +231,16 @@ impl<V> KeyTable<V> {
         slots_for(self.capacity().saturating_add(1)).saturating_mul(4) / 5
     }
 
-    /// Moves every key into a table of `slots` slots (a power of two, at least 2 lines).
+    /// Moves every key into a table of `slots` slots (from [`slots_for`]).
     fn rebuild(&mut self, slots: usize) {
         let old_lines = std::mem::replace(&mut self.lines, vec![Line::default(); slots / WIDTH]);
         let mut old_vals = std::mem::take(&mut self.vals);
         self.vals.resize_with(slots, || None);
-        let mask = self.mask();
         let keys = old_lines.iter().flat_map(|l| l.0.iter());
         for (key, val) in keys.zip(old_vals.iter_mut()) {
-            let Some(val) = val.take() else { continue };
-            let mut slot = self.home(key);
-            while *self.key_at(slot) != EMPTY {
-                slot = (slot + 1) & mask;
+            if let Some(val) = val.take() {
+                self.place(*key, val);
             }
-            *self.key_at_mut(slot) = *key;
-            self.vals[slot] = Some(val);
         }
     }
 

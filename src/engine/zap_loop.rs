@@ -641,8 +641,8 @@ impl ZapLoop {
 
 /// A hint for a request received ahead (see [`ZapLoop::serve_batch`]), when the policy
 /// has a large key table: a CURVE request as libzmq sends it is a routing id, an empty
-/// delimiter and seven body frames, the last two the mechanism and the 32-byte key. Anything else (or a malformed
-/// request) is simply not hinted.
+/// delimiter and seven body frames, the last two the mechanism and the 32-byte key.
+/// Anything else (or a malformed request) is simply not hinted.
 #[inline]
 fn prefetch(policy: &Policy, frames: &[zmq::Message]) {
     #[cfg(feature = "test-hooks")]
