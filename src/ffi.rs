@@ -31,3 +31,18 @@ extern "C" {
     pub(crate) fn zmq_curve_keypair(public: *mut c_char, secret: *mut c_char) -> c_int;
     pub(crate) fn zmq_curve_public(public: *mut c_char, secret: *const c_char) -> c_int;
 }
+
+/// libzmq's `zmq_msg_t`: 64 opaque bytes, aligned for a pointer on every platform
+/// libzmq supports (8 covers them all). Only ever handled through the functions below.
+#[repr(C, align(8))]
+pub(crate) struct ZmqMsg(pub(crate) [u8; 64]);
+
+extern "C" {
+    pub(crate) fn zmq_msg_init(msg: *mut ZmqMsg) -> c_int;
+    pub(crate) fn zmq_msg_recv(msg: *mut ZmqMsg, socket: *mut c_void, flags: c_int) -> c_int;
+    pub(crate) fn zmq_msg_send(msg: *mut ZmqMsg, socket: *mut c_void, flags: c_int) -> c_int;
+    pub(crate) fn zmq_msg_data(msg: *mut ZmqMsg) -> *mut c_void;
+    pub(crate) fn zmq_msg_size(msg: *const ZmqMsg) -> usize;
+    pub(crate) fn zmq_msg_more(msg: *const ZmqMsg) -> c_int;
+    pub(crate) fn zmq_msg_close(msg: *mut ZmqMsg) -> c_int;
+}

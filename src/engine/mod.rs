@@ -8,6 +8,7 @@
 #![warn(clippy::arithmetic_side_effects)]
 
 mod config;
+mod frame;
 mod handoff;
 mod options;
 mod pool;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
+use super::frame::Frame;
 use super::pool::{self, Admission, Answer, Job, Pool, SHED_EVERY};
 use super::shared::Shared;
 use super::zap_parts::{
@@ -59,7 +60,7 @@ pub(super) struct ZapLoop {
     pending: HashMap<u64, Pending, BuildHasherDefault<IdHasher>>,
     /// Receive buffers of answered pooled requests, to be reused (no allocation per
     /// pooled request once warm).
-    spare: Vec<Vec<zmq::Message>>,
+    spare: Vec<Vec<Frame>>,
     /// Pending ids by deadline (deadlines are handed out in order, so this is sorted).
     order: VecDeque<(Instant, u64)>,
     next_id: u64,
@@ -105,8 +106,8 @@ impl ZapLoop {
     /// turns keep panicking), that is an error log, an event, a metric and
     /// `is_alive() == false`.
     pub(super) fn run(mut self) {
-        let mut frames: Vec<zmq::Message> = Vec::new();
-        let mut ahead: Vec<zmq::Message> = Vec::new();
+        let mut frames: Vec<Frame> = Vec::new();
+        let mut ahead: Vec<Frame> = Vec::new();
         let mut busy = false;
         let mut panics_in_a_row = 0u32;
         // Every cached look-up here leads to a decision on this thread, which counts
@@ -144,12 +145,7 @@ impl ZapLoop {
     }
 
     /// One wake-up of the loop.
-    fn turn(
-        &mut self,
-        frames: &mut Vec<zmq::Message>,
-        ahead: &mut Vec<zmq::Message>,
-        busy: &mut bool,
-    ) -> Turn {
+    fn turn(&mut self, frames: &mut Vec<Frame>, ahead: &mut Vec<Frame>, busy: &mut bool) -> Turn {
         // More work may be waiting (a full batch was served, or answers came in after
         // the ZAP socket was drained): look again without polling. Answers from the pool
         // are on a channel; the pipe's wake-up byte is only needed to leave poll, so it
@@ -359,7 +355,7 @@ impl ZapLoop {
 
     fn dispatch(
         &mut self,
-        frames: Vec<zmq::Message>,
+        frames: Vec<Frame>,
         envelope_len: usize,
         work: SlowJob,
         deadline: Instant,
@@ -434,10 +430,7 @@ impl ZapLoop {
             Ok(reply) => {
                 let sent = catch_unwind(AssertUnwindSafe(|| {
                     steps.step("reply");
-                    let envelope = p.frames[..envelope_len]
-                        .iter_mut()
-                        .map(|slot| std::mem::replace(slot, zmq::Message::new()));
-                    send_reply(&mut self.zap, envelope, &reply);
+                    send_reply(&mut self.zap, &mut p.frames[..envelope_len], &reply);
                 }));
                 if sent.is_err() {
                     self.answer_after_panic("pooled", &mut p.frames, envelope_len);
@@ -449,7 +442,7 @@ impl ZapLoop {
         // when received into again. A few suffice to stay warm.
         if self.spare.len() < SPARE_BUFFERS && p.frames.len() <= INLINE_FRAMES {
             for m in p.frames.iter_mut().skip(envelope_len) {
-                *m = zmq::Message::new();
+                *m = Frame::new();
             }
             self.spare.push(p.frames);
         }
@@ -461,7 +454,7 @@ impl ZapLoop {
     fn answer_after_panic(
         &mut self,
         step: &'static str,
-        frames: &mut [zmq::Message],
+        frames: &mut [Frame],
         envelope_len: usize,
     ) {
         request_panicked(step);
@@ -471,10 +464,7 @@ impl ZapLoop {
                 let body: Vec<&[u8]> = frames[envelope_len..].iter().map(|m| &m[..]).collect();
                 internal_reply(&body)
             };
-            let envelope = frames[..envelope_len]
-                .iter_mut()
-                .map(|slot| std::mem::replace(slot, zmq::Message::new()));
-            send_reply(&mut self.zap, envelope, &reply);
+            send_reply(&mut self.zap, &mut frames[..envelope_len], &reply);
         }));
         if answered.is_err() {
             zlog!(
@@ -489,20 +479,20 @@ impl ZapLoop {
     /// `frames` keeps its messages from one request to the next: receiving into a
     /// message closes its old content, so the hot path creates and drops no message
     /// except the envelope, which goes back to libzmq as it came (moved, not copied).
-    fn receive(&mut self, frames: &mut Vec<zmq::Message>) -> usize {
+    fn receive(&mut self, frames: &mut Vec<Frame>) -> usize {
         let mut n = 0;
         loop {
             if n == frames.len() {
-                frames.push(zmq::Message::new());
+                frames.push(Frame::new());
             }
-            if let Err(e) = self.zap.recv(&mut frames[n], zmq::DONTWAIT) {
+            if let Err(e) = frames[n].recv(&mut self.zap, zmq::DONTWAIT) {
                 if e != zmq::Error::EAGAIN {
                     zlog!(Warn, "ZAP receive failed: {e}");
                 }
                 // EAGAIN mid-message cannot happen (messages arrive whole).
                 return 0;
             }
-            let more = frames[n].get_more();
+            let more = frames[n].more();
             n = n.saturating_add(1);
             if !more {
                 return n;
@@ -511,7 +501,7 @@ impl ZapLoop {
     }
 
     /// Answers (or hands out) the request of `n` frames received into `frames`.
-    fn serve(&mut self, frames: &mut Vec<zmq::Message>, n: usize) {
+    fn serve(&mut self, frames: &mut Vec<Frame>, n: usize) {
         // Every step of this request is isolated: a panic answers it 500 and the loop
         // goes on (DESIGN.md §5 rule 9).
         let handled = catch_unwind(AssertUnwindSafe(|| self.handle(frames, n)));
@@ -533,11 +523,7 @@ impl ZapLoop {
     /// its CURVE key will be looked up in is fetched meanwhile: in a table of many keys,
     /// that look-up would otherwise wait for memory on every request. The request
     /// received ahead is always served, also when the batch ends.
-    fn serve_batch(
-        &mut self,
-        frames: &mut Vec<zmq::Message>,
-        ahead: &mut Vec<zmq::Message>,
-    ) -> usize {
+    fn serve_batch(&mut self, frames: &mut Vec<Frame>, ahead: &mut Vec<Frame>) -> usize {
         let mut served: usize = 0;
         let mut n = self.receive(frames);
         while n > 0 {
@@ -567,7 +553,7 @@ impl ZapLoop {
     }
 
     /// Answers (or hands out) the request of `n` frames just received into `frames`.
-    fn handle(&mut self, frames: &mut Vec<zmq::Message>, n: usize) {
+    fn handle(&mut self, frames: &mut Vec<Frame>, n: usize) {
         let steps = Steps::now();
         self.refresh_policy();
         let (envelope_len, action) = {
@@ -622,10 +608,7 @@ impl ZapLoop {
                     self.events.push(*ev, steps);
                 }
                 steps.step("reply");
-                let envelope = frames[..envelope_len]
-                    .iter_mut()
-                    .map(|slot| std::mem::replace(slot, zmq::Message::new()));
-                send_reply(&mut self.zap, envelope, &reply);
+                send_reply(&mut self.zap, &mut frames[..envelope_len], &reply);
             }
             Action::Ask(job) => {
                 // The request's messages move to the pending entry as they are; the
@@ -644,7 +627,7 @@ impl ZapLoop {
 /// delimiter and seven body frames, the last two the mechanism and the 32-byte key.
 /// Anything else (or a malformed request) is simply not hinted.
 #[inline]
-fn prefetch(policy: &Policy, frames: &[zmq::Message]) {
+fn prefetch(policy: &Policy, frames: &[Frame]) {
     #[cfg(feature = "test-hooks")]
     if crate::test_hooks::zap_armed() {
         crate::test_hooks::zap_step("prefetch");

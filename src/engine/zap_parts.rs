@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
+use super::frame::Frame;
 use super::zap_loop::INLINE_FRAMES;
 use crate::policy::lockout::{saturating_after, Lockout};
 use crate::policy::{self, AuthEvent, Verdict};
@@ -45,7 +46,7 @@ pub(super) struct Pending {
     /// The request as it came: the ROUTER envelope (sent back as it came), then the
     /// body (to build the reply, or to re-decide it if the policy changed meanwhile).
     /// Moved out of the receive buffer, not copied.
-    pub(super) frames: Vec<zmq::Message>,
+    pub(super) frames: Vec<Frame>,
     pub(super) envelope_len: usize,
     pub(super) generation: u64,
     pub(super) deadline: Instant,
@@ -87,16 +88,13 @@ impl Hasher for IdHasher {
     }
 }
 
-/// Sends the envelope (moved) and the reply's frames.
-pub(super) fn send_reply(
-    zap: &mut zmq::Socket,
-    envelope: impl Iterator<Item = zmq::Message>,
-    reply: &ZapReply,
-) {
+/// Sends the envelope (moved out of its frames, which are left empty) and the reply's
+/// frames.
+pub(super) fn send_reply(zap: &mut zmq::Socket, envelope: &mut [Frame], reply: &ZapReply) {
     let mut sent = Ok(());
     for m in envelope {
         if sent.is_ok() {
-            sent = zap.send(m, zmq::SNDMORE | zmq::DONTWAIT);
+            sent = m.send(zap, zmq::SNDMORE | zmq::DONTWAIT);
         }
     }
     let reply_frames = reply.frames();

@@ -17,6 +17,9 @@ use crate::zap::Mechanism;
 const MAX_WARNED: usize = 64;
 /// How many bytes of a domain are remembered (longer ones are told apart by this much).
 const REMEMBERED: usize = 256;
+/// Up to this many configured domains, a request's domain is found by comparing it
+/// with each (about 40 instructions for one) rather than hashed and probed (about 250).
+const SCANNED: usize = 4;
 
 /// The domains already warned about, shared by every snapshot of one configuration.
 #[derive(Default)]
@@ -134,6 +137,9 @@ impl Policy {
         domain: &'a [u8],
         mechanism: Mechanism,
     ) -> Option<(&'a str, &'m T)> {
+        if map.len() <= SCANNED {
+            return self.scan_domain_rule(map, domain, mechanism);
+        }
         // Borrowed from the request: the lookup allocates nothing.
         match domain_text(domain) {
             Some(d) if !d.is_empty() => {
@@ -144,6 +150,31 @@ impl Policy {
             _ => {}
         }
         let star = map.get("*");
+        let key = self.fallback(domain, star.is_some(), mechanism)?;
+        star.map(|rule| (key, rule))
+    }
+
+    /// [`Policy::find_domain_rule`] for a map of at most [`SCANNED`] domains: one pass
+    /// comparing bytes finds both the exact entry and `"*"`, with no hashing and no
+    /// UTF-8 check (a match equals a `String` key, so it is UTF-8).
+    fn scan_domain_rule<'a, 'm, T>(
+        &self,
+        map: &'m HashMap<String, T, NameHash>,
+        domain: &'a [u8],
+        mechanism: Mechanism,
+    ) -> Option<(&'a str, &'m T)> {
+        let mut star = None;
+        for (key, rule) in map {
+            let key = key.as_bytes();
+            // An empty domain is never an exact match (it falls back to "*").
+            if key == domain && !domain.is_empty() {
+                // SAFETY: `domain` equals the bytes of a `String`, so it is UTF-8.
+                return Some((unsafe { std::str::from_utf8_unchecked(domain) }, rule));
+            }
+            if key == b"*" {
+                star = Some(rule);
+            }
+        }
         let key = self.fallback(domain, star.is_some(), mechanism)?;
         star.map(|rule| (key, rule))
     }
@@ -184,6 +215,66 @@ mod tests {
             }
         }
         assert_eq!(domain_text("dömain".as_bytes()), Some("dömain"));
+    }
+
+    /// The hashed look-up, whatever the map's size: what the scan must agree with.
+    fn hashed<'a, 'm, T>(
+        p: &Policy,
+        map: &'m HashMap<String, T, NameHash>,
+        domain: &'a [u8],
+    ) -> Option<(&'a str, &'m T)> {
+        match domain_text(domain) {
+            Some(d) if !d.is_empty() => {
+                if let Some(rule) = map.get(d) {
+                    return Some((d, rule));
+                }
+            }
+            _ => {}
+        }
+        let star = map.get("*");
+        let key = p.fallback(domain, star.is_some(), Mechanism::Curve)?;
+        star.map(|rule| (key, rule))
+    }
+
+    #[test]
+    fn the_scan_of_a_few_domains_agrees_with_the_hashed_lookup() {
+        let names = ["*", "", "global", "glob", "globalx", "dömain", "a", "b"];
+        let asked: [&[u8]; 11] = [
+            b"",
+            b"*",
+            b"global",
+            b"glob",
+            b"globalx",
+            b"GLOBAL",
+            b"x",
+            b"a",
+            b"b",
+            "dömain".as_bytes(),
+            b"\xff\xfe",
+        ];
+        for strict in [false, true] {
+            let p = Policy {
+                strict_domains: strict,
+                ..Policy::default()
+            };
+            // Every subset of the names, so maps of 0 to 8 domains, either side of SCANNED.
+            for mask in 0u32..(1 << names.len()) {
+                let map: HashMap<String, usize, NameHash> = names
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << i) != 0)
+                    .map(|(i, n)| (n.to_string(), i))
+                    .collect();
+                for d in asked {
+                    let got = p.find_domain_rule(&map, d, Mechanism::Curve);
+                    let want = hashed(&p, &map, d);
+                    assert_eq!(got, want, "map {map:?} domain {d:?} strict {strict}");
+                    if map.len() <= SCANNED {
+                        assert_eq!(p.scan_domain_rule(&map, d, Mechanism::Curve), want);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
