@@ -14,7 +14,8 @@
 //! `--watch-only` (only the watching rows: idle CPU, change-seen latency),
 //! `--profile NAME [--certs N]` (one measurement alone, for
 //! `valgrind --tool=callgrind --separate-threads=yes`; NAME is one of
-//! bare-null, null, bare-plain, plain, bare-curve, bare-curve-uid, curve-dir, curve-callback,
+//! bare-null, null, bare-plain, plain, bare-curve, bare-curve-uid, bare-raw-null,
+//! bare-raw-curve-uid, curve-dir, curve-callback,
 //! bare-curve-cb, null-busy, plain-busy, lock-null, lock-plain, lock-curve, curve-store
 //! and lock-curve-store (feature `sqlite`), any of those prefixed `metrics-` (feature
 //! `metrics`: a Prometheus recorder installed first), pool, burst, store-burst, cache,
@@ -30,6 +31,7 @@ mod ops;
 #[path = "../../tests/support/pg.rs"]
 mod pg;
 mod profile;
+mod raw_bare;
 mod scale;
 mod slow;
 mod store_scale;
@@ -322,6 +324,8 @@ fn run(o: Opts) -> Result<(), BoxError> {
         (Config::Plain, "zap_plain"),
         (Config::BareCurve, "zap_bare_curve"),
         (Config::BareCurveUid, "zap_bare_curve_uid"),
+        (Config::RawNull, "zap_raw_bare_null"),
+        (Config::RawCurveUid, "zap_raw_bare_curve_uid"),
         (Config::CurveDir, "zap_curve_dir"),
         (Config::CurveCallback, "zap_curve_callback"),
         (Config::CurveSmall, "zap_curve_small"),
@@ -359,6 +363,12 @@ fn run(o: Opts) -> Result<(), BoxError> {
         Config::Null,
         0.95,
     ));
+    rows.push(row(
+        "  the same against a bare responder through raw libzmq calls (zmq_msg_t reused, as the ZAP thread does)".to_string(),
+        Config::RawNull,
+        Config::Null,
+        Target::Info,
+    ));
     rows.push(tp_row(
         format!("ZAP PLAIN ({} users)", p.users),
         Config::BarePlain,
@@ -374,6 +384,12 @@ fn run(o: Opts) -> Result<(), BoxError> {
     rows.push(row(
         "  the same against a bare responder that also sends the key's Z85 User-Id (40 bytes, as ZAP requires of a CURVE 200)".to_string(),
         Config::BareCurveUid,
+        Config::CurveDir,
+        Target::Info,
+    ));
+    rows.push(row(
+        "  the same against a bare responder through raw libzmq calls (zmq_msg_t reused, as the ZAP thread does), Z85 User-Id".to_string(),
+        Config::RawCurveUid,
         Config::CurveDir,
         Target::Info,
     ));

@@ -47,6 +47,8 @@ pub fn profile(name: &str, p: &Params) -> Result<(), BoxError> {
         "plain" => Some(Config::Plain),
         "bare-curve" => Some(Config::BareCurve),
         "bare-curve-uid" => Some(Config::BareCurveUid),
+        "bare-raw-null" => Some(Config::RawNull),
+        "bare-raw-curve-uid" => Some(Config::RawCurveUid),
         "curve-dir" => Some(Config::CurveDir),
         "curve-callback" => Some(Config::CurveCallback),
         "bare-curve-cb" => Some(Config::BareCurveCb),

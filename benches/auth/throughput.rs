@@ -21,6 +21,10 @@ pub enum Config {
     BareCurve,
     /// [`BareCurve`](Config::BareCurve) sending the key's Z85 text as User-Id (info).
     BareCurveUid,
+    /// A bare responder through raw libzmq calls ([`crate::raw_bare`]; info), NULL.
+    RawNull,
+    /// The same, CURVE, sending the key's Z85 text as User-Id (info).
+    RawCurveUid,
     CurveDir,
     CurveCallback,
     CurveSmall,
@@ -38,13 +42,15 @@ pub enum Config {
     LockCurve,
 }
 
-pub const CONFIGS: [Config; 16] = [
+pub const CONFIGS: [Config; 18] = [
     Config::BareNull,
     Config::Null,
     Config::BarePlain,
     Config::Plain,
     Config::BareCurve,
     Config::BareCurveUid,
+    Config::RawNull,
+    Config::RawCurveUid,
     Config::CurveDir,
     Config::CurveCallback,
     Config::CurveSmall,
@@ -134,6 +140,15 @@ pub fn measure(cfg: Config, d: &Data, p: &Params) -> Result<Measured, BoxError> 
         plain(run(w, inflight))
     };
     let bare = |w: &Workload, inflight: usize| bare_with(w, inflight, false);
+    let raw = |w: &Workload, uid: bool| -> Result<Measured, BoxError> {
+        let _b = if uid {
+            crate::raw_bare::start::<true>(&ctx)?
+        } else {
+            crate::raw_bare::start::<false>(&ctx)?
+        };
+        quiet();
+        plain(run(w, p.inflight))
+    };
     let ours = |setup: &dyn Fn(&ThreadAuthenticator) -> zmq_auth::Result<()>,
                 w: &Workload|
      -> Result<Measured, BoxError> {
@@ -171,6 +186,8 @@ pub fn measure(cfg: Config, d: &Data, p: &Params) -> Result<Measured, BoxError> 
         Config::BarePlain => bare(&d.w_plain, p.inflight),
         Config::BareCurve => bare(&d.w_curve, p.inflight),
         Config::BareCurveUid => bare_with(&d.w_curve, p.inflight, true),
+        Config::RawNull => raw(&d.w_null, false),
+        Config::RawCurveUid => raw(&d.w_curve, true),
         Config::BareCurveCb => bare(&d.w_curve, CALLBACK_INFLIGHT.min(p.inflight)),
         Config::Null => ours(&|_| Ok(()), &d.w_null),
         Config::Plain => ours(&|a| a.configure_plain(DOMAIN, d.users.clone()), &d.w_plain),

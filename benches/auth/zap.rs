@@ -95,7 +95,7 @@ fn recv_reply(d: &zmq::Socket, msg: &mut zmq::Message) -> zmq::Result<u16> {
     Ok(if idx == 7 { status } else { 0 })
 }
 
-fn dealer(ctx: &zmq::Context) -> zmq::Result<zmq::Socket> {
+pub fn dealer(ctx: &zmq::Context) -> zmq::Result<zmq::Socket> {
     let d = ctx.socket(zmq::DEALER)?;
     d.set_linger(0)?;
     d.set_rcvtimeo(10_000)?; // a lost reply fails the run instead of hanging it
@@ -315,7 +315,7 @@ fn start_bare_as<const KEY_USER_ID: bool>(ctx: &zmq::Context) -> zmq::Result<Bar
 }
 
 /// Z85 of a 32-byte key into `out`, plainly (a responder's minimum; no tables).
-fn z85_into(key: &[u8; 32], out: &mut [u8; 40]) {
+pub fn z85_into(key: &[u8; 32], out: &mut [u8; 40]) {
     const DIGITS: &[u8; 85] =
         b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
     for (chunk, digits) in key.chunks_exact(4).zip(out.chunks_exact_mut(5)) {
