@@ -34,8 +34,16 @@ extern "C" {
 
 /// libzmq's `zmq_msg_t`: 64 opaque bytes, aligned for a pointer on every platform
 /// libzmq supports (8 covers them all). Only ever handled through the functions below.
+/// Neither `Send` nor `Sync` by itself (the marker): whoever owns one decides.
 #[repr(C, align(8))]
-pub(crate) struct ZmqMsg(pub(crate) [u8; 64]);
+pub(crate) struct ZmqMsg([u8; 64], std::marker::PhantomData<*mut ()>);
+
+impl ZmqMsg {
+    /// Zeroed bytes, to be initialised by `zmq_msg_init`.
+    pub(crate) fn zeroed() -> ZmqMsg {
+        ZmqMsg([0; 64], std::marker::PhantomData)
+    }
+}
 
 extern "C" {
     pub(crate) fn zmq_msg_init(msg: *mut ZmqMsg) -> c_int;

@@ -19,8 +19,10 @@ pub(super) struct Frame {
     len: usize,
 }
 
-// SAFETY: a `zmq_msg_t` is not tied to a thread (its content is reference-counted
-// atomically); a `Frame` is only ever used by one thread at a time (it is not `Sync`).
+// SAFETY: a `zmq_msg_t` is not tied to the thread that received it: libzmq itself hands
+// messages between threads (its content is reference-counted atomically), and a
+// message is only ever used through `&mut Frame` or `&Frame` reads of one thread at a
+// time (`Frame` is not `Sync`). The ZAP loop moves pooled requests' frames this way.
 unsafe impl Send for Frame {}
 
 impl Default for Frame {
@@ -33,7 +35,7 @@ impl Frame {
     /// An empty frame.
     pub(super) fn new() -> Frame {
         let frame = Frame {
-            msg: UnsafeCell::new(ZmqMsg([0; 64])),
+            msg: UnsafeCell::new(ZmqMsg::zeroed()),
             len: 0,
         };
         // SAFETY: the pointer is to an owned, aligned `zmq_msg_t`; `zmq_msg_init` cannot
@@ -44,8 +46,9 @@ impl Frame {
         frame
     }
 
-    /// Receives the next frame from `socket` into this one (libzmq closes the old
-    /// content first, also when nothing is received).
+    /// Receives the next frame from `socket` into this one. libzmq closes the old
+    /// content first, also when nothing is waiting (`EAGAIN`); on a terminated context
+    /// it may stay until the next receive or the drop (it is then not looked at).
     pub(super) fn recv(&mut self, socket: &mut zmq::Socket, flags: i32) -> zmq::Result<()> {
         // SAFETY: both pointers are valid while `self` and `socket` live.
         let rc = unsafe { ffi::zmq_msg_recv(self.msg.get(), socket.as_mut_ptr(), flags) };
@@ -142,11 +145,17 @@ mod tests {
             assert_eq!(f.bytes(), parts[i]);
             assert_eq!(f.more(), i < 2);
         }
-        // Moved frames keep their content (an inline one too).
-        let moved: Vec<Frame> = frames.into_iter().collect();
-        assert_eq!(&moved[0][..], b"short");
+        // Moved frames keep their content (an inline one too): moved one by one into
+        // a buffer of their own, then that buffer moved by growing it.
+        let mut moved: Vec<Frame> = Vec::with_capacity(1);
+        for f in frames {
+            moved.push(f);
+        }
+        let boxed = Box::new(moved);
+        let mut moved = *boxed;
+        assert_eq!(moved[0].bytes(), b"short");
+        assert_eq!(moved[2].bytes(), &long[..]);
         // Sent back from their slots, which are left empty.
-        let mut moved = moved;
         for (i, f) in moved.iter_mut().enumerate() {
             let flags = if i < 2 { zmq::SNDMORE } else { 0 };
             f.send(&mut b, flags).unwrap();
@@ -164,5 +173,35 @@ mod tests {
         f.recv(&mut b, 0).unwrap();
         f.recv(&mut b, 0).unwrap();
         assert_eq!(f.bytes(), b"second!");
+    }
+
+    #[test]
+    fn a_failed_send_keeps_the_content() {
+        let ctx = zmq::Context::new();
+        let mut r = ctx.socket(zmq::ROUTER).unwrap();
+        r.set_router_mandatory(true).unwrap();
+        r.bind("inproc://frame-fail").unwrap();
+        let d = ctx.socket(zmq::DEALER).unwrap();
+        d.connect("inproc://frame-fail").unwrap();
+        d.send("hello", 0).unwrap();
+        // A routing id nobody has: EHOSTUNREACH, and the frame still holds its bytes.
+        let mut id = Frame::new();
+        let mut body = Frame::new();
+        id.recv(&mut r, 0).unwrap();
+        body.recv(&mut r, 0).unwrap();
+        assert_eq!(body.bytes(), b"hello");
+        let mut unknown = Frame::new();
+        d.send("nobody-has-this-id", 0).unwrap();
+        unknown.recv(&mut r, 0).unwrap();
+        unknown.recv(&mut r, 0).unwrap();
+        assert_eq!(
+            unknown.send(&mut r, zmq::SNDMORE),
+            Err(zmq::Error::EHOSTUNREACH)
+        );
+        assert_eq!(unknown.bytes(), b"nobody-has-this-id");
+        // The real routing id still routes: the reply arrives.
+        id.send(&mut r, zmq::SNDMORE).unwrap();
+        body.send(&mut r, 0).unwrap();
+        assert_eq!(d.recv_bytes(0).unwrap(), b"hello");
     }
 }

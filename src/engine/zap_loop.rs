@@ -449,8 +449,8 @@ impl ZapLoop {
     }
 
     /// A step of this request panicked (a bug of ours): answer it 500 and go on. The
-    /// frames are the request as received (`envelope_len` of them the envelope; a
-    /// moved-out envelope routes nowhere, which drops the reply).
+    /// frames are the request as received (`envelope_len` of them the envelope; an
+    /// envelope already sent is empty and routes nowhere, which drops the reply).
     fn answer_after_panic(
         &mut self,
         step: &'static str,

@@ -88,8 +88,8 @@ impl Hasher for IdHasher {
     }
 }
 
-/// Sends the envelope (moved out of its frames, which are left empty) and the reply's
-/// frames.
+/// Sends the envelope (moved out of its frames: each one sent is left empty) and the
+/// reply's frames.
 pub(super) fn send_reply(zap: &mut zmq::Socket, envelope: &mut [Frame], reply: &ZapReply) {
     let mut sent = Ok(());
     for m in envelope {
