@@ -197,6 +197,8 @@ pub mod store;
 #[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub mod test_hooks;
+#[doc(hidden)]
+pub mod watch_bench;
 mod zap;
 
 /// Re-exported: [`ThreadAuthenticator::events`] returns a `crossbeam_channel::Receiver`.

@@ -638,13 +638,36 @@ fn run(o: Opts) -> Result<(), BoxError> {
     let rl = load::reload_times(&data.dir.dir, &known, p.reload_reps)?;
     summary.push(("reload_added_ms".into(), rl.added.as_secs_f64() * 1e3));
     summary.push(("reload_removed_ms".into(), rl.removed.as_secs_f64() * 1e3));
+    // Since issue 19 the watcher re-reads what a file event names; the full pass (list,
+    // stat every file) is the safety net and the polling fallback.
+    let extra = zmq::CurveKeyPair::new()?.public_key;
+    let ev = zmq_auth::watch_bench::event_refresh(
+        &data.dir.dir,
+        "zz-bench-event.key",
+        certs::pyzmq_public_text(&extra).as_bytes(),
+        &extra,
+        p.reload_reps,
+    )?;
+    summary.push(("event_added_ms".into(), ev.added.as_secs_f64() * 1e3));
+    summary.push(("event_removed_ms".into(), ev.removed.as_secs_f64() * 1e3));
+    for (what, d) in [("added", ev.added), ("removed", ev.removed)] {
+        rows.push(Row {
+            name: format!("re-check after 1 cert {what}: the file event's re-read (vs full load)"),
+            floor: ms(rl.full),
+            ours: us(d),
+            ratio: Some(d.as_secs_f64() / rl.full.as_secs_f64()),
+            target: Target::AtMost(0.25),
+        });
+    }
     for (what, d) in [("added", rl.added), ("removed", rl.removed)] {
         rows.push(Row {
-            name: format!("re-check after 1 cert {what} (vs full load)"),
+            name: format!(
+                "  full pass after 1 cert {what} (polling fallback, safety net; vs full load)"
+            ),
             floor: ms(rl.full),
             ours: ms(d),
             ratio: Some(d.as_secs_f64() / rl.full.as_secs_f64()),
-            target: Target::AtMost(0.25),
+            target: Target::Info,
         });
     }
     rows.push(Row {
