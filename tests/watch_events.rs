@@ -109,6 +109,40 @@ fn certificate_changes_are_seen_without_a_full_pass() {
     );
 }
 
+/// A configuration call wakes the watcher: a new source is followed (its watch set and
+/// the catch-up pass made) at once, not at the watcher's next step. Until then a change
+/// raises no event and waits for that pass, so without the wake-up a change made right
+/// after `configure_curve` could take up to the step (250 ms) to be seen, not the
+/// 100 ms of issue 19. Without it the wait below is spread evenly over the step: its
+/// median over 9 calls is under 50 ms about 2 % of the time.
+#[test]
+fn a_configured_directory_is_followed_at_once() {
+    if !zmq_auth::curve_available() {
+        return;
+    }
+    let ctx = zmq::Context::new();
+    let auth = events_only(&ctx);
+    let dealer = zap_dealer(&ctx);
+    let dirs: Vec<_> = (0..9).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut waits = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let key = keypair().public_key;
+        write_cert(dir.path(), "a.key", &key);
+        let domain = format!("d{i}");
+        auth.configure_curve(&domain, dir.path()).unwrap();
+        let t = std::time::Instant::now();
+        settled(dir.path(), 1);
+        waits.push(t.elapsed());
+        assert_eq!(curve_status(&dealer, &domain, &key).0, "200");
+    }
+    waits.sort();
+    assert!(
+        waits[4] < Duration::from_millis(50),
+        "median wait for the first pass {:?} (all: {waits:?})",
+        waits[4]
+    );
+}
+
 #[test]
 fn password_file_edits_are_seen_without_a_full_pass() {
     let ctx = zmq::Context::new();

@@ -324,6 +324,7 @@ impl ThreadAuthenticator {
         if result.is_ok() {
             self.shared.publish_config(&next);
             *config = next;
+            self.shared.ring_watcher();
         }
         result
     }

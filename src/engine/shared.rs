@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::ThreadId;
 
+use crossbeam_channel::{bounded, Receiver, Sender};
 use parking_lot::Mutex;
 
 use super::handoff::{Bell, Handoff};
@@ -39,6 +40,10 @@ pub(super) struct Shared {
     /// The file sources of the published snapshot, each with the version it had when
     /// the snapshot was taken: what the watcher compares them with.
     published: Mutex<Vec<(Source, u64)>>,
+    /// Wakes the watcher when a configuration call published (coalesced: one slot), so
+    /// that it follows a new source at once rather than at its next step (up to 250
+    /// ms, a window in which a change would only be caught by the catch-up pass).
+    watcher_bell: (Sender<()>, Receiver<()>),
 }
 
 impl Shared {
@@ -50,7 +55,18 @@ impl Shared {
             handoff: Handoff::new(policy, Waker(Mutex::new(Some(waker)))),
             reload_ns: AtomicU64::new(1_000_000_000),
             published: Mutex::new(Vec::new()),
+            watcher_bell: bounded(1),
         }
+    }
+
+    /// Tells the watcher a configuration call published (a full slot already does).
+    pub(super) fn ring_watcher(&self) {
+        let _ = self.watcher_bell.0.try_send(());
+    }
+
+    /// What the watcher waits on besides its events and its stop.
+    pub(super) fn watcher_bell(&self) -> &Receiver<()> {
+        &self.watcher_bell.1
     }
 
     /// The configured reload interval (without waiting for a configuration call).

@@ -88,6 +88,8 @@ pub(super) fn run(shared: &Arc<Shared>, stop: &Receiver<()>, mode: WatchMode, fu
         let rx = w.events.as_ref().map_or(&never, |e| e.receiver());
         select! {
             recv(stop) -> _ => break,
+            // A configuration call published: follow its sources now (`sync`).
+            recv(shared.watcher_bell()) -> _ => {}
             recv(rx) -> note => {
                 if let Ok(note) = note {
                     w.take(note);
@@ -141,8 +143,16 @@ impl Watcher<'_> {
         }
     }
 
-    /// How long until some source is due.
+    /// How long until some source is due: at once when one has work waiting (a source
+    /// just followed owes its catch-up pass).
     fn next_due(&self) -> Duration {
+        if self
+            .list
+            .iter()
+            .any(|w| w.pending_full || !w.pending.is_empty())
+        {
+            return Duration::ZERO;
+        }
         let now = Instant::now();
         let interval = self.interval();
         self.list
