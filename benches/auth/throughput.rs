@@ -102,8 +102,8 @@ pub struct Data {
 }
 
 /// Waits until the process has been idle for 300 ms (under 2 ms of CPU in each 50 ms;
-/// at most 5 s in all): configuring a certificate directory is followed, when the
-/// watcher next wakes (within 250 ms), by its catch-up pass (it lists and stats the
+/// at most 5 s in all): configuring a certificate directory is followed at once (the
+/// call wakes the watcher) by its catch-up pass (it lists and stats the
 /// directory once more: about 150 ms of CPU at 100,000 certificates), which the timed
 /// stream would otherwise share the cores with. The rows measure the steady state;
 /// that one-off cost is its own row (the safety-net full pass).
