@@ -15,6 +15,14 @@ macro_rules! zlog {
     }};
 }
 
+/// Runs `f` (a log line, a metric: they call the application's logger and recorder) so
+/// that a panic in it goes no further. For the paths that handle a panic already: a
+/// second panic there would end the thread (the ZAP loop, the watcher), or abort the
+/// process when it comes while unwinding.
+pub(crate) fn contained(f: impl FnOnce()) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+}
+
 /// How many bytes of a peer-chosen value a log line shows.
 const SHOWN: usize = 100;
 

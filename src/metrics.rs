@@ -21,7 +21,7 @@
 //! | `zmq_auth_rechecks_total` | counter | `source` (`certificate_dir`, `password_file`), `result` (`ok`, `failed`) |
 //! | `zmq_auth_store_cache_hits_total` | counter | `table` (`keys`, `users`) |
 //! | `zmq_auth_lockouts_total` | counter | — |
-//! | `zmq_auth_request_panics_total` | counter | `step` (`request`, `pooled`, `loop`, `prefetch`) |
+//! | `zmq_auth_request_panics_total` | counter | `step` (`request`, `pooled`, `loop`, `prefetch`, `watcher`) |
 //! | `zmq_auth_zap_thread_exits_total` | counter | — |
 
 #[cfg(feature = "metrics")]

@@ -113,8 +113,9 @@ fn certificate_changes_are_seen_without_a_full_pass() {
 /// the catch-up pass made) at once, not at the watcher's next step. Until then a change
 /// raises no event and waits for that pass, so without the wake-up a change made right
 /// after `configure_curve` could take up to the step (250 ms) to be seen, not the
-/// 100 ms of issue 19. Without it the wait below is spread evenly over the step: its
-/// median over 9 calls is under 50 ms about 2 % of the time.
+/// 100 ms of issue 19. Without it each wait below is about the whole step (the watcher
+/// has just begun a 250 ms sleep after the previous pass), so the bound is half a step:
+/// room for a loaded machine, none for the old behaviour.
 #[test]
 fn a_configured_directory_is_followed_at_once() {
     if !zmq_auth::curve_available() {
@@ -137,7 +138,7 @@ fn a_configured_directory_is_followed_at_once() {
     }
     waits.sort();
     assert!(
-        waits[4] < Duration::from_millis(50),
+        waits[4] < Duration::from_millis(120),
         "median wait for the first pass {:?} (all: {waits:?})",
         waits[4]
     );

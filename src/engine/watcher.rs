@@ -10,11 +10,12 @@
 //! polled: a full pass every reload interval ([`WatchMode::Polling`]).
 
 use std::ffi::OsString;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, Receiver};
+use crossbeam_channel::{select, Receiver, RecvTimeoutError};
 
 use super::options::WatchMode;
 use super::shared::Shared;
@@ -70,7 +71,10 @@ struct Watched {
     pending: Vec<OsString>,
 }
 
-/// Runs until `stop` is dropped or sent to.
+/// Runs until `stop` is dropped or sent to. Nothing else ends it: a turn that panics (a
+/// bug of ours, the application's logger) makes every source refuse until a later turn
+/// re-reads it, and the watcher goes on. Were it to end, the sources would keep what
+/// they last granted, unchecked.
 pub(super) fn run(shared: &Arc<Shared>, stop: &Receiver<()>, mode: WatchMode, full: FullEvery) {
     let mut w = Watcher {
         shared,
@@ -81,36 +85,34 @@ pub(super) fn run(shared: &Arc<Shared>, stop: &Receiver<()>, mode: WatchMode, fu
         list: Vec::new(),
         generation: None,
     };
-    let never = crossbeam_channel::never();
     loop {
-        w.sync();
-        let timeout = w.next_due().min(STEP);
-        let rx = w.events.as_ref().map_or(&never, |e| e.receiver());
-        select! {
-            recv(stop) -> _ => break,
-            // A configuration call published: follow its sources now (`sync`).
-            recv(shared.watcher_bell()) -> _ => {}
-            recv(rx) -> note => {
-                if let Ok(note) = note {
-                    w.take(note);
-                    w.settle();
+        match catch_unwind(AssertUnwindSafe(|| w.turn(stop))) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(_) => {
+                let _ = catch_unwind(AssertUnwindSafe(|| w.refuse_all()));
+                crate::logging::contained(|| {
+                    crate::metrics::request_panic("watcher");
+                    zlog!(
+                        Error,
+                        "the file watcher panicked (a bug, or the logger); its sources refuse until re-read"
+                    );
+                });
+                // Not at full speed: a turn that panics every time must not spin.
+                if !matches!(stop.recv_timeout(STEP), Err(RecvTimeoutError::Timeout)) {
+                    break;
                 }
             }
-            default(timeout) => {}
-        }
-        w.drain();
-        w.work();
-        if shared.stale() {
-            let config = shared.config.lock();
-            shared.publish_config(&config);
         }
     }
-    for i in 0..w.list.len() {
-        w.unfollow(i);
-    }
-    if let Some(events) = w.events.take() {
-        events.close();
-    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        for i in 0..w.list.len() {
+            w.unfollow(i);
+        }
+        if let Some(events) = w.events.take() {
+            events.close();
+        }
+    }));
 }
 
 struct Watcher<'a> {
@@ -126,6 +128,47 @@ struct Watcher<'a> {
 }
 
 impl Watcher<'_> {
+    /// One wake-up: follow the configuration, wait for an event, a configuration call,
+    /// something due or `stop`, then re-check and publish. False on `stop`.
+    fn turn(&mut self, stop: &Receiver<()>) -> bool {
+        self.sync();
+        let timeout = self.next_due().min(STEP);
+        let never = crossbeam_channel::never();
+        let rx = self.events.as_ref().map_or(&never, |e| e.receiver());
+        select! {
+            recv(stop) -> _ => return false,
+            // A configuration call published: follow its sources now (`sync`).
+            recv(self.shared.watcher_bell()) -> _ => {}
+            recv(rx) -> note => {
+                if let Ok(note) = note {
+                    self.take(note);
+                    self.settle();
+                }
+            }
+            default(timeout) => {}
+        }
+        self.drain();
+        self.work();
+        if self.shared.stale() {
+            let config = self.shared.config.lock();
+            self.shared.publish_config(&config);
+        }
+        true
+    }
+
+    /// After a panicking turn: what the sources grant is no longer confirmed, so each
+    /// refuses (published at once) and is read whole on the next turn, which restores
+    /// it; the configuration is followed afresh (the turn may have stopped mid-way).
+    fn refuse_all(&mut self) {
+        self.generation = None;
+        for w in &mut self.list {
+            w.source.refuse();
+            w.pending_full = true;
+        }
+        let config = self.shared.config.lock();
+        self.shared.publish_config(&config);
+    }
+
     fn interval(&self) -> Duration {
         self.shared.reload_interval().max(MIN_INTERVAL)
     }

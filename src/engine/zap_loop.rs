@@ -122,8 +122,10 @@ impl ZapLoop {
                 Ok(Turn::Failed(why)) => break Some(why),
                 Err(_) => {
                     panics_in_a_row = panics_in_a_row.saturating_add(1);
-                    zlog!(Error, "the ZAP loop panicked (a bug); it goes on");
-                    crate::metrics::request_panic("loop");
+                    crate::logging::contained(|| {
+                        zlog!(Error, "the ZAP loop panicked (a bug); it goes on");
+                        crate::metrics::request_panic("loop");
+                    });
                     busy = false;
                     if panics_in_a_row >= PANICS_IN_A_ROW {
                         break Some(format!("it panicked {PANICS_IN_A_ROW} times in a row"));
@@ -198,13 +200,16 @@ impl ZapLoop {
 
     /// The loop ended other than by `stop`: say so every way there is.
     fn report_exit(&self, why: &str) {
-        zlog!(
-            Error,
-            "the ZAP thread ends unexpectedly ({why}); until a new authenticator starts, libzmq authenticates nobody"
-        );
-        crate::metrics::zap_thread_exit();
-        // Pushed even when nobody asked for events yet: a later reader sees it.
-        self.events.push(AuthEvent::handler_exited(), Steps::now());
+        // Pushed first, and even when nobody asked for events yet: a later reader sees
+        // it whatever the logger and the recorder do (this runs while unwinding too).
+        crate::logging::contained(|| self.events.push(AuthEvent::handler_exited(), Steps::now()));
+        crate::logging::contained(|| {
+            zlog!(
+                Error,
+                "the ZAP thread ends unexpectedly ({why}); until a new authenticator starts, libzmq authenticates nobody"
+            );
+            crate::metrics::zap_thread_exit();
+        });
     }
 
     /// Replies to every answer the pool has queued; true when there was one.
@@ -467,10 +472,12 @@ impl ZapLoop {
             send_reply(&mut self.zap, &mut frames[..envelope_len], &reply);
         }));
         if answered.is_err() {
-            zlog!(
-                Error,
-                "answering 500 after a panic panicked too; that request goes unanswered"
-            );
+            crate::logging::contained(|| {
+                zlog!(
+                    Error,
+                    "answering 500 after a panic panicked too; that request goes unanswered"
+                );
+            });
         }
     }
 
@@ -538,11 +545,13 @@ impl ZapLoop {
                 let policy = &self.policy;
                 let hinted = catch_unwind(AssertUnwindSafe(|| prefetch(policy, &ahead[..next])));
                 if hinted.is_err() {
-                    zlog!(
-                        Error,
-                        "a hint ahead of a ZAP request panicked (a bug); it is served as usual"
-                    );
-                    crate::metrics::request_panic("prefetch");
+                    crate::logging::contained(|| {
+                        zlog!(
+                            Error,
+                            "a hint ahead of a ZAP request panicked (a bug); it is served as usual"
+                        );
+                        crate::metrics::request_panic("prefetch");
+                    });
                 }
             }
             self.serve(frames, n);

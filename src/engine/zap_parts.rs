@@ -159,8 +159,10 @@ pub(super) fn should_end() -> bool {
 
 /// A per-request step panicked: an error log and a metric (the caller answers 500).
 pub(super) fn request_panicked(step: &'static str) {
-    zlog!(Error, "a ZAP request step panicked (a bug); replying 500");
-    crate::metrics::request_panic(step);
+    crate::logging::contained(|| {
+        zlog!(Error, "a ZAP request step panicked (a bug); replying 500");
+        crate::metrics::request_panic(step);
+    });
 }
 
 /// 500 for a request whose handling panicked, to the request id if there is one.

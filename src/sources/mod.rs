@@ -101,14 +101,14 @@ impl Source {
         let changed = match pass {
             Ok(changed) => changed,
             Err(_) => {
+                // Refuse first: the log line runs the application's logger, which may
+                // panic too.
+                let changed = self.mark_broken();
                 zlog!(
                     Error,
                     "a source re-check panicked; refusing its clients with 500"
                 );
-                match self {
-                    Source::Dir(d) => d.lock().mark_broken(),
-                    Source::File(f) => f.lock().mark_broken(),
-                }
+                changed
             }
         };
         if changed {
@@ -120,6 +120,23 @@ impl Source {
         };
         crate::metrics::recheck(kind, ok);
         changed
+    }
+
+    /// Refuses everything this source would decide (500) until a re-check succeeds;
+    /// true when that is a change.
+    fn mark_broken(&self) -> bool {
+        match self {
+            Source::Dir(d) => d.lock().mark_broken(),
+            Source::File(f) => f.lock().mark_broken(),
+        }
+    }
+
+    /// [`Source::mark_broken`], counted as a change (the watcher then publishes it):
+    /// for when the watcher itself failed and cannot confirm what the source grants.
+    pub(crate) fn refuse(&self) {
+        if self.mark_broken() {
+            self.version_cell().fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     fn version_cell(&self) -> &AtomicU64 {
