@@ -418,7 +418,10 @@ fn work(
             // driver) from killing the thread.
             let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.work.run()))
                 .unwrap_or_else(|_| {
-                    zlog!(Error, "a pool job panicked; replying 500");
+                    // The logger may panic too: that must not end this thread either.
+                    crate::logging::contained(|| {
+                        zlog!(Error, "a pool job panicked; replying 500");
+                    });
                     crate::policy::internal()
                 });
             let took = started.elapsed();
