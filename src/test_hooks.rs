@@ -208,3 +208,31 @@ pub fn overflow_events(dir: &Path) -> usize {
     }
     hits.len()
 }
+
+/// Policy snapshots freed, by the thread that freed them: the ZAP loop's, the watcher's.
+static FREED_ON_ZAP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static FREED_ON_WATCHER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many policy snapshots were freed on a ZAP loop thread (`zmq-auth`), and how many
+/// on a watcher thread, in this process.
+pub fn snapshots_freed() -> (u64, u64) {
+    (
+        FREED_ON_ZAP.load(std::sync::atomic::Ordering::SeqCst),
+        FREED_ON_WATCHER.load(std::sync::atomic::Ordering::SeqCst),
+    )
+}
+
+/// A field of every policy snapshot: counts where snapshots are freed.
+#[derive(Default)]
+pub(crate) struct DropProbe;
+
+impl Drop for DropProbe {
+    fn drop(&mut self) {
+        let counter = match std::thread::current().name() {
+            Some("zmq-auth") => &FREED_ON_ZAP,
+            Some("zmq-auth-watcher") => &FREED_ON_WATCHER,
+            _ => return,
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}

@@ -263,6 +263,8 @@ impl Authenticator {
             lockout: self.lockout,
             strict_domains: self.strict_domains,
             domain_warnings: Arc::clone(&self.domain_warnings),
+            #[cfg(feature = "test-hooks")]
+            _drop_probe: Default::default(),
         }
     }
 

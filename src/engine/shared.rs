@@ -44,7 +44,15 @@ pub(super) struct Shared {
     /// that it follows a new source at once rather than at its next step (up to 250
     /// ms, a window in which a change would only be caught by the catch-up pass).
     watcher_bell: (Sender<()>, Receiver<()>),
+    /// Snapshots the ZAP loop has let go of, for the watcher to free: the last one to
+    /// hold a snapshot frees it, and a replaced key table can be megabytes (with an
+    /// `Arc` per certificate that has metadata), no pause for the ZAP loop to take.
+    retired: (Sender<Arc<Policy>>, Receiver<Arc<Policy>>),
 }
+
+/// Snapshots waiting for the watcher; beyond this the ZAP loop frees them itself (the
+/// watcher is busy with a long pass and the configuration changes that fast).
+const RETIRED: usize = 16;
 
 impl Shared {
     pub(super) fn new(config: Authenticator, waker: zmq::Socket) -> Shared {
@@ -56,7 +64,19 @@ impl Shared {
             reload_ns: AtomicU64::new(1_000_000_000),
             published: Mutex::new(Vec::new()),
             watcher_bell: bounded(1),
+            retired: bounded(RETIRED),
         }
+    }
+
+    /// Hands a snapshot the ZAP loop no longer uses to the watcher, to be freed there
+    /// (here when the queue is full).
+    pub(super) fn retire(&self, policy: Arc<Policy>) {
+        let _ = self.retired.0.try_send(policy);
+    }
+
+    /// The snapshots the watcher frees.
+    pub(super) fn retired(&self) -> &Receiver<Arc<Policy>> {
+        &self.retired.1
     }
 
     /// Tells the watcher a configuration call published (a full slot already does).

@@ -139,6 +139,11 @@ impl Watcher<'_> {
             recv(stop) -> _ => return false,
             // A configuration call published: follow its sources now (`sync`).
             recv(self.shared.watcher_bell()) -> _ => {}
+            // Snapshots the ZAP loop let go of: freed here, not there.
+            recv(self.shared.retired()) -> old => {
+                drop(old);
+                while self.shared.retired().try_recv().is_ok() {}
+            }
             recv(rx) -> note => {
                 if let Ok(note) = note {
                     self.take(note);

@@ -297,7 +297,8 @@ impl ZapLoop {
     fn refresh_policy(&mut self) {
         if self.shared.generation() != self.generation {
             let (policy, generation) = self.shared.current();
-            self.policy = policy;
+            let old = std::mem::replace(&mut self.policy, policy);
+            self.shared.retire(old);
             self.generation = generation;
             // The table outlives snapshots; only its settings follow them.
             match (self.policy.lockout, &mut self.lockout) {

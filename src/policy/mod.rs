@@ -72,6 +72,9 @@ pub(crate) struct Policy {
     pub(crate) strict_domains: bool,
     /// Domains already warned about (shared by the snapshots of one configuration).
     pub(crate) domain_warnings: Arc<DomainWarnings>,
+    /// Counts where snapshots are freed (the tests check it is never the ZAP loop).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) _drop_probe: crate::test_hooks::DropProbe,
 }
 
 /// The user id a verdict grants: text (often borrowed from the request), or the Z85
