@@ -12,34 +12,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use common::*;
 use zmq_auth::{zmq, ThreadAuthenticator};
 
-/// While set, the logger panics on every error record of this crate.
-static ARMED: AtomicBool = AtomicBool::new(false);
 /// While set, the CURVE callback panics.
 static CALLBACK_PANICS: AtomicBool = AtomicBool::new(false);
-
-struct PanickingLogger;
-
-impl log::Log for PanickingLogger {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.target().starts_with("zmq_auth") && m.level() <= log::Level::Error
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) && ARMED.load(Ordering::SeqCst) {
-            panic!("test logger: deliberate panic on an error record");
-        }
-    }
-    fn flush(&self) {}
-}
-
-static LOGGER: PanickingLogger = PanickingLogger;
 
 #[test]
 fn a_panicking_logger_does_not_empty_the_pool() {
     if !zmq_auth::curve_available() {
         return;
     }
-    log::set_logger(&LOGGER).unwrap();
-    log::set_max_level(log::LevelFilter::Error);
+    panicking_logger::install();
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     auth.configure_curve_callback("*", |_: &str, _: &str| {
@@ -54,14 +35,14 @@ fn a_panicking_logger_does_not_empty_the_pool() {
     let status = || curve_status(&dealer, "", &key).0;
     assert_eq!(status(), "200");
 
-    ARMED.store(true, Ordering::SeqCst);
+    panicking_logger::arm(true);
     CALLBACK_PANICS.store(true, Ordering::SeqCst);
     // More than the pool's threads (4 by default), one at a time.
     for i in 0..12 {
         assert_eq!(status(), "500", "panicking callback, request {i}");
     }
     CALLBACK_PANICS.store(false, Ordering::SeqCst);
-    ARMED.store(false, Ordering::SeqCst);
+    panicking_logger::arm(false);
     for i in 0..12 {
         assert_eq!(status(), "200", "the pool still answers, request {i}");
     }

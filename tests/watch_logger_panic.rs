@@ -7,35 +7,14 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::*;
 use zmq_auth::{test_hooks, zmq, ThreadAuthenticator};
 
-/// While set, the logger panics on every error record of this crate.
-static ARMED: AtomicBool = AtomicBool::new(false);
-
-struct PanickingLogger;
-
-impl log::Log for PanickingLogger {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.target().starts_with("zmq_auth") && m.level() <= log::Level::Error
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) && ARMED.load(Ordering::SeqCst) {
-            panic!("test logger: deliberate panic on an error record");
-        }
-    }
-    fn flush(&self) {}
-}
-
-static LOGGER: PanickingLogger = PanickingLogger;
-
 #[test]
 fn a_panicking_logger_does_not_end_the_watcher() {
-    log::set_logger(&LOGGER).unwrap();
-    log::set_max_level(log::LevelFilter::Error);
+    panicking_logger::install();
     let ctx = zmq::Context::new();
     let auth = ThreadAuthenticator::start(&ctx).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -48,14 +27,14 @@ fn a_panicking_logger_does_not_end_the_watcher() {
     assert_eq!(status("correct-horse"), "200");
 
     // A re-check panics, and so does the logger on the error line about it.
-    ARMED.store(true, Ordering::SeqCst);
+    panicking_logger::arm(true);
     test_hooks::set_recheck_panics(true);
     assert!(
         eventually(Duration::from_secs(5), || status("correct-horse") == "500"),
         "the source refuses after its re-check panicked"
     );
     test_hooks::set_recheck_panics(false);
-    ARMED.store(false, Ordering::SeqCst);
+    panicking_logger::arm(false);
 
     // The watcher lives on: the source is restored, then follows the file.
     assert!(

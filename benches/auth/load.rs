@@ -153,6 +153,23 @@ pub fn reload_times(dir: &Path, known: &[u8; 32], reps: usize) -> Result<ReloadT
     })
 }
 
+/// The watcher's work for a file event naming one certificate added to `dir`, then
+/// removed again (see `zmq_auth::watch_bench::event_refresh`), `reps` times.
+pub fn event_refresh(
+    dir: &Path,
+    reps: usize,
+) -> Result<zmq_auth::watch_bench::EventRefresh, BoxError> {
+    let extra = zmq::CurveKeyPair::new()?.public_key;
+    let text = pyzmq_public_text(&extra);
+    Ok(zmq_auth::watch_bench::event_refresh(
+        dir,
+        "zz-bench-event.key",
+        text.as_bytes(),
+        &extra,
+        reps,
+    )?)
+}
+
 pub struct RoundTrips {
     pub configure_noop: Duration,
     pub configure_plain: Duration,

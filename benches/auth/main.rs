@@ -640,14 +640,7 @@ fn run(o: Opts) -> Result<(), BoxError> {
     summary.push(("reload_removed_ms".into(), rl.removed.as_secs_f64() * 1e3));
     // Since issue 19 the watcher re-reads what a file event names; the full pass (list,
     // stat every file) is the safety net and the polling fallback.
-    let extra = zmq::CurveKeyPair::new()?.public_key;
-    let ev = zmq_auth::watch_bench::event_refresh(
-        &data.dir.dir,
-        "zz-bench-event.key",
-        certs::pyzmq_public_text(&extra).as_bytes(),
-        &extra,
-        p.reload_reps,
-    )?;
+    let ev = load::event_refresh(&data.dir.dir, p.reload_reps)?;
     summary.push(("event_added_ms".into(), ev.added.as_secs_f64() * 1e3));
     summary.push(("event_removed_ms".into(), ev.removed.as_secs_f64() * 1e3));
     for (what, d) in [("added", ev.added), ("removed", ev.removed)] {

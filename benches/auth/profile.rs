@@ -181,14 +181,7 @@ pub fn profile(name: &str, p: &Params) -> Result<(), BoxError> {
                 ms(r.removed),
                 ms(r.unchanged)
             );
-            let extra = zmq_auth::zmq::CurveKeyPair::new()?.public_key;
-            let e = zmq_auth::watch_bench::event_refresh(
-                &data.dir.dir,
-                "zz-bench-event.key",
-                certs::pyzmq_public_text(&extra).as_bytes(),
-                &extra,
-                p.reload_reps,
-            )?;
+            let e = load::event_refresh(&data.dir.dir, p.reload_reps)?;
             println!(
                 "file event re-read after add {}, after remove {}; full pass {}",
                 crate::table::us(e.added),

@@ -138,8 +138,19 @@ impl Policy {
         mechanism: Mechanism,
     ) -> Option<(&'a str, &'m T)> {
         if map.len() <= SCANNED {
-            return self.scan_domain_rule(map, domain, mechanism);
+            self.scan_domain_rule(map, domain, mechanism)
+        } else {
+            self.hash_domain_rule(map, domain, mechanism)
         }
+    }
+
+    /// [`Policy::find_domain_rule`] by hashing: the request's domain, then `"*"`.
+    fn hash_domain_rule<'a, 'm, T>(
+        &self,
+        map: &'m HashMap<String, T, NameHash>,
+        domain: &'a [u8],
+        mechanism: Mechanism,
+    ) -> Option<(&'a str, &'m T)> {
         // Borrowed from the request: the lookup allocates nothing.
         match domain_text(domain) {
             Some(d) if !d.is_empty() => {
@@ -217,25 +228,6 @@ mod tests {
         assert_eq!(domain_text("dömain".as_bytes()), Some("dömain"));
     }
 
-    /// The hashed look-up, whatever the map's size: what the scan must agree with.
-    fn hashed<'a, 'm, T>(
-        p: &Policy,
-        map: &'m HashMap<String, T, NameHash>,
-        domain: &'a [u8],
-    ) -> Option<(&'a str, &'m T)> {
-        match domain_text(domain) {
-            Some(d) if !d.is_empty() => {
-                if let Some(rule) = map.get(d) {
-                    return Some((d, rule));
-                }
-            }
-            _ => {}
-        }
-        let star = map.get("*");
-        let key = p.fallback(domain, star.is_some(), Mechanism::Curve)?;
-        star.map(|rule| (key, rule))
-    }
-
     #[test]
     fn the_scan_of_a_few_domains_agrees_with_the_hashed_lookup() {
         let names = ["*", "", "global", "glob", "globalx", "dömain", "a", "b"];
@@ -267,7 +259,7 @@ mod tests {
                     .collect();
                 for d in asked {
                     let got = p.find_domain_rule(&map, d, Mechanism::Curve);
-                    let want = hashed(&p, &map, d);
+                    let want = p.hash_domain_rule(&map, d, Mechanism::Curve);
                     assert_eq!(got, want, "map {map:?} domain {d:?} strict {strict}");
                     if map.len() <= SCANNED {
                         assert_eq!(p.scan_domain_rule(&map, d, Mechanism::Curve), want);

@@ -6,6 +6,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod panicking_logger;
+
 use crossbeam_channel::Receiver;
 use zmq_auth::{zmq, AuthEvent, StatusCode};
 
